@@ -1,0 +1,17 @@
+"""Exceptions users can catch. The CLI prints these as one line, no traceback."""
+
+
+class LangAlignError(Exception):
+    """Base class for errors langalign raises on purpose (bad input, bad files)."""
+
+
+class ArtefactError(LangAlignError, ValueError):
+    """A saved aligner/classifier folder is missing, corrupt, or incompatible."""
+
+
+class EncoderNotAvailableError(LangAlignError, OSError):
+    """A named encoder cannot be loaded here (not installed, not cached offline)."""
+
+
+class DataError(LangAlignError, ValueError):
+    """An input data file is unreadable or malformed; the message names file and line."""
