@@ -9,6 +9,7 @@ from .benchmarks import (download_sib200, import_sib200, import_tatoeba, load_si
 from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import (corpus_dir, data_home, find_reference_data, list_corpora, read_manifest,
                    verify_corpus)
+from .libreoffice import build_libreoffice_help, load_libreoffice_help
 from .langcodes import normalize_lang, parse_langs, sib200_code, supported_languages, tatoeba_code
 from .readers import normalize_text, read_labelled, read_parallel, write_parallel, write_table
 
@@ -18,5 +19,5 @@ __all__ = [
     "data_home", "corpus_dir", "find_reference_data", "list_corpora", "read_manifest", "verify_corpus",
     "normalize_lang", "parse_langs", "sib200_code", "tatoeba_code", "supported_languages",
     "import_sib200", "import_tatoeba", "download_sib200", "load_sib200", "load_sib200_parallel",
-    "load_tatoeba",
+    "load_tatoeba", "build_libreoffice_help", "load_libreoffice_help",
 ]
