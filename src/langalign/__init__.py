@@ -1,5 +1,18 @@
-"""langalign: cross-lingual embedding alignment (LangAlign, Kim et al. 2025)."""
-from ._version import __version__
-from .errors import ArtefactError, DataError, EncoderNotAvailableError, LangAlignError
+"""langalign: cross-lingual embedding alignment (LangAlign, Kim et al. 2025).
 
-__all__ = ["__version__", "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError"]
+    import langalign as la
+    align = la.LangAlign("minilm", "use-multilingual").fit(english, korean)
+    Z = align.to_target(english)   # forward: English -> target space
+    E = align.to_source(korean)    # reverse: target -> English space
+"""
+from ._version import __version__
+from .aligner import LangAlign
+from .encoders import Encoder, FunctionEncoder, available_encoders, load_encoder
+from .errors import ArtefactError, DataError, EncoderNotAvailableError, LangAlignError
+from .mappers import AutoEncoderMapper, CenteringMapper, LinearMapper, MLPMapper, ProcrustesMapper, make_mapper
+
+__all__ = [
+    "__version__", "LangAlign", "Encoder", "FunctionEncoder", "load_encoder", "available_encoders",
+    "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper", "make_mapper",
+    "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError",
+]

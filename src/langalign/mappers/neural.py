@@ -1,0 +1,300 @@
+"""The paper's neural mappers (Fully Connected and AutoEncoder), trained with torch.
+
+Both have two forms:
+
+- ``residual=True`` (default): output = closed-form linear map + network, with
+  the network's last layer initialised to zero. Training starts exactly at the
+  cross-validated ridge solution and early stopping keeps the best held-out
+  epoch *including epoch 0*, so the network can only add to the linear map on
+  held-out pairs. This keeps the map sane on text unlike the training pairs
+  (a deep MLP fitted on software-manual pairs otherwise collapses on news).
+- ``residual=False``: the paper's plain form (network alone).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_matrix, check_pairs
+from ..errors import ArtefactError
+from .base import BaseMapper, expect_shape
+from .linear import LinearMapper
+
+LOSSES = ("mse", "cosine", "infonce")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def resolve_device(device: str) -> str:
+    torch = _torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+    return device
+
+
+def _mlp(dims: list[int], dropout: float):
+    """Linear layers with ReLU and Dropout between them (none after the last)."""
+    nn = _torch().nn
+    layers: list[Any] = []
+    for i in range(len(dims) - 1):
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class _NeuralMapper(BaseMapper):
+    """Training loop, losses, early stopping, residual path; subclasses build the net."""
+
+    def _build_net(self, d_in: int, d_out: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- training ----------------------------------------------------------------
+    def fit(self, X: Any, Y: Any) -> "_NeuralMapper":
+        torch = _torch()
+        X = check_matrix(X, "X", allow_empty=False)
+        Y = check_matrix(Y, "Y", allow_empty=False)
+        check_pairs(X, Y)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        n, d_in, d_out = X.shape[0], X.shape[1], Y.shape[1]
+        device = resolve_device(self.device)
+        rng = np.random.default_rng(self.seed)
+        perm = rng.permutation(n)
+        n_val = int(round(n * self.val_fraction)) if n >= 10 else 0
+        val_idx, tr_idx = perm[:n_val], perm[n_val:]
+
+        torch.manual_seed(self.seed)
+        if self.residual:
+            # The linear base is fitted on the training split only, so that the
+            # validation split stays an honest judge of everything that follows.
+            base = LinearMapper(**(self.linear_params or {})).fit(X[tr_idx], Y[tr_idx])
+            self.linear_ = base
+        else:
+            self.linear_ = None
+        net = self._build_net(d_in, d_out)
+        if self.residual:
+            last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
+        net = net.to(device)
+        Xt = torch.from_numpy(X).to(device)
+        Yt = torch.from_numpy(Y).to(device)
+        if self.residual:
+            Bt = torch.from_numpy(self.linear_.transform(X)).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        gen = torch.Generator().manual_seed(self.seed)
+
+        def predict(idx):
+            out = net(Xt[idx])
+            return out + Bt[idx] if self.residual else out
+
+        def val_loss() -> float:
+            if n_val == 0:
+                return float("nan")
+            net.eval()
+            with torch.no_grad():
+                losses = [self._loss(predict(torch.from_numpy(val_idx[s : s + 4096]).to(device)),
+                                     Yt[torch.from_numpy(val_idx[s : s + 4096]).to(device)]).item()
+                          * len(val_idx[s : s + 4096]) for s in range(0, n_val, 4096)]
+            return float(sum(losses) / n_val)
+
+        history = [{"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss()}]
+        best = (history[0]["val_loss"], 0, copy.deepcopy(net.state_dict()))
+        tr_t = torch.from_numpy(tr_idx)
+        bad_epochs = 0
+        for epoch in range(1, self.epochs + 1):
+            net.train()
+            order = tr_t[torch.randperm(len(tr_t), generator=gen)].to(device)
+            total, count = 0.0, 0
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s : s + self.batch_size]
+                if len(idx) < 2 and self.loss == "infonce":
+                    continue
+                loss = self._loss(predict(idx), Yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+                count += len(idx)
+            vl = val_loss()
+            if not math.isfinite(total):
+                raise FloatingPointError(f"{type(self).__name__}: training loss became NaN/inf at epoch {epoch}; "
+                                         "lower lr or check the input vectors")
+            history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
+            if n_val == 0:
+                best = (vl, epoch, copy.deepcopy(net.state_dict()))
+                continue
+            if vl < best[0] - 1e-7:
+                best = (vl, epoch, copy.deepcopy(net.state_dict()))
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+                if bad_epochs >= self.patience:
+                    break
+        net.load_state_dict(best[2])
+        net.eval()
+        self.net_ = net.to("cpu")
+        self.history_ = history
+        self.best_epoch_ = int(best[1])
+        self.best_val_loss_ = float(best[0])
+        self.n_pairs_ = n
+        self.d_in_, self.d_out_ = d_in, d_out
+        return self
+
+    def _loss(self, pred, target):
+        torch = _torch()
+        F = torch.nn.functional
+        if self.loss == "mse":
+            return F.mse_loss(pred, target)
+        if self.loss == "cosine":
+            return (1.0 - F.cosine_similarity(pred, target, dim=1)).mean()
+        # InfoNCE with in-batch negatives, symmetric (both retrieval directions).
+        p = F.normalize(pred, dim=1)
+        t = F.normalize(target, dim=1)
+        logits = p @ t.T / self.temperature
+        labels = torch.arange(len(p), device=p.device)
+        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+    # -- inference -----------------------------------------------------------------
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        torch = _torch()
+        out = np.empty((X.shape[0], self.d_out_), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, X.shape[0], 8192):
+                out[s : s + 8192] = self.net_(torch.from_numpy(X[s : s + 8192])).numpy()
+        if self.linear_ is not None:
+            out += self.linear_.transform(X)
+        return out
+
+    def _fit_info(self) -> dict[str, Any]:
+        info = {"n_pairs": self.n_pairs_, "best_epoch": self.best_epoch_, "best_val_loss": self.best_val_loss_,
+                "history": self.history_}
+        if self.linear_ is not None:
+            info["linear"] = self.linear_.get_config()
+        return info
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        if self.linear_ is not None:
+            state.update({f"linear.{k}": v for k, v in self.linear_.state_dict().items()})
+        return state
+
+    def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:
+        torch = _torch()
+        name = type(self).__name__
+        net = self._build_net(self.d_in_, self.d_out_)
+        expected = net.state_dict()
+        got = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        if missing or extra:
+            raise ArtefactError(f"{name}: weights do not match the configured network "
+                                f"(missing {missing[:5]}, unexpected {extra[:5]})")
+        for k, v in expected.items():
+            expect_shape(got, k, tuple(v.shape), name)
+        net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in got.items()})
+        net.eval()
+        self.net_ = net
+        info = config.get("fit_info", {})
+        if self.residual:
+            lin_cfg = info.get("linear")
+            if not isinstance(lin_cfg, dict):
+                raise ArtefactError(f"{name}: residual mapper config lacks its linear part")
+            lin_tensors = {k[7:]: v for k, v in tensors.items() if k.startswith("linear.")}
+            self.linear_ = LinearMapper.from_state(lin_cfg, lin_tensors)
+        else:
+            self.linear_ = None
+        self.history_ = info.get("history", [])
+        self.best_epoch_ = int(info.get("best_epoch", 0))
+        self.best_val_loss_ = float(info.get("best_val_loss", "nan"))
+        self.n_pairs_ = int(info.get("n_pairs", 0))
+
+
+class MLPMapper(_NeuralMapper):
+    """The paper's Fully Connected LangAlign: ``n_layers`` linear layers, ReLU and Dropout between.
+
+    Default 6 layers of width ``hidden_dim``. ``residual=True`` (default) adds the
+    cross-validated linear map as a skip path (see module docstring);
+    ``residual=False`` is the paper's plain form.
+    """
+
+    kind = "mlp"
+
+    def __init__(self, hidden_dim: int = 1024, n_layers: int = 6, dropout: float = 0.1, loss: str = "mse",
+                 residual: bool = True, lr: float = 1e-3, weight_decay: float = 0.0, epochs: int = 100,
+                 batch_size: int = 128, val_fraction: float = 0.1, patience: int = 10, temperature: float = 0.05,
+                 seed: int = 0, device: str = "auto", linear_params: dict | None = None):
+        self.hidden_dim = hidden_dim
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.loss = loss
+        self.residual = residual
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.temperature = temperature
+        self.seed = seed
+        self.device = device
+        self.linear_params = linear_params
+
+    def _build_net(self, d_in: int, d_out: int):
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
+        dims = [d_in] + [self.hidden_dim] * (self.n_layers - 1) + [d_out]
+        return _mlp(dims, self.dropout)
+
+
+class AutoEncoderMapper(_NeuralMapper):
+    """The paper's AutoEncoder LangAlign: a 3-layer encoder to a bottleneck, a 3-layer decoder.
+
+    Encoder ``d_in -> hidden -> hidden -> bottleneck``, decoder
+    ``bottleneck -> hidden -> hidden -> d_out``, ReLU and Dropout between layers.
+    It is trained to map, not to reconstruct: the decoder outputs the target vector.
+    """
+
+    kind = "autoencoder"
+
+    def __init__(self, hidden_dim: int = 512, bottleneck_dim: int = 256, dropout: float = 0.1, loss: str = "mse",
+                 residual: bool = True, lr: float = 1e-3, weight_decay: float = 0.0, epochs: int = 100,
+                 batch_size: int = 128, val_fraction: float = 0.1, patience: int = 10, temperature: float = 0.05,
+                 seed: int = 0, device: str = "auto", linear_params: dict | None = None):
+        self.hidden_dim = hidden_dim
+        self.bottleneck_dim = bottleneck_dim
+        self.dropout = dropout
+        self.loss = loss
+        self.residual = residual
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.temperature = temperature
+        self.seed = seed
+        self.device = device
+        self.linear_params = linear_params
+
+    def _build_net(self, d_in: int, d_out: int):
+        nn = _torch().nn
+        h, z = self.hidden_dim, self.bottleneck_dim
+        encoder = _mlp([d_in, h, h, z], self.dropout)
+        decoder = _mlp([z, h, h, d_out], self.dropout)
+        # ReLU + Dropout also sit between encoder and decoder: six layers in one chain.
+        return nn.Sequential(encoder, nn.ReLU(), nn.Dropout(self.dropout), decoder)
