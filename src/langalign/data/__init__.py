@@ -11,6 +11,7 @@ from .home import (corpus_dir, data_home, find_reference_data, list_corpora, rea
                    verify_corpus)
 from .libreoffice import build_libreoffice_help, load_libreoffice_help
 from .langcodes import normalize_lang, parse_langs, sib200_code, supported_languages, tatoeba_code
+from .tasks import load_nli, load_sentiment, load_sts, load_xnli_dev_parallel
 from .readers import normalize_text, read_labelled, read_parallel, write_parallel, write_table
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "normalize_lang", "parse_langs", "sib200_code", "tatoeba_code", "supported_languages",
     "import_sib200", "import_tatoeba", "download_sib200", "load_sib200", "load_sib200_parallel",
     "load_tatoeba", "build_libreoffice_help", "load_libreoffice_help",
+    "load_nli", "load_xnli_dev_parallel", "load_sentiment", "load_sts",
 ]
