@@ -203,10 +203,7 @@ class LangAlign:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically."""
-        tensors = add_prefix(self._require("forward").state_dict(), "forward")
-        if self.reverse_ is not None:
-            tensors.update(add_prefix(self.reverse_.state_dict(), "reverse"))
-        return save_artefact(folder, self.get_config(), tensors, KIND)
+        return save_artefact(folder, self.get_config(), self.state_dict(), KIND)
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
@@ -214,29 +211,42 @@ class LangAlign:
         """Load a saved aligner. Encoders are loaded lazily by their recorded names,
         unless given here (they must then have the recorded dimensions)."""
         config, tensors = load_artefact(folder, KIND)
+        return cls.from_state(config, tensors, source_encoder, target_encoder, where=str(Path(folder) / "config.json"))
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray],
+                   source_encoder: Encoder | str | None = None, target_encoder: Encoder | str | None = None,
+                   where: str = "aligner config") -> "LangAlign":
+        """Rebuild from ``get_config()`` and the ``forward.*`` / ``reverse.*`` tensors."""
         try:
             src_cfg, tgt_cfg = config["source_encoder"], config["target_encoder"]
             fwd_cfg = config["forward"]
-        except KeyError as e:
-            raise ArtefactError(f"{Path(folder) / 'config.json'} lacks the field {e}") from None
+        except (KeyError, TypeError) as e:
+            raise ArtefactError(f"{where} lacks the field {e}") from None
         forward = mapper_from_state(fwd_cfg, split_prefix(tensors, "forward"))
         reverse = None
         if config.get("reverse"):
             reverse = mapper_from_state(config["reverse"], split_prefix(tensors, "reverse"))
         if forward.d_in_ != src_cfg.get("dim") or forward.d_out_ != tgt_cfg.get("dim"):
-            raise ArtefactError(f"{Path(folder) / 'config.json'}: forward map is {forward.d_in_}->{forward.d_out_} "
+            raise ArtefactError(f"{where}: forward map is {forward.d_in_}->{forward.d_out_} "
                                 f"but the encoders are recorded as {src_cfg.get('dim')} and {tgt_cfg.get('dim')}")
+        for enc, cfg, side in ((source_encoder, src_cfg, "source"), (target_encoder, tgt_cfg, "target")):
+            if isinstance(enc, Encoder) and enc.dim != cfg.get("dim"):
+                raise ArtefactError(f"{side} encoder {enc.name!r} gives {enc.dim}-d vectors but the aligner in {where} "
+                                    f"was fitted on {cfg.get('name')!r} ({cfg.get('dim')}-d)")
         obj = cls(source_encoder or src_cfg.get("name"), target_encoder or tgt_cfg.get("name"),
                   mapper=config.get("mapper", "default"), reverse=reverse is not None,
                   mapper_params=config.get("mapper_params") or {})
-        for enc, cfg, side in ((source_encoder, src_cfg, "source"), (target_encoder, tgt_cfg, "target")):
-            if isinstance(enc, Encoder) and enc.dim != cfg.get("dim"):
-                raise ArtefactError(f"{side} encoder {enc.name!r} gives {enc.dim}-d vectors but the aligner at {folder} "
-                                    f"was fitted on {cfg.get('name')!r} ({cfg.get('dim')}-d)")
         obj.forward_, obj.reverse_ = forward, reverse
         obj.training_ = config.get("training") or {}
         obj.scores_ = config.get("held_out_scores") or {}
         return obj
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        tensors = add_prefix(self._require("forward").state_dict(), "forward")
+        if self.reverse_ is not None:
+            tensors.update(add_prefix(self.reverse_.state_dict(), "reverse"))
+        return tensors
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"

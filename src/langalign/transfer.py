@@ -1,0 +1,213 @@
+"""Cross-lingual transfer: train a task head on English, serve another language.
+
+Three ways to put English training data and target-language input in one space:
+
+- ``mode="forward"`` (LangAlign): the head learns on English vectors mapped into
+  the target space (``align.to_target``); target input goes through the target
+  encoder straight into the head.
+- ``mode="reverse"`` (Rev-LangAlign): the head learns on the source encoder's
+  English vectors; target input is mapped into the English space first
+  (``align.to_source``). An existing English head can be wrapped with
+  :meth:`CrossLingualClassifier.from_head`.
+- ``mode="zero-shot"``: no map. The head learns on source-encoder vectors and is
+  applied to target-encoder vectors; only meaningful when one multilingual
+  encoder serves both sides (the paper's English-data baseline).
+
+Sentence-pair tasks (NLI) take ``(premise, hypothesis)`` tuples; the head sees
+``[u, v, |u-v|, u*v]`` of the two (mapped) vectors.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._validation import check_matrix, check_texts
+from .aligner import LangAlign
+from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
+from .encoders import Encoder, load_encoder
+from .errors import ArtefactError
+from .evaluation import classification_report, cosine_pairs
+from .heads import head_from_state, make_head, pair_features
+
+KIND = "classifier"
+MODES = ("forward", "reverse", "zero-shot")
+
+
+def _split_pairs(items: Sequence[Any], name: str) -> tuple[list[str], list[str]] | None:
+    """Return (firsts, seconds) if ``items`` are 2-tuples of text, None if plain texts."""
+    if isinstance(items, (str, bytes)) or items is None:
+        check_texts(items, name)
+    items = list(items)
+    if not items or isinstance(items[0], str):
+        return None
+    a, b = [], []
+    for i, it in enumerate(items):
+        if not (isinstance(it, (tuple, list)) and len(it) == 2 and all(isinstance(t, str) for t in it)):
+            raise TypeError(f"{name}[{i}] must be a str or a (text, text) pair, got {type(it).__name__}")
+        a.append(it[0])
+        b.append(it[1])
+    return a, b
+
+
+class CrossLingualClassifier:
+    """A task head trained on source-language (English) data, applied to target-language input.
+
+    Parameters
+    ----------
+    align:
+        a fitted :class:`LangAlign` (forward/reverse), or for ``mode="zero-shot"``
+        a ``LangAlign`` or a single :class:`Encoder`/encoder name used on both sides.
+    mode:
+        ``"forward"`` (LangAlign), ``"reverse"`` (Rev-LangAlign) or ``"zero-shot"``.
+    head:
+        ``"logreg"`` (default) or ``"mlp"``; ``head_params`` go to its constructor.
+    """
+
+    def __init__(self, align: LangAlign | Encoder | str, mode: str = "forward", head: str = "logreg",
+                 head_params: dict | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not isinstance(align, LangAlign):
+            if mode != "zero-shot":
+                raise TypeError(f"mode={mode!r} needs a fitted LangAlign, got {type(align).__name__}")
+            align = LangAlign(align, align)  # encoders only; no map is ever fitted or used
+        elif mode != "zero-shot" and not align.is_fitted:
+            raise ValueError("the LangAlign is not fitted; fit it before building a classifier")
+        self.align = align
+        self.mode = mode
+        self.head = head
+        self.head_params = dict(head_params or {})
+        self.head_ = None
+        self.pair_task_: bool | None = None
+
+    @classmethod
+    def from_head(cls, align: LangAlign, head: Any, pair_task: bool = False) -> "CrossLingualClassifier":
+        """Wrap an already fitted English head (on source-encoder vectors) for target input."""
+        clf = cls(align, mode="reverse", head=type(head).__name__)
+        clf.head_ = head
+        clf.pair_task_ = pair_task
+        return clf
+
+    # -- features --------------------------------------------------------------------
+    def train_vectors(self, X_source: np.ndarray) -> np.ndarray:
+        """Vectors the head learns on, from source-encoder vectors of English data."""
+        return self.align.to_target(X_source) if self.mode == "forward" else X_source
+
+    def input_vectors(self, Y_target: np.ndarray) -> np.ndarray:
+        """Vectors the head sees at prediction time, from target-encoder vectors."""
+        return self.align.to_source(Y_target) if self.mode == "reverse" else Y_target
+
+    def _encode(self, data: Sequence[Any], side: str, name: str) -> tuple[np.ndarray, bool]:
+        enc = self.align.encode_source if side == "source" else self.align.encode_target
+        split = _split_pairs(data, name)
+        if split is None:
+            return enc(check_texts(data, name)), False
+        a, b = split
+        both = enc(a + b)
+        return np.concatenate([both[: len(a)], both[len(a):]], axis=1), True
+
+    def _features(self, V: np.ndarray, pair: bool, transform) -> np.ndarray:
+        if not pair:
+            return transform(V)
+        d = V.shape[1] // 2
+        return pair_features(transform(V[:, :d]), transform(V[:, d:]))
+
+    # -- training and prediction -----------------------------------------------------
+    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> "CrossLingualClassifier":
+        """Train the head on source-language texts (or ``(text, text)`` pairs) and labels."""
+        V, pair = self._encode(texts, "source", "texts")
+        return self.fit_embeddings(V, labels, pair=pair)
+
+    def fit_embeddings(self, X_source: Any, labels: Sequence[Any], pair: bool = False) -> "CrossLingualClassifier":
+        """Train from source-encoder vectors; for pairs, pass ``[u | v]`` side by side and ``pair=True``."""
+        X = check_matrix(X_source, "X_source", allow_empty=False)
+        F = self._features(X, pair, self.train_vectors)
+        self.head_ = make_head(self.head, **self.head_params).fit(F, list(labels))
+        self.pair_task_ = pair
+        return self
+
+    def _require_head(self):
+        if self.head_ is None:
+            raise ValueError("this classifier is not fitted yet; call fit(texts, labels) first")
+        return self.head_
+
+    def predict(self, texts: Sequence[Any]) -> np.ndarray:
+        """Labels for target-language texts (or ``(text, text)`` pairs)."""
+        return self._require_head().predict(self._target_features(texts))
+
+    def predict_proba(self, texts: Sequence[Any]) -> np.ndarray:
+        return self._require_head().predict_proba(self._target_features(texts))
+
+    def _target_features(self, texts: Sequence[Any]) -> np.ndarray:
+        self._require_head()
+        V, pair = self._encode(texts, "target", "texts")
+        if pair != self.pair_task_:
+            kind = "sentence pairs" if self.pair_task_ else "single texts"
+            raise ValueError(f"this classifier was trained on {kind}; got {'pairs' if pair else 'single texts'}")
+        return self._features(V, pair, self.input_vectors)
+
+    def predict_embeddings(self, Y_target: Any) -> np.ndarray:
+        """Labels from target-encoder vectors (``[u | v]`` for pair tasks)."""
+        head = self._require_head()
+        Y = check_matrix(Y_target, "Y_target")
+        return head.predict(self._features(Y, bool(self.pair_task_), self.input_vectors))
+
+    def evaluate(self, texts: Sequence[Any], labels: Sequence[Any]) -> dict[str, Any]:
+        """Accuracy, macro-F1, per-class report and confusion matrix on target-language data."""
+        return classification_report(list(labels), list(self.predict(texts)))
+
+    # -- saving ----------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        head = self._require_head()
+        config = {"mode": self.mode, "head": self.head, "head_params": self.head_params,
+                  "pair_task": bool(self.pair_task_), "head_config": head.get_config()}
+        tensors = add_prefix(head.state_dict(), "head")
+        if self.mode == "zero-shot":
+            config["encoders"] = {"source": self.align.source_name, "target": self.align.target_name}
+        else:
+            config["aligner"] = self.align.get_config()
+            tensors.update(add_prefix(self.align.state_dict(), "aligner"))
+        return save_artefact(folder, config, tensors, KIND)
+
+    @classmethod
+    def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
+             target_encoder: Encoder | str | None = None) -> "CrossLingualClassifier":
+        config, tensors = load_artefact(folder, KIND)
+        where = str(Path(folder) / "config.json")
+        mode = config.get("mode")
+        if mode not in MODES:
+            raise ArtefactError(f"{where}: unknown mode {mode!r}")
+        if mode == "zero-shot":
+            enc = config.get("encoders") or {}
+            align = LangAlign(source_encoder or enc.get("source"), target_encoder or enc.get("target"))
+        else:
+            if not isinstance(config.get("aligner"), dict):
+                raise ArtefactError(f"{where} lacks its aligner section")
+            align = LangAlign.from_state(config["aligner"], split_prefix(tensors, "aligner"),
+                                         source_encoder, target_encoder, where=where)
+        clf = cls(align, mode=mode, head=config.get("head", "logreg"), head_params=config.get("head_params") or {})
+        clf.head_ = head_from_state(config.get("head_config"), split_prefix(tensors, "head"))
+        clf.pair_task_ = bool(config.get("pair_task"))
+        return clf
+
+    def __repr__(self) -> str:
+        return f"CrossLingualClassifier(mode={self.mode!r}, head={self.head!r}, align={self.align!r})"
+
+
+def similarity(align: LangAlign | Encoder | str, pairs: Sequence[tuple[str, str]], space: str = "target") -> np.ndarray:
+    """Cosine similarity of target-language sentence pairs, in the target space
+    (``space="target"``, raw) or after Rev-LangAlign (``space="source"``)."""
+    split = _split_pairs(pairs, "pairs")
+    if split is None:
+        raise TypeError("pairs must be a list of (text, text) tuples")
+    a, b = split
+    if not isinstance(align, LangAlign):
+        enc = load_encoder(align)
+        E = enc.encode(a + b)
+    else:
+        E = align.encode_target(a + b)
+        if space == "source":
+            E = align.to_source(E)
+    return cosine_pairs(E[: len(a)], E[len(a):])
