@@ -86,7 +86,8 @@ def test_split_pages_every_label_everywhere_and_seeded():
 def test_build_from_extracted_tree(tmp_path):
     src = _make_tree(tmp_path / "src")
     home = tmp_path / "home"
-    folder = build_libreoffice_help(["ko"], debs=src, home=home, min_label_pages=10, show_progress=False)
+    folder = build_libreoffice_help(["ko"], debs=src, home=home, min_label_pages=10, min_label_pairs=1,
+                                    show_progress=False)
     m = read_manifest(folder)
     assert m["licence"] == "MPL-2.0" and m["languages"] == ["ko"]
     assert m["labels"] == ["calc", "shared", "writer"]  # sdatabase has 1 page < 10: dropped, counted
@@ -98,6 +99,14 @@ def test_build_from_extracted_tree(tmp_path):
     assert d["duplicate"] == 35
     total = sum(c["pairs"] for c in m["counts"]["ko"].values())
     assert total == 36 + 1  # one unique paragraph per page + the shared one
+    # labels with too few training pairs are dropped and counted
+    folder = build_libreoffice_help(["ko"], debs=src, home=home, min_label_pairs=11, show_progress=False)
+    m2 = read_manifest(folder)
+    kept = sum(c["pairs"] for c in m2["counts"]["ko"].values())
+    assert len(m2["labels"]) < 3 and kept < total
+    assert m2["dropped"]["ko"]["label with too few training pairs"] == total - kept
+    for split in ("train", "dev", "test"):
+        assert set(load_libreoffice_help("ko", split, home=home).meta["label"]) <= set(m2["labels"])
     # the files are parallel TSVs with the documented columns
     with open(folder / "en-ko.train.tsv", encoding="utf-8") as f:
         header = next(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))

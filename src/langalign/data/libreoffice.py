@@ -19,8 +19,11 @@ Label = the LibreOffice module the page documents, from its folder:
 ``text/swriter`` -> writer, ``scalc`` -> calc, ``simpress`` -> impress, ``sdraw``
 -> draw, ``sbasic`` -> basic, ``smath`` -> math, ``schart`` -> chart,
 ``sdatabase`` -> database, ``shared`` -> shared. An unknown folder keeps its
-own name; a label with fewer than ``min_label_pages`` pages is dropped (counted),
-because it could not appear in every split.
+own name. A label with fewer than ``min_label_pages`` (10) pages is dropped
+(counted), because it could not appear in every split; so is a label with
+fewer than ``min_label_pairs`` (100) training pairs in any built language (in
+LibreOffice 7.4 that removes ``database``: Base's pages are mostly untranslated,
+about 20 ko/ja training pairs). The label set is the same for every language.
 
 Splits are made BY PAGE (a page's paragraphs all go to one split), stratified
 by label: per label, pages are shuffled with ``seed`` and cut 80/10/10, with at
@@ -59,9 +62,10 @@ NAME = "libreoffice-help"
 LICENCE = "MPL-2.0"
 SPLITS = ("train", "dev", "test")
 COLUMNS = ("page", "par_id", "label", "source", "target")
-BUILDER_VERSION = 1  # bump when the extraction/cleaning changes, so old builds are not reused
+BUILDER_VERSION = 2  # bump when the extraction/cleaning changes, so old builds are not reused
 CODE = "code sample"
 SMALL_LABEL = "label with too few pages"
+FEW_PAIRS = "label with too few training pairs"
 
 MODULE_LABELS = {"swriter": "writer", "scalc": "calc", "simpress": "impress", "sdraw": "draw",
                  "sbasic": "basic", "smath": "math", "schart": "chart", "sdatabase": "database",
@@ -286,9 +290,11 @@ def split_pages(pages_by_label: dict[str, list[str]], seed: int,
 
 # ---------------------------------------------------------------- build
 
-def _settings(seed: int, min_chars: int, min_words: int, min_label_pages: int, dedupe: str) -> dict[str, Any]:
+def _settings(seed: int, min_chars: int, min_words: int, min_label_pages: int, min_label_pairs: int,
+              dedupe: str) -> dict[str, Any]:
     return {"builder_version": BUILDER_VERSION, "seed": seed, "min_chars": min_chars, "min_words": min_words,
-            "min_label_pages": min_label_pages, "dedupe": dedupe, "split": "by page, per label 80/10/10",
+            "min_label_pages": min_label_pages, "min_label_pairs": min_label_pairs, "dedupe": dedupe,
+            "split": "by page, per label 80/10/10",
             "normalize": "NFC"}
 
 
@@ -304,7 +310,8 @@ def _existing_build(folder: Path, langs: Sequence[str], settings: dict[str, Any]
 
 def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs: Any = None, seed: int = 0, *,
                            home: str | os.PathLike | None = None, force: bool = False, min_chars: int = 3,
-                           min_words: int = 2, min_label_pages: int = 10, dedupe: str = "corpus",
+                           min_words: int = 2, min_label_pages: int = 10, min_label_pairs: int = 100,
+                           dedupe: str = "corpus",
                            workers: int | None = None,
                            show_progress: bool | None = None) -> Path:
     """Build (or reuse) the LibreOffice-help parallel corpus in ``<data home>/corpora/libreoffice-help``.
@@ -321,7 +328,7 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
         raise ValueError("English is the source side of every pair; pass only target languages (e.g. ko,ja,zh)")
     if dedupe not in ("corpus", "page"):
         raise ValueError(f"dedupe must be 'corpus' or 'page', got {dedupe!r}")
-    settings = _settings(seed, min_chars, min_words, min_label_pages, dedupe)
+    settings = _settings(seed, min_chars, min_words, min_label_pages, min_label_pairs, dedupe)
     folder = corpus_dir(NAME, home)
     if not force and _existing_build(folder, codes, settings):
         log.info("%s already built with these settings at %s (pass force=True to rebuild)", NAME, folder)
@@ -343,51 +350,66 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
     small = {lab for lab, pages in pages_by_label.items() if len(pages) < min_label_pages}
     assignment = split_pages({k: v for k, v in pages_by_label.items() if k not in small}, seed)
 
+    rows_by_lang: dict[str, dict[str, list[tuple[str, str, str, str, str]]]] = {}
+    drops_by_lang: dict[str, Counter[str]] = {}
+    candidates: Counter[str] = Counter()
+    for code in codes:
+        rows: dict[str, list[tuple[str, str, str, str, str]]] = {s: [] for s in SPLITS}
+        drops: Counter[str] = Counter()
+        seen: set[tuple[str, str]] = set()
+        for page in en_pages:
+            tpage = targets[code].get(page, {})
+            label = page_label(page)
+            if dedupe == "page":
+                seen = set()
+            for pid, (en_text, is_code) in english.get(page, {}).items():
+                if pid not in tpage:
+                    continue
+                candidates[code] += 1
+                src = normalize_text(en_text)
+                tgt = normalize_text(tpage[pid][0])
+                if label in small:
+                    drops[SMALL_LABEL] += 1
+                elif is_code or tpage[pid][1]:
+                    drops[CODE] += 1
+                elif not src or not tgt:
+                    drops[EMPTY] += 1
+                elif len(src) < min_chars or len(src.split()) < min_words:
+                    drops[TOO_SHORT] += 1
+                elif src == tgt:
+                    drops[IDENTICAL] += 1
+                elif (src, tgt) in seen:
+                    drops[DUPLICATE] += 1
+                else:
+                    seen.add((src, tgt))
+                    rows[assignment[page]].append((page, pid, label, src, tgt))
+        rows_by_lang[code], drops_by_lang[code] = rows, drops
+
+    # A label needs enough translated training pairs in every language to be learnable
+    # (LibreOffice Base pages are mostly untranslated); the label set is shared by all languages.
+    labels = sorted(set(pages_by_label) - small)
+    few = {lab for lab in labels
+           if min(sum(1 for x in rows_by_lang[c]["train"] if x[2] == lab) for c in codes) < min_label_pairs}
+    labels = [lab for lab in labels if lab not in few]
+
     counts: dict[str, Any] = {}
     dropped: dict[str, dict[str, int]] = {}
     with atomic_dir(folder) as out:
         for code in codes:
-            rows: dict[str, list[tuple[str, str, str, str, str]]] = {s: [] for s in SPLITS}
-            drops: Counter[str] = Counter()
-            seen: set[tuple[str, str]] = set()
-            candidates = 0
-            for page in en_pages:
-                tpage = targets[code].get(page, {})
-                label = page_label(page)
-                if dedupe == "page":
-                    seen = set()
-                for pid, (en_text, is_code) in english.get(page, {}).items():
-                    if pid not in tpage:
-                        continue
-                    candidates += 1
-                    src = normalize_text(en_text)
-                    tgt = normalize_text(tpage[pid][0])
-                    if label in small:
-                        drops[SMALL_LABEL] += 1
-                    elif is_code or tpage[pid][1]:
-                        drops[CODE] += 1
-                    elif not src or not tgt:
-                        drops[EMPTY] += 1
-                    elif len(src) < min_chars or len(src.split()) < min_words:
-                        drops[TOO_SHORT] += 1
-                    elif src == tgt:
-                        drops[IDENTICAL] += 1
-                    elif (src, tgt) in seen:
-                        drops[DUPLICATE] += 1
-                    else:
-                        seen.add((src, tgt))
-                        rows[assignment[page]].append((page, pid, label, src, tgt))
+            rows, drops = rows_by_lang[code], drops_by_lang[code]
             counts[code] = {}
             for split in SPLITS:
-                r = rows[split]
+                r = [x for x in rows[split] if x[2] not in few]
+                if len(r) < len(rows[split]):
+                    drops[FEW_PAIRS] += len(rows[split]) - len(r)
                 write_table(out / f"en-{code}.{split}.tsv", {c: [x[i] for x in r] for i, c in enumerate(COLUMNS)})
                 counts[code][split] = {"pairs": len(r), "pages": len({x[0] for x in r}),
                                        "labels": dict(sorted(Counter(x[2] for x in r).items()))}
-            dropped[code] = {"paired_paragraphs": candidates, **dict(sorted(drops.items()))}
-            kept = sum(len(v) for v in rows.values())
-            log.info("en-%s: %d paired paragraphs, kept %d, dropped %s", code, candidates, kept, dict(drops))
+            dropped[code] = {"paired_paragraphs": candidates[code], **dict(sorted(drops.items()))}
+            kept = sum(c["pairs"] for c in counts[code].values())
+            log.info("en-%s: %d paired paragraphs, kept %d, dropped %s", code, candidates[code], kept, dict(drops))
             for split in ("train", "test"):
-                missing = sorted(set(pages_by_label) - small - set(counts[code][split]["labels"]))
+                missing = sorted(set(labels) - set(counts[code][split]["labels"]))
                 if missing:
                     log.warning("en-%s %s split has no pairs for label(s) %s", code, split, ", ".join(missing))
         write_manifest(out, name=NAME, licence=LICENCE,
@@ -396,7 +418,7 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
                        counts=counts, settings=settings,
                        extra={"languages": codes, "dropped": dropped,
                               "columns": list(COLUMNS),
-                              "labels": sorted(set(pages_by_label) - small),
+                              "labels": labels,
                               "pages_per_split": dict(sorted(Counter(assignment.values()).items()))})
     return folder
 
