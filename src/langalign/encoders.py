@@ -66,6 +66,12 @@ class Encoder(ABC):
             out[s : s + len(batch)] = vecs
         return out
 
+    def encode_to(self, path: str | os.PathLike, texts: Iterable[str], **kw) -> dict:
+        """Stream ``texts`` into ``.npy`` shards under ``path`` (see :func:`langalign.streaming.encode_to`)."""
+        from .streaming import encode_to
+
+        return encode_to(self, path, texts, **kw)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
 

@@ -16,6 +16,7 @@ from ..errors import LangAlignError
 # Command modules, imported lazily so `langalign --help` stays fast.
 _COMMAND_MODULES = [
     "langalign.cli.data_commands",
+    "langalign.cli.scale_commands",
 ]
 
 

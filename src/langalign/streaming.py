@@ -1,0 +1,257 @@
+"""Streaming encode to sharded ``.npy`` files, with resume.
+
+Layout of an output folder::
+
+    shard-00000.npy, shard-00001.npy, ...   float32 (count, dim), np.save without pickle
+    manifest.json                           encoder, dim, shard_size, count, complete,
+                                            shards: [{file, count, sha256, input_sha256}]
+
+Texts are consumed lazily, ``shard_size`` at a time, so memory is bounded by one
+shard whatever the corpus size. Each shard file is written atomically and only
+then recorded in the manifest (also written atomically): a shard listed in the
+manifest is finished. Running :func:`encode_to` again on the same folder skips
+finished shards whose input hash still matches and re-encodes from the first
+shard whose input changed, so an interrupted run resumes where it stopped and a
+changed input is never silently mixed with stale vectors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ._io import atomic_path, write_json_atomic
+from ._progress import progress_enabled
+from .encoders import Encoder
+from .errors import DataError
+
+__all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "iter_pair_chunks", "ShardError",
+           "DEFAULT_SHARD_SIZE"]
+
+MANIFEST = "manifest.json"
+FORMAT = "langalign-shards"
+FORMAT_VERSION = 1
+DEFAULT_SHARD_SIZE = 10_000
+
+
+class ShardError(DataError):
+    """A shard folder is missing, incomplete, corrupt or for another encoder."""
+
+
+def shard_name(i: int) -> str:
+    return f"shard-{i:05d}.npy"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _hash_texts(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        b = t.encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little"))  # length prefix: ["ab","c"] != ["a","bc"]
+        h.update(b)
+    return h.hexdigest()
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts is a single string; expected an iterable of strings")
+    buf: list[str] = []
+    n = 0
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{n}] is {type(t).__name__}, expected str")
+        buf.append(t)
+        n += 1
+        if len(buf) == size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a shard folder (raises :class:`ShardError` naming the problem)."""
+    p = Path(path) / MANIFEST
+    if not p.is_file():
+        raise ShardError(f"{path}: no {MANIFEST}; not a langalign shard folder (write one with 'langalign encode')")
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ShardError(f"{p}: unreadable manifest: {e}") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise ShardError(f"{p}: not a langalign shard manifest")
+    if int(m.get("version", 0)) > FORMAT_VERSION:
+        raise ShardError(f"{p}: shard format version {m.get('version')} is newer than this langalign supports")
+    return m
+
+
+def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, arr, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[str],
+              shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, cache: Any = None,
+              show_progress: bool | None = None) -> dict[str, Any]:
+    """Encode ``texts`` (any iterable, read lazily) into shards under ``path``; resume if present.
+
+    ``cache``: an :class:`~langalign.cache.EmbeddingCache`, or ``True`` for the default
+    one. Returns the final manifest plus ``"encoded_shards"`` / ``"reused_shards"``
+    (what this call did). Re-running with a different encoder or shard size on a
+    folder raises :class:`ShardError`; use a new folder.
+    """
+    from .encoders import load_encoder
+
+    enc = load_encoder(encoder)
+    shard_size = int(shard_size)
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    if cache is True:
+        from .cache import EmbeddingCache
+
+        cache = EmbeddingCache()
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ShardError(f"{out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+    old_shards: list[dict[str, Any]] = []
+    if (out / MANIFEST).is_file():
+        old = read_manifest(out)
+        if old.get("encoder") != enc.name or int(old.get("dim", -1)) != enc.dim:
+            raise ShardError(f"{out} holds embeddings of encoder {old.get('encoder')!r} ({old.get('dim')}-d), "
+                             f"not {enc.name!r} ({enc.dim}-d); write to a new folder")
+        if int(old.get("shard_size", -1)) != shard_size:
+            raise ShardError(f"{out} was written with shard_size={old.get('shard_size')}, not {shard_size}; "
+                             "resume with the same shard size or write to a new folder")
+        old_shards = list(old.get("shards", []))
+    elif any(out.glob("shard-*.npy")):
+        raise ShardError(f"{out} holds shard files but no manifest; remove them or write to a new folder")
+
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "version": FORMAT_VERSION, "encoder": enc.name, "dim": int(enc.dim),
+        "dtype": "float32", "shard_size": shard_size, "count": 0, "complete": False, "shards": [],
+    }
+    encoded = reused = 0
+    from ._progress import progress
+
+    # The total is unknown (lazy input): show a bar only where someone watches.
+    show = show_progress if show_progress is not None else (sys.stderr.isatty() and progress_enabled(None, None))
+    for i, chunk in enumerate(progress(_chunks(texts, shard_size), desc=f"encode_to [{enc.name}]",
+                                       show=show, unit="shard")):
+        digest = _hash_texts(chunk)
+        fname = shard_name(i)
+        prev = old_shards[i] if i < len(old_shards) else None
+        if (prev is not None and prev.get("input_sha256") == digest and prev.get("count") == len(chunk)
+                and (out / fname).is_file()):
+            manifest["shards"].append(prev)
+            reused += 1
+        else:
+            if prev is not None:
+                old_shards = old_shards[:i]  # input changed here: later shards are stale too
+            if cache is not None:
+                from .cache import cached_encode
+
+                vecs = cached_encode(enc, chunk, cache, batch_size=batch_size, show_progress=False)
+            else:
+                vecs = enc.encode(chunk, batch_size=batch_size, show_progress=False)
+            vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+            _save_npy_atomic(out / fname, vecs)
+            manifest["shards"].append({"file": fname, "count": len(chunk), "sha256": _sha256_file(out / fname),
+                                       "input_sha256": digest})
+            encoded += 1
+            # The shard is on disk before the manifest names it: a crash between the two
+            # only costs re-encoding this shard.
+            manifest["count"] = sum(s["count"] for s in manifest["shards"])
+            write_json_atomic(out / MANIFEST, {**manifest, "shards": manifest["shards"] + old_shards[i + 1:]})
+        manifest["count"] = sum(s["count"] for s in manifest["shards"])
+
+    # Shards beyond the end of the (possibly shorter) input are stale.
+    keep = {s["file"] for s in manifest["shards"]}
+    for f in out.glob("shard-*.npy"):
+        if f.name not in keep:
+            f.unlink()
+    manifest["complete"] = True
+    write_json_atomic(out / MANIFEST, manifest)
+    return {**manifest, "encoded_shards": encoded, "reused_shards": reused}
+
+
+def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = False,
+                allow_incomplete: bool = False) -> Iterator[np.ndarray]:
+    """Yield the shard arrays of a folder in order, one at a time (bounded memory).
+
+    Checks each shard's shape against the manifest; ``verify=True`` also checks
+    its sha256. An unfinished folder (interrupted ``encode_to``) raises unless
+    ``allow_incomplete``. ``mmap=True`` memory-maps instead of reading.
+    """
+    m = read_manifest(path)
+    if not m.get("complete") and not allow_incomplete:
+        raise ShardError(f"{path}: encoding did not finish ({m.get('count', 0)} rows so far); "
+                         "run the same encode again to resume")
+    dim = int(m["dim"])
+    for s in m["shards"]:
+        f = Path(path) / s["file"]
+        if not f.is_file():
+            raise ShardError(f"{f}: shard listed in the manifest is missing")
+        if verify and _sha256_file(f) != s.get("sha256"):
+            raise ShardError(f"{f}: checksum does not match the manifest (file changed or corrupt)")
+        try:
+            arr = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ShardError(f"{f}: unreadable shard ({e})") from None
+        if arr.shape != (int(s["count"]), dim) or arr.dtype != np.float32:
+            raise ShardError(f"{f}: shape {arr.shape} dtype {arr.dtype}, manifest says ({s['count']}, {dim}) float32")
+        yield arr
+
+
+def load_shards(path: str | os.PathLike, verify: bool = False) -> np.ndarray:
+    """All rows of a shard folder as one (count, dim) float32 array."""
+    m = read_manifest(path)
+    out = np.empty((int(m.get("count", 0)), int(m["dim"])), dtype=np.float32)
+    pos = 0
+    for arr in read_shards(path, verify=verify):
+        out[pos : pos + arr.shape[0]] = arr
+        pos += arr.shape[0]
+    if pos != out.shape[0]:
+        raise ShardError(f"{path}: shards hold {pos} rows, manifest says {out.shape[0]}")
+    return out
+
+
+def iter_pair_chunks(x_path: str | os.PathLike, y_path: str | os.PathLike, verify: bool = False,
+                     mmap: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Row-aligned ``(X_chunk, Y_chunk)`` pieces of two shard folders, whatever their shard sizes."""
+    mx, my = read_manifest(x_path), read_manifest(y_path)
+    if int(mx.get("count", 0)) != int(my.get("count", 0)):
+        raise ShardError(f"{x_path} has {mx.get('count')} rows but {y_path} has {my.get('count')}; "
+                         "pairs must be row-aligned")
+    xs, ys = read_shards(x_path, verify=verify, mmap=mmap), read_shards(y_path, verify=verify, mmap=mmap)
+    xa = ya = None
+    xo = yo = 0
+    while True:
+        if xa is None or xo == xa.shape[0]:
+            xa, xo = next(xs, None), 0
+        if ya is None or yo == ya.shape[0]:
+            ya, yo = next(ys, None), 0
+        if xa is None or ya is None:
+            return
+        take = min(xa.shape[0] - xo, ya.shape[0] - yo)
+        if take == 0:  # an empty shard
+            continue
+        yield xa[xo : xo + take], ya[yo : yo + take]
+        xo += take
+        yo += take
