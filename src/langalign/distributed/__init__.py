@@ -1,0 +1,1 @@
+"""Distributed backends (optional extras). ``langalign.distributed.ray_backend`` needs ``langalign[ray]``."""
