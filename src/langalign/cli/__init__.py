@@ -15,8 +15,10 @@ from ..errors import LangAlignError
 
 # Command modules, imported lazily so `langalign --help` stays fast.
 _COMMAND_MODULES = [
+    "langalign.cli.core_commands",
     "langalign.cli.data_commands",
     "langalign.cli.scale_commands",
+    "langalign.cli.benchmark_commands",
 ]
 
 

@@ -1,0 +1,285 @@
+"""``langalign fit | transform | train | predict | evaluate | demo``: thin shells over the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+TEXT_FORMATS = ".txt, .tsv, .csv, .jsonl or .parquet"
+
+
+def _formatter():
+    return argparse.RawDescriptionHelpFormatter
+
+
+# -- input / output helpers ----------------------------------------------------------
+def read_texts(path: str, column: str = "text") -> list[str]:
+    """Texts from a .txt file (one per line) or a column of a table file."""
+    from ..data.readers import _as_text, iter_records, normalize_text
+
+    p = Path(path)
+    if p.suffix.lower() in (".txt", ".text", ""):
+        if not p.exists():
+            raise DataError(f"{p}: no such file")
+        if p.is_dir():
+            raise DataError(f"{p}: is a folder, expected a text file")
+        from ..data.readers import decode_utf8
+
+        text = decode_utf8(p.read_bytes(), p)
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return [normalize_text(line.rstrip("\r")) for line in lines]
+    return [normalize_text(_as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
+
+
+def read_input(path: str, column: str = "text") -> np.ndarray | list[str]:
+    """Vectors from .npy, otherwise texts."""
+    p = Path(path)
+    if p.suffix.lower() == ".npy":
+        if not p.is_file():
+            raise DataError(f"{p}: no such file" if not p.exists() else f"{p}: is not a file")
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise DataError(f"{p}: not a numeric .npy array ({e})") from None
+        if arr.ndim != 2 or arr.dtype.kind not in "fiu":
+            raise DataError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} dtype {arr.dtype}")
+        return arr.astype(np.float32, copy=False)
+    return read_texts(path, column)
+
+
+def write_vectors(path: str, arr: np.ndarray) -> None:
+    from .._io import atomic_path
+
+    p = Path(path)
+    if p.suffix.lower() != ".npy":
+        raise ValueError(f"vector output must end in .npy, got {p.name}")
+    with atomic_path(p) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+
+
+def _labelled(path: str, args) -> Any:
+    from ..data import read_labelled
+
+    return read_labelled(path, text=args.text_column, label=args.label_column,
+                         text_pair=getattr(args, "pair_column", None))
+
+
+def _examples(ds) -> list[Any]:
+    return list(zip(ds.texts, ds.text_pairs)) if ds.text_pairs is not None else list(ds.texts)
+
+
+# -- commands ------------------------------------------------------------------------
+def cmd_fit(args) -> int:
+    from ..aligner import LangAlign
+    from ..data import read_parallel
+
+    align = LangAlign(args.source_encoder, args.target_encoder or args.source_encoder, mapper=args.mapper,
+                      reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed)
+    if args.pairs:
+        corpus = read_parallel(args.pairs, source=args.source_column, target=args.target_column)
+        print(f"pairs: {corpus.summary}", file=sys.stderr)
+        if len(corpus) < 2:
+            raise DataError(f"{args.pairs}: need at least 2 usable pairs, found {len(corpus)}")
+        align.fit(corpus.source, corpus.target)
+    else:
+        if not (args.source_embeddings and args.target_embeddings):
+            raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings (.npy)")
+        align.fit_embeddings(read_input(args.source_embeddings), read_input(args.target_embeddings))
+    align.save(args.output)
+    held = align.scores_.get("forward")
+    msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
+    if held:
+        msg += f"; held-out forward cosine {held['mean_cosine']:.3f}, top-1 {held['top1']:.3f}"
+    print(msg)
+    return 0
+
+
+def cmd_transform(args) -> int:
+    from ..aligner import LangAlign
+
+    align = LangAlign.load(args.aligner)
+    data = read_input(args.input, args.column)
+    out = align.to_target(data) if args.direction == "to-target" else align.to_source(data)
+    write_vectors(args.output, out)
+    print(f"wrote {out.shape[0]} x {out.shape[1]} vectors ({args.direction}) to {args.output}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ..aligner import LangAlign
+    from ..transfer import CrossLingualClassifier
+
+    head_params = json.loads(args.head_params) if args.head_params else {}
+    if args.mode == "zero-shot":
+        if not args.encoder:
+            raise ValueError("--mode zero-shot needs --encoder NAME (one multilingual encoder for both sides)")
+        clf = CrossLingualClassifier(args.encoder, mode="zero-shot", head=args.head, head_params=head_params)
+    else:
+        if not args.aligner:
+            raise ValueError(f"--mode {args.mode} needs --aligner DIR (from 'langalign fit')")
+        clf = CrossLingualClassifier(LangAlign.load(args.aligner), mode=args.mode, head=args.head,
+                                     head_params=head_params)
+    ds = _labelled(args.data, args)
+    print(f"training data: {ds.summary}", file=sys.stderr)
+    clf.fit(_examples(ds), ds.labels)
+    clf.save(args.output)
+    print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, {len(clf.head_.classes_)} classes) "
+          f"to {args.output}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from ..data import write_table
+    from ..transfer import CrossLingualClassifier
+
+    clf = CrossLingualClassifier.load(args.model)
+    if clf.pair_task_:
+        if not args.pair_column:
+            raise ValueError("this model classifies sentence pairs; give --pair-column")
+        from ..data.readers import _as_text, iter_records, normalize_text
+
+        rows = [(normalize_text(_as_text(args.input, w, args.column, v[0])),
+                 normalize_text(_as_text(args.input, w, args.pair_column, v[1])))
+                for w, v in iter_records(args.input, [args.column, args.pair_column])]
+        texts: list[Any] = rows
+    else:
+        texts = read_texts(args.input, args.column)
+    labels = [str(x) for x in clf.predict(texts)] if texts else []
+    shown = [t if isinstance(t, str) else " ||| ".join(t) for t in texts]
+    if args.output:
+        write_table(args.output, {"text": shown, "label": labels})
+        print(f"wrote {len(labels)} predictions to {args.output}")
+    else:
+        for t, lab in zip(shown, labels):
+            print(f"{lab}\t{t}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..evaluation import format_report
+    from ..transfer import CrossLingualClassifier
+
+    clf = CrossLingualClassifier.load(args.model)
+    ds = _labelled(args.data, args)
+    print(f"test data: {ds.summary}", file=sys.stderr)
+    report = clf.evaluate(_examples(ds), [str(x) for x in ds.labels])
+    print(format_report(report))
+    if args.json:
+        from .._io import write_json_atomic
+
+        write_json_atomic(args.json, report)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from)
+    return 0
+
+
+# -- registration --------------------------------------------------------------------
+def register(sub) -> None:
+    p = sub.add_parser("fit", help="fit an aligner from parallel pairs", formatter_class=_formatter(),
+                       description="Fit LangAlign maps (forward and reverse) from parallel sentence pairs.",
+                       epilog="examples:\n"
+                              "  langalign fit --pairs en-ko.tsv --source-encoder minilm "
+                              "--target-encoder use-multilingual --output aligners/en-ko\n"
+                              "  langalign fit --source-embeddings X.npy --target-embeddings Y.npy "
+                              "--source-encoder minilm --target-encoder use-multilingual --mapper procrustes "
+                              "--output aligners/p")
+    p.add_argument("--pairs", help=f"parallel file ({TEXT_FORMATS[5:]}) with source/target columns")
+    p.add_argument("--source-column", default="source")
+    p.add_argument("--target-column", default="target")
+    p.add_argument("--source-embeddings", help="source vectors (.npy), instead of --pairs")
+    p.add_argument("--target-embeddings", help="target vectors (.npy), row-aligned with --source-embeddings")
+    p.add_argument("--source-encoder", default="use-multilingual", help="encoder name (default use-multilingual)")
+    p.add_argument("--target-encoder", default=None, help="encoder name (default: same as source)")
+    p.add_argument("--mapper", default="default", help="default, linear, procrustes, centering, mlp, autoencoder, ...")
+    p.add_argument("--no-reverse", action="store_true", help="skip the target -> source map")
+    p.add_argument("--held-out", type=float, default=0.1, help="fraction of pairs kept to score the maps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", required=True, help="artefact folder to write")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("transform", help="map texts or vectors with a saved aligner", formatter_class=_formatter(),
+                       epilog="examples:\n"
+                              "  langalign transform --aligner aligners/en-ko --direction to-source "
+                              "--input korean.txt --output korean_in_english_space.npy\n"
+                              "  langalign transform --aligner aligners/en-ko --direction to-target "
+                              "--input english.npy --output mapped.npy")
+    p.add_argument("--aligner", required=True)
+    p.add_argument("--direction", choices=["to-target", "to-source"], default="to-target")
+    p.add_argument("--input", required=True, help=f"{TEXT_FORMATS} (texts) or .npy (vectors)")
+    p.add_argument("--column", default="text", help="text column for table inputs")
+    p.add_argument("--output", required=True, help=".npy file to write")
+    p.set_defaults(func=cmd_transform)
+
+    def labelled_args(q):
+        q.add_argument("--text-column", default="text")
+        q.add_argument("--label-column", default="label")
+        q.add_argument("--pair-column", default=None, help="second text column for sentence-pair tasks (NLI)")
+
+    p = sub.add_parser("train", help="train a cross-lingual classifier on English data", formatter_class=_formatter(),
+                       epilog="examples:\n"
+                              "  langalign train --aligner aligners/en-ko --mode reverse --data train_en.tsv "
+                              "--output models/topic-ko\n"
+                              "  langalign train --encoder use-multilingual --mode zero-shot --data train_en.tsv "
+                              "--output models/zs\n"
+                              "  langalign train --aligner aligners/en-ko --mode forward --data snli.jsonl "
+                              "--text-column premise --pair-column hypothesis --output models/nli-ko")
+    p.add_argument("--data", required=True, help=f"labelled training file ({TEXT_FORMATS[5:]})")
+    labelled_args(p)
+    p.add_argument("--mode", choices=["forward", "reverse", "zero-shot"], default="reverse")
+    p.add_argument("--aligner", help="aligner folder (forward/reverse modes)")
+    p.add_argument("--encoder", help="encoder name (zero-shot mode)")
+    p.add_argument("--head", choices=["logreg", "mlp"], default="logreg")
+    p.add_argument("--head-params", help='JSON object of head parameters, e.g. \'{"C": 2.0}\'')
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="classify target-language input with a saved classifier",
+                       formatter_class=_formatter(),
+                       epilog="examples:\n"
+                              "  langalign predict --model models/topic-ko --input korean.txt\n"
+                              "  langalign predict --model models/topic-ko --input test_ko.tsv --column text "
+                              "--output predictions.tsv")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True, help=TEXT_FORMATS)
+    p.add_argument("--column", default="text")
+    p.add_argument("--pair-column", default=None)
+    p.add_argument("--output", help="predictions file (.tsv/.csv/.jsonl); default: print to stdout")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix on labelled data",
+                       formatter_class=_formatter(),
+                       epilog="example:\n"
+                              "  langalign evaluate --model models/topic-ko --data test_ko.tsv "
+                              "--label-column category --json report.json")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    labelled_args(p)
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="the end-to-end demo (offline, bundled models)", formatter_class=_formatter(),
+                       description="Build (or reuse) the LibreOffice help corpus, fit aligners en -> ko/ja/zh, "
+                                   "train an English topic classifier, run it on Korean/Japanese/Chinese input "
+                                   "and compare with zero-shot.",
+                       epilog="example:\n  langalign demo --langs ko,ja --out reports/demo")
+    p.add_argument("--langs", default="ko,ja,zh")
+    p.add_argument("--out", default="reports/demo", help="folder for the report (Markdown + JSON)")
+    p.add_argument("--max-pairs", type=int, default=20000, help="LibreOffice pairs per language to fit on")
+    p.add_argument("--corpus-from", default=None,
+                   help="folder of LibreOffice help .deb files or extracted trees (machines without apt)")
+    p.set_defaults(func=cmd_demo)
