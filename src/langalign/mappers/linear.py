@@ -99,12 +99,66 @@ def accumulate(pairs: Iterable[tuple[np.ndarray, np.ndarray]], d_in: int, d_out:
     return stats
 
 
-def _sse(stats_fold: tuple, W: np.ndarray, b: np.ndarray) -> float:
-    """Sum of squared errors of y ≈ xW + b over a fold, from its sums alone."""
-    n, sx, sy, sxx, sxy, syy = stats_fold
-    return float(
-        syy - 2.0 * np.sum(W * sxy) - 2.0 * sy @ b + np.sum(W * (sxx @ W)) + 2.0 * (sx @ W) @ b + n * (b @ b)
-    )
+class _RidgePath:
+    """Ridge solutions toward a prior ``W0`` for many strengths, from one eigendecomposition.
+
+    With ``Cxx = V diag(lam) V^T``, the solution for strength ``a`` is ``W = V M`` with
+    ``M = (V^T Cxy + a V^T W0) / (lam + a)`` row-wise, so each candidate costs
+    O(d · d_out) in the eigenbasis; ``W`` itself is only formed for the final choice.
+    """
+
+    def __init__(self, total: tuple, W0: np.ndarray, fit_intercept: bool):
+        n, sx, sy, sxx, sxy, _ = total
+        if fit_intercept:
+            self.mx, self.my = sx / n, sy / n
+            cxx = sxx - n * np.outer(self.mx, self.mx)
+            cxy = sxy - n * np.outer(self.mx, self.my)
+        else:
+            self.mx, self.my = np.zeros_like(sx), np.zeros_like(sy)
+            cxx, cxy = sxx, sxy
+        lam, self.V = np.linalg.eigh(cxx)
+        self.lam = np.clip(lam, 0.0, None)
+        self.P = self.V.T @ cxy
+        self.P0 = self.V.T @ W0
+        self.mxV = self.mx @ self.V
+
+    def solve_eigenbasis(self, cand: tuple[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """``(M, b)`` with ``W = V M``."""
+        kind, a = cand
+        if kind == "identity":
+            return self.P0, np.zeros(self.P0.shape[1])
+        if kind == "shift":
+            M = self.P0
+        else:
+            M = (self.P + a * self.P0) / (self.lam + a)[:, None]
+        return M, self.my - self.mxV @ M
+
+    def solve(self, cand: tuple[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        M, b = self.solve_eigenbasis(cand)
+        return self.V @ M, b
+
+
+class _FoldScorer:
+    """Sum of squared errors of ``y ≈ x V M + b`` over one fold, from its sums alone.
+
+    SSE = syy - 2<VM, Sxy> - 2 sy·b + ||G V M||² + 2 (sx V M)·b + n ||b||², where
+    ``G^T G = Sxx`` of the fold. G has rank <= min(n_fold, d), so each candidate
+    costs O(rank · d · d_out), never a d x d x d product.
+    """
+
+    def __init__(self, fold: tuple, V: np.ndarray):
+        self.n, sx, self.sy, sxx, sxy, self.syy = fold
+        evals, evecs = np.linalg.eigh(sxx)
+        keep = evals > max(float(evals[-1]), 0.0) * 1e-12
+        G = np.sqrt(evals[keep])[:, None] * evecs[:, keep].T
+        self.GV = G @ V
+        self.A = V.T @ sxy
+        self.sxV = sx @ V
+
+    def sse(self, M: np.ndarray, b: np.ndarray) -> float:
+        GVM = self.GV @ M
+        return float(self.syy - 2.0 * np.sum(M * self.A) - 2.0 * self.sy @ b + np.sum(GVM * GVM)
+                     + 2.0 * (self.sxV @ M) @ b + self.n * (b @ b))
 
 
 class LinearMapper(BaseMapper):
@@ -172,9 +226,10 @@ class LinearMapper(BaseMapper):
             for k in range(stats.n_folds):
                 if stats.n[k] == 0:
                     continue
-                train = stats.total(exclude=k)
-                for j, (W, b) in enumerate(self._solve_many(train, W0, candidates)):
-                    sse[j] += _sse(stats.fold(k), W, b)
+                solver = _RidgePath(stats.total(exclude=k), W0, self.fit_intercept)
+                scorer = _FoldScorer(stats.fold(k), solver.V)
+                for j, cand in enumerate(candidates):
+                    sse[j] += scorer.sse(*solver.solve_eigenbasis(cand))
             mse = sse / (total[0] * d_out)
             best = int(np.argmin(mse))
             chosen = candidates[best]
@@ -182,7 +237,7 @@ class LinearMapper(BaseMapper):
         else:
             chosen = ("ridge", float(self.alpha))
             self.cv_scores_ = {}
-        W, b = self._solve_many(total, W0, [chosen])[0]
+        W, b = _RidgePath(total, W0, self.fit_intercept).solve(chosen)
         self.coef_ = W.astype(np.float32)
         self.intercept_ = b.astype(np.float32)
         self.alpha_ = chosen[1] if chosen[0] == "ridge" else float("inf")
@@ -201,34 +256,6 @@ class LinearMapper(BaseMapper):
         if prior == "identity":
             cands += [("shift", float("inf")), ("identity", float("inf"))]
         return cands
-
-    def _solve_many(self, stats_total: tuple, W0: np.ndarray, cands: list[tuple[str, float]]):
-        """Solve for every candidate with one eigendecomposition of the covariance."""
-        n, sx, sy, sxx, sxy, _ = stats_total
-        if self.fit_intercept:
-            mx, my = sx / n, sy / n
-            cxx = sxx - n * np.outer(mx, mx)
-            cxy = sxy - n * np.outer(mx, my)
-        else:
-            mx, my = np.zeros_like(sx), np.zeros_like(sy)
-            cxx, cxy = sxx, sxy
-        out = []
-        evals = evecs = proj = None
-        for kind, a in cands:
-            if kind == "identity":
-                W, b = W0.copy(), np.zeros(W0.shape[1])
-            elif kind == "shift":
-                W, b = W0.copy(), my - mx @ W0
-            else:
-                if evals is None:
-                    evals, evecs = np.linalg.eigh(cxx)
-                    evals = np.clip(evals, 0.0, None)
-                    proj = evecs.T @ cxy, evecs.T @ W0
-                # (Cxx + a I)^-1 (Cxy + a W0) in the eigenbasis of Cxx
-                W = evecs @ ((proj[0] + a * proj[1]) / (evals + a)[:, None])
-                b = my - mx @ W
-            out.append((W, b))
-        return out
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_ + self.intercept_
