@@ -56,5 +56,17 @@ def check_pairs(X: np.ndarray, Y: np.ndarray, xname: str = "X", yname: str = "Y"
         raise ValueError(f"need at least 2 pairs to fit, got {X.shape[0]}")
 
 
+def check_not_constant(X: np.ndarray, name: str = "X") -> None:
+    """Refuse a matrix whose rows are all identical: no map can be learned from it.
+
+    Typical causes: every text was empty, or one text was repeated, or an encoder
+    returned a constant vector. (CenteringMapper accepts it: a mean shift is still defined.)
+    """
+    if X.shape[0] >= 2 and not np.any(X != X[0]):
+        raise ValueError(f"{name}: all {X.shape[0]} rows are identical (constant vectors); a map fitted on them "
+                         "would send every input to one point. Check the input texts (all empty? one repeated "
+                         "text?) or the encoder")
+
+
 def as_list_of_str(seq: Sequence[str]) -> list[str]:
     return [s for s in seq]

@@ -14,8 +14,8 @@ import numpy as np
 
 from ._validation import check_matrix, check_pairs, check_texts
 from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
-from .encoders import Encoder, load_encoder
-from .errors import ArtefactError
+from .encoders import Encoder, check_encoder_identity, load_encoder, looks_like_path
+from .errors import ArtefactError, EncoderMismatchError
 from .mappers import BaseMapper, make_mapper, mapper_from_state
 
 KIND = "aligner"
@@ -53,6 +53,12 @@ class LangAlign:
         self.mapper_params = dict(mapper_params or {})
         self.held_out = held_out
         self.seed = seed
+        # Identities ({name, dim, fingerprint, probe}) recorded in a loaded artefact;
+        # an encoder is checked against them the first time it is used (see _checked).
+        self._recorded: dict[str, dict | None] = {"source": None, "target": None}
+        self._verified: set[str] = set()
+        self._from_artefact = False
+        self.force = False
         self.forward_: BaseMapper | None = None
         self.reverse_: BaseMapper | None = None
         self.scores_: dict[str, Any] = {}
@@ -62,18 +68,49 @@ class LangAlign:
     @property
     def source_encoder(self) -> Encoder:
         if not isinstance(self._src, Encoder):
-            if self._src is None:
-                raise ValueError("this aligner has no source encoder; pass embeddings instead of texts")
-            self._src = load_encoder(self._src)
-        return self._src
+            self._src = self._load_recorded(self._src, "source")
+        return self._checked(self._src, "source")
 
     @property
     def target_encoder(self) -> Encoder:
         if not isinstance(self._tgt, Encoder):
-            if self._tgt is None:
-                raise ValueError("this aligner has no target encoder; pass embeddings instead of texts")
-            self._tgt = load_encoder(self._tgt)
-        return self._tgt
+            self._tgt = self._load_recorded(self._tgt, "target")
+        return self._checked(self._tgt, "target")
+
+    def _load_recorded(self, name: str | None, side: str) -> Encoder:
+        if name is None:
+            raise ValueError(f"this aligner has no {side} encoder; pass embeddings instead of texts")
+        if self._from_artefact and looks_like_path(name):
+            # A name read from a config must never make us load (and run) a model from
+            # an arbitrary local path: the user names such an encoder explicitly.
+            raise ArtefactError(f"the artefact records its {side} encoder as the local path {name!r}; it is not "
+                                f"loaded from a path written in a config. Pass the encoder explicitly "
+                                f"({side}_encoder=... ; CLI: --{side}-encoder PATH)")
+        return load_encoder(name)
+
+    def _checked(self, enc: Encoder, side: str) -> Encoder:
+        """Compare ``enc`` with the identity recorded in the artefact, once (lazily: it encodes probes)."""
+        if side not in self._verified:
+            check_encoder_identity(self._recorded[side], enc, f"this aligner's {side} side", force=self.force)
+            self._verified.add(side)
+        return enc
+
+    def encoder_identity(self, side: str) -> dict:
+        """``{name, dim, fingerprint, probe}`` of one side, for saving.
+
+        From the encoder object when it is loaded (computing its fingerprint once),
+        else as recorded in the artefact this aligner was loaded from, else the name
+        and dimension only (no ``fingerprint`` key: fitted from embeddings alone).
+        """
+        enc = self._src if side == "source" else self._tgt
+        fwd = self._require("forward")
+        dim = fwd.d_in_ if side == "source" else fwd.d_out_
+        if isinstance(enc, Encoder):
+            return enc.identity()
+        rec = self._recorded.get(side)
+        if isinstance(rec, dict) and rec.get("name") == enc:
+            return dict(rec)
+        return {"name": enc, "dim": int(dim)}  # no fingerprint: fitted from embeddings alone
 
     @property
     def source_name(self) -> str | None:
@@ -90,7 +127,8 @@ class LangAlign:
         return self.target_encoder.encode(check_texts(texts, "target texts"), show_progress=show_progress)
 
     # -- fitting ---------------------------------------------------------------------
-    def fit(self, source_texts: Sequence[str], target_texts: Sequence[str], show_progress: bool | None = None) -> "LangAlign":
+    def fit(self, source_texts: Sequence[str], target_texts: Sequence[str], show_progress: bool | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False) -> "LangAlign":
         """Fit from parallel texts: ``source_texts[i]`` translates to ``target_texts[i]``.
 
         With a multilingual target encoder, ``fit(english, english)`` fits a
@@ -102,10 +140,16 @@ class LangAlign:
             raise ValueError(f"source and target texts differ in length: {len(source_texts)} != {len(target_texts)}")
         X = self.encode_source(source_texts, show_progress)
         Y = self.encode_target(target_texts, show_progress)
-        return self.fit_embeddings(X, Y)
+        return self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume)
 
-    def fit_embeddings(self, X: Any, Y: Any) -> "LangAlign":
-        """Fit from arrays: rows of ``X`` (source space) pair with rows of ``Y`` (target space)."""
+    def fit_embeddings(self, X: Any, Y: Any, checkpoint_dir: str | Path | None = None,
+                       resume: bool = False) -> "LangAlign":
+        """Fit from arrays: rows of ``X`` (source space) pair with rows of ``Y`` (target space).
+
+        ``checkpoint_dir``/``resume`` apply to neural mappers (see
+        :meth:`~langalign.mappers.neural.MLPMapper.fit`): each direction checkpoints
+        every epoch under ``checkpoint_dir/forward`` and ``checkpoint_dir/reverse``.
+        """
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
@@ -115,8 +159,10 @@ class LangAlign:
         perm = np.random.default_rng(self.seed).permutation(n)
         held, train = perm[:n_held], perm[n_held:]
         Xtr, Ytr = X[train], Y[train]
-        self.forward_ = make_mapper(self.mapper, **self.mapper_params).fit(Xtr, Ytr)
-        self.reverse_ = make_mapper(self.mapper, **self.mapper_params).fit(Ytr, Xtr) if self.reverse else None
+        self.forward_ = _fit_mapper(make_mapper(self.mapper, **self.mapper_params), Xtr, Ytr, checkpoint_dir,
+                                    "forward", resume)
+        self.reverse_ = (_fit_mapper(make_mapper(self.mapper, **self.mapper_params), Ytr, Xtr, checkpoint_dir,
+                                     "reverse", resume) if self.reverse else None)
         self.training_ = {
             "n_pairs": int(n), "n_train": int(len(train)), "n_held_out": int(n_held), "seed": self.seed,
             "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -156,13 +202,25 @@ class LangAlign:
 
     def _as_vectors(self, data: Any, side: str, show_progress: bool | None) -> np.ndarray:
         if isinstance(data, np.ndarray) and data.dtype.kind in "fiu":
-            return data
+            return self._check_vectors(data, side)
         if isinstance(data, (str, bytes)) or data is None:
             check_texts(data, f"{side} texts")  # raises the clear error
         items = list(data)
         if items and not isinstance(items[0], str):
-            return np.asarray(items, dtype=np.float32)
+            return self._check_vectors(np.asarray(items, dtype=np.float32), side)
         return self.encode_source(items, show_progress) if side == "source" else self.encode_target(items, show_progress)
+
+    def _check_vectors(self, V: np.ndarray, side: str) -> np.ndarray:
+        """Vectors given directly: same NaN/shape checks as texts, and a dimension naming the encoder."""
+        V = check_matrix(V, f"{side} vectors")
+        fwd = self._require("forward")
+        dim = fwd.d_in_ if side == "source" else fwd.d_out_
+        if V.shape[1] != dim:
+            name = self.source_name if side == "source" else self.target_name
+            raise EncoderMismatchError(
+                f"{side} vectors have dimension {V.shape[1]}, but this aligner's {side} encoder is {name!r} "
+                f"({dim}-d); these vectors come from another encoder")
+        return V
 
     # -- scoring ---------------------------------------------------------------------
     def score(self, source_texts: Sequence[str], target_texts: Sequence[str]) -> dict[str, Any]:
@@ -191,8 +249,8 @@ class LangAlign:
     def get_config(self) -> dict[str, Any]:
         fwd = self._require("forward")
         return {
-            "source_encoder": {"name": self.source_name, "dim": fwd.d_in_},
-            "target_encoder": {"name": self.target_name, "dim": fwd.d_out_},
+            "source_encoder": self.encoder_identity("source"),
+            "target_encoder": self.encoder_identity("target"),
             "mapper": self.mapper if isinstance(self.mapper, str) else type(self.mapper).__name__,
             "mapper_params": self.mapper_params,
             "forward": fwd.get_config(),
@@ -207,22 +265,34 @@ class LangAlign:
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None) -> "LangAlign":
-        """Load a saved aligner. Encoders are loaded lazily by their recorded names,
-        unless given here (they must then have the recorded dimensions)."""
+             target_encoder: Encoder | str | None = None, force: bool = False) -> "LangAlign":
+        """Load a saved aligner.
+
+        Encoders are loaded lazily by their recorded names, unless given here. Either
+        way, an encoder is checked against the recorded name, dimension and
+        fingerprint before its first use (:class:`~langalign.errors.EncoderMismatchError`
+        on a mismatch); ``force=True`` downgrades a name/fingerprint mismatch to a warning.
+        """
         config, tensors = load_artefact(folder, KIND)
-        return cls.from_state(config, tensors, source_encoder, target_encoder, where=str(Path(folder) / "config.json"))
+        return guarded_from_state(cls.from_state, str(Path(folder) / "config.json"), config, tensors,
+                                  source_encoder, target_encoder, force=force)
 
     @classmethod
     def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray],
                    source_encoder: Encoder | str | None = None, target_encoder: Encoder | str | None = None,
-                   where: str = "aligner config") -> "LangAlign":
+                   where: str = "aligner config", force: bool = False) -> "LangAlign":
         """Rebuild from ``get_config()`` and the ``forward.*`` / ``reverse.*`` tensors."""
         try:
             src_cfg, tgt_cfg = config["source_encoder"], config["target_encoder"]
             fwd_cfg = config["forward"]
         except (KeyError, TypeError) as e:
             raise ArtefactError(f"{where} lacks the field {e}") from None
+        for side, c in (("source", src_cfg), ("target", tgt_cfg)):
+            if not (isinstance(c, dict) and isinstance(c.get("name"), (str, type(None)))
+                    and isinstance(c.get("dim"), int) and not isinstance(c.get("dim"), bool)):
+                raise ArtefactError(f"{where}: malformed {side}_encoder entry {c!r}")
+        if not isinstance(fwd_cfg, dict):
+            raise ArtefactError(f"{where}: malformed forward mapper entry")
         forward = mapper_from_state(fwd_cfg, split_prefix(tensors, "forward"))
         reverse = None
         if config.get("reverse"):
@@ -234,10 +304,20 @@ class LangAlign:
             if isinstance(enc, Encoder) and enc.dim != cfg.get("dim"):
                 raise ArtefactError(f"{side} encoder {enc.name!r} gives {enc.dim}-d vectors but the aligner in {where} "
                                     f"was fitted on {cfg.get('name')!r} ({cfg.get('dim')}-d)")
+        mapper_name, mapper_params = config.get("mapper", "default"), config.get("mapper_params") or {}
+        if not isinstance(mapper_name, str) or not isinstance(mapper_params, dict):
+            raise ArtefactError(f"{where}: malformed mapper / mapper_params entries")
         obj = cls(source_encoder or src_cfg.get("name"), target_encoder or tgt_cfg.get("name"),
-                  mapper=config.get("mapper", "default"), reverse=reverse is not None,
-                  mapper_params=config.get("mapper_params") or {})
+                  mapper=mapper_name, reverse=reverse is not None, mapper_params=mapper_params)
         obj.forward_, obj.reverse_ = forward, reverse
+        obj._recorded = {"source": src_cfg, "target": tgt_cfg}
+        obj._from_artefact = True
+        obj.force = bool(force)
+        # Encoder objects given here are loaded already: check them now (names and
+        # recorded strings are checked lazily, on first encode).
+        for enc, side in ((source_encoder, "source"), (target_encoder, "target")):
+            if isinstance(enc, Encoder):
+                obj._checked(enc, side)
         obj.training_ = config.get("training") or {}
         obj.scores_ = config.get("held_out_scores") or {}
         return obj
@@ -251,6 +331,29 @@ class LangAlign:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
+
+
+def _fit_mapper(mapper: BaseMapper, X: np.ndarray, Y: np.ndarray, checkpoint_dir: str | Path | None,
+                direction: str, resume: bool) -> BaseMapper:
+    from .mappers.neural import _NeuralMapper
+
+    if checkpoint_dir is not None and isinstance(mapper, _NeuralMapper):
+        return mapper.fit(X, Y, checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
+    return mapper.fit(X, Y)  # closed-form mappers finish in seconds: nothing to checkpoint
+
+
+# Exceptions a malformed (but parseable) config can provoke deep in a rebuild; they
+# become one ArtefactError naming the file instead of escaping as a bare KeyError.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError)
+
+
+def guarded_from_state(build: Any, where: str, config: dict, tensors: dict, *args: Any, **kw: Any) -> Any:
+    try:
+        return build(config, tensors, *args, where=where, **kw)
+    except (ArtefactError, EncoderMismatchError):
+        raise
+    except _MALFORMED as e:
+        raise ArtefactError(f"{where}: malformed artefact ({type(e).__name__}: {e})") from None
 
 
 def _pair_metrics(P: np.ndarray, Y: np.ndarray, chunk: int = 4096) -> dict[str, float]:

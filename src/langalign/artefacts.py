@@ -4,12 +4,28 @@ The layout follows sentence-transformers and model2vec: parameters and facts in
 JSON, arrays in safetensors. Nothing is ever unpickled, so loading a folder from
 a stranger cannot run code. Writes go to a temporary folder that is renamed into
 place, so a crash never leaves a half-written artefact under the real name.
+
+Loading is defensive: every problem (missing or truncated file, invalid JSON, a
+symlink leading out of the folder, tensors of the wrong dtype/shape, NaN/inf
+weights, an unknown class name, a newer format) is one :class:`ArtefactError`.
+No path written in a config is ever opened, and class names are looked up in
+explicit registries, never imported.
+
+Format versions: ``format_version`` is bumped whenever the layout changes; older
+versions are upgraded on load by the functions in :data:`MIGRATIONS` (one step
+each), newer ones are refused with a message to upgrade langalign.
+
+- 1: the current format. Encoder entries hold ``name`` and ``dim`` and, when the
+  encoder was loaded at save time, ``fingerprint`` and ``probe`` (see
+  :meth:`langalign.encoders.Encoder.fingerprint`); absent keys mean "unknown" and
+  are not checked, so v1 files from before fingerprints load unchanged.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,6 +35,42 @@ from .errors import ArtefactError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+# A config is a few KB; refuse absurd sizes before reading them into memory.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
+# format_version N -> function upgrading a version-N config dict to N+1. Empty while
+# 1 is the only format; a layout change bumps ARTEFACT_FORMAT_VERSION and adds a step
+# here, so artefacts from every older release keep loading.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate_config(config: dict[str, Any], where: str) -> dict[str, Any]:
+    """Upgrade ``config`` step by step to :data:`ARTEFACT_FORMAT_VERSION`."""
+    from . import _version
+
+    version = config.get("format_version")
+    while version < _version.ARTEFACT_FORMAT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:  # pragma: no cover - a gap in the table is a packaging bug
+            raise ArtefactError(f"{where}: no upgrade path from format {version}")
+        config = step(dict(config))
+        version += 1
+        config["format_version"] = version
+    return config
+
+
+def _inside(folder: Path, p: Path, where: Path) -> Path:
+    """``p`` resolved; it must be a regular file inside ``folder`` (symlinks must not lead out)."""
+    try:
+        real, root = p.resolve(strict=True), folder.resolve(strict=True)
+    except (OSError, RuntimeError) as e:  # a dangling or looping symlink
+        raise ArtefactError(f"{where} cannot be resolved: {e}") from None
+    if real.parent != root:
+        raise ArtefactError(f"{where} is a link to {real}, outside the artefact folder; refusing to read it")
+    if not real.is_file():
+        raise ArtefactError(f"{where} is not a regular file")
+    return real
 
 
 def save_artefact(folder: str | Path, config: dict[str, Any], tensors: dict[str, np.ndarray], kind: str) -> Path:
@@ -54,26 +106,42 @@ def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[s
         raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for p in (cfg_path, w_path):
-        if not p.is_file():
+        if not p.is_file() and not p.is_symlink():
             raise ArtefactError(f"{p} is missing; a langalign artefact needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    cfg_real, w_real = _inside(folder, cfg_path, cfg_path), _inside(folder, w_path, w_path)
     try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if os.path.getsize(cfg_real) > MAX_CONFIG_BYTES:
+            raise ArtefactError(f"{cfg_path} is larger than {MAX_CONFIG_BYTES >> 20} MB; not a langalign config")
+        config = json.loads(cfg_real.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtefactError(f"{cfg_path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ArtefactError(f"{cfg_path} is nested too deeply to be a langalign config") from None
+    except OSError as e:
+        raise ArtefactError(f"{cfg_path} cannot be read: {e}") from None
     if not isinstance(config, dict) or config.get("format") != "langalign":
         raise ArtefactError(f"{cfg_path} is not a langalign config (no \"format\": \"langalign\")")
     version = config.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ArtefactError(f"{cfg_path}: missing or invalid format_version {version!r}")
-    if version > ARTEFACT_FORMAT_VERSION:
+    from . import _version
+
+    if version > _version.ARTEFACT_FORMAT_VERSION:
         raise ArtefactError(f"{cfg_path} was written by a newer langalign (format {version}, this release reads up to "
-                            f"{ARTEFACT_FORMAT_VERSION}); upgrade langalign to load it")
+                            f"{_version.ARTEFACT_FORMAT_VERSION}); upgrade langalign to load it")
     if config.get("kind") != kind:
         raise ArtefactError(f"{cfg_path} holds a {config.get('kind')!r} artefact, expected {kind!r}")
+    config = migrate_config(config, str(cfg_path))
     try:
-        tensors = load_file(str(w_path))
-    except (SafetensorError, OSError, ValueError) as e:
+        tensors = load_file(str(w_real))
+    except (SafetensorError, OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
         raise ArtefactError(f"{w_path} is corrupt or truncated: {e}") from None
+    for name, arr in tensors.items():
+        # Only real-valued float tensors are ever written; anything else is damage or a foreign file.
+        if arr.dtype.kind != "f":
+            raise ArtefactError(f"{w_path}: tensor {name!r} has dtype {arr.dtype}, expected floating point")
+        if not np.isfinite(arr).all():
+            raise ArtefactError(f"{w_path}: tensor {name!r} contains NaN or inf")
     return config, tensors
 
 

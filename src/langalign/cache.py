@@ -128,13 +128,27 @@ class EmbeddingCache:
         con.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL) WITHOUT ROWID")
         con.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
 
-    def _check_meta(self, con: sqlite3.Connection, name: str, dim: int, db: Path) -> None:
+    def _check_meta(self, con: sqlite3.Connection, name: str, dim: int, db: Path,
+                    encoder: Encoder | None = None) -> None:
         con.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?), ('dim', ?)", (name, str(dim)))
         got = dict(con.execute("SELECT k, v FROM meta").fetchall())
+        # The fingerprint costs one encoder call: record it when the encoder already knows
+        # it (encode_to and saved artefacts compute it), verify it whenever one is recorded.
+        known = isinstance(encoder, Encoder) and "_fingerprint" in vars(getattr(encoder, "encoder", encoder))
+        fp = _fingerprint_or_none(encoder) if (known or "fingerprint" in got) else None
+        if fp is not None and "fingerprint" not in got:
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)", (fp,))
+            got = dict(con.execute("SELECT k, v FROM meta").fetchall())
         if int(got.get("dim", dim)) != dim:
             raise CacheError(f"embedding cache {db} holds {got['dim']}-d vectors for {got.get('encoder')!r}, "
                              f"but encoder {name!r} gives {dim}-d; clear it with "
                              f"'langalign cache clear --encoder {name}'")
+        # Same name, other model (a re-trained hub model, a custom encoder reusing a name):
+        # serving its cached vectors would silently mix two encoders.
+        if fp is not None and got.get("fingerprint", fp) != fp:
+            raise CacheError(f"embedding cache {db} was filled by encoder {got.get('encoder')!r} with fingerprint "
+                             f"{got['fingerprint']}, but this encoder {name!r} has fingerprint {fp}: same name, "
+                             f"different vectors; clear it with 'langalign cache clear --encoder {name}'")
 
     def get_many(self, encoder: Encoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Look texts up: returns ``(vectors (n, dim) float32, found (n,) bool)``; misses are zero rows."""
@@ -153,7 +167,7 @@ class EmbeddingCache:
         uniq = list(where)
         nbytes = dim * 4
         with closing(self._connect(db)) as con:
-            self._check_meta(con, cache_namespace(encoder), dim, db)
+            self._check_meta(con, cache_namespace(encoder), dim, db, encoder)
             for s in range(0, len(uniq), _LOOKUP_CHUNK):
                 part = uniq[s : s + _LOOKUP_CHUNK]
                 q = f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(part))})"
@@ -177,7 +191,7 @@ class EmbeddingCache:
         db = self.path_for(encoder)
         rows = [(text_key(t), vectors[i].tobytes()) for i, t in enumerate(texts)]
         with closing(self._connect(db)) as con:
-            self._check_meta(con, cache_namespace(encoder), dim, db)
+            self._check_meta(con, cache_namespace(encoder), dim, db, encoder)
             # One transaction per call: other processes see all of it or none of it.
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -260,6 +274,15 @@ def cached_encode(encoder: Encoder, texts: Iterable[str], cache: EmbeddingCache 
     return out
 
 
+def _fingerprint_or_none(encoder: Encoder | None) -> str | None:
+    if not isinstance(encoder, Encoder):
+        return None
+    try:
+        return encoder.fingerprint()
+    except Exception:  # a custom function that cannot encode the probe sentences: name + dim only
+        return None
+
+
 class CachedEncoder(Encoder):
     """An :class:`Encoder` that consults an :class:`EmbeddingCache` first.
 
@@ -286,6 +309,12 @@ class CachedEncoder(Encoder):
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts, batch_size=max(1, len(texts)), show_progress=False)
+
+    def probe_signature(self) -> list[float]:
+        return self.encoder.probe_signature()  # the wrapped model's identity, never cached vectors
+
+    def fingerprint(self) -> str:
+        return self.encoder.fingerprint()
 
     def __repr__(self) -> str:
         return f"CachedEncoder({self.encoder!r}, root={str(self.cache.root)!r})"

@@ -14,6 +14,7 @@ Anything else is loaded with sentence-transformers by hub id or local folder.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -24,11 +25,31 @@ import numpy as np
 
 from ._progress import progress, progress_enabled
 from ._validation import check_texts
-from .errors import EncoderNotAvailableError
+from .errors import EncoderMismatchError, EncoderNotAvailableError
 
 # Texts longer than this are cut before encoding. No sentence encoder looks
 # that far (MiniLM stops at 256 tokens), and it bounds time on pathological input.
 DEFAULT_MAX_CHARS = 20_000
+
+# Fixed probe sentences (several scripts and languages): their vectors identify an
+# encoder far better than its name does (a re-trained model under the same hub id,
+# a different normalisation, a wrapper bug). Never change them: fingerprints in
+# saved artefacts were computed from exactly these.
+PROBE_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Der Vertrag wurde gestern in Berlin unterschrieben.",
+    "오늘 날씨가 정말 좋네요.",
+    "この本はとても面白いです。",
+    "我们明天早上九点开会。",
+    "¿Dónde está la estación de tren?",
+)
+# Probe vectors are projected to this many numbers (a fixed random projection) and
+# rounded; the projection is what artefacts store and compare with a tolerance.
+_PROBE_DIMS = 8
+_PROBE_DECIMALS = 3
+# Two encoders are "the same" when every stored probe number agrees this closely.
+# Float noise across BLAS builds is ~1e-6; two different models differ by >> 0.01.
+PROBE_TOLERANCE = 2e-2
 
 
 class Encoder(ABC):
@@ -64,7 +85,62 @@ class Encoder(ABC):
             if vecs.shape != (len(batch), self.dim):
                 raise RuntimeError(f"encoder {self.name} returned shape {vecs.shape}, expected {(len(batch), self.dim)}")
             out[s : s + len(batch)] = vecs
+        finite = np.isfinite(out).all(axis=1)
+        if not finite.all():
+            # A broken model (or a custom function) must not pass NaN downstream silently.
+            bad = np.flatnonzero(~finite)
+            shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+            raise ValueError(f"encoder {self.name} produced NaN or inf vectors for {len(bad)} text(s): rows {shown}")
         return out
+
+    # -- identity --------------------------------------------------------------------
+    def probe_signature(self) -> list[float]:
+        """A few numbers summarising the encoder's vectors of :data:`PROBE_SENTENCES`.
+
+        Unit-normalised probe vectors, projected with a fixed seeded Gaussian matrix
+        to ``_PROBE_DIMS`` numbers each, rounded. Computed once per encoder object.
+        """
+        sig = self.__dict__.get("_probe_signature")
+        if sig is None:
+            V = np.asarray(self._encode_batch(list(PROBE_SENTENCES)), dtype=np.float64)
+            if V.shape != (len(PROBE_SENTENCES), self.dim):
+                raise RuntimeError(f"encoder {self.name} returned shape {V.shape} for the probe sentences, "
+                                   f"expected {(len(PROBE_SENTENCES), self.dim)}")
+            if not np.isfinite(V).all():
+                raise ValueError(f"encoder {self.name} gives NaN/inf vectors for the probe sentences")
+            norms = np.linalg.norm(V, axis=1)
+            V /= np.maximum(norms, 1e-12)[:, None]
+            P = np.random.default_rng(20240601).standard_normal((self.dim, _PROBE_DIMS)) / np.sqrt(_PROBE_DIMS)
+            # Directions, then norms: a normalising and a non-normalising variant of
+            # one model point the same way but are not interchangeable for a map.
+            sig = [round(float(v), _PROBE_DECIMALS) + 0.0 for v in (V @ P).ravel()]
+            sig += [round(float(v), _PROBE_DECIMALS) + 0.0 for v in norms]
+            self.__dict__["_probe_signature"] = sig
+        return list(sig)
+
+    def fingerprint(self) -> str:
+        """A short hash identifying this encoder's behaviour (name, dimension, probe vectors).
+
+        Recorded in every artefact; see :func:`check_encoder_identity`. Cached per object.
+        """
+        fp = self.__dict__.get("_fingerprint")
+        if fp is None:
+            payload = f"{self.dim}|" + ",".join(f"{v:.{_PROBE_DECIMALS}f}" for v in self.probe_signature())
+            fp = hashlib.sha256(payload.encode()).hexdigest()[:16]
+            self.__dict__["_fingerprint"] = fp
+        return fp
+
+    def identity(self) -> dict:
+        """``{"name", "dim", "fingerprint", "probe"}``: what artefacts record about their encoder."""
+        try:
+            fp, probe = self.fingerprint(), self.probe_signature()
+        except Exception as e:  # a custom function that cannot encode the probes (e.g. a lookup table)
+            import warnings
+
+            warnings.warn(f"encoder {self.name!r} cannot encode the probe sentences ({type(e).__name__}: {e}); "
+                          "its artefacts record name and dimension only", RuntimeWarning, stacklevel=2)
+            return {"name": self.name, "dim": int(self.dim)}
+        return {"name": self.name, "dim": int(self.dim), "fingerprint": fp, "probe": probe}
 
     def encode_to(self, path: str | os.PathLike, texts: Iterable[str], **kw) -> dict:
         """Stream ``texts`` into ``.npy`` shards under ``path`` (see :func:`langalign.streaming.encode_to`)."""
@@ -202,3 +278,73 @@ def load_encoder(name_or_path: str | Encoder) -> Encoder:
         if key not in _cache:
             _cache[key] = BUNDLED[key]() if key in BUNDLED else SentenceTransformerEncoder(key)
         return _cache[key]
+
+
+def _describe(ident: dict | None) -> str:
+    if not ident:
+        return "an unknown encoder"
+    fp = ident.get("fingerprint")
+    return f"{ident.get('name')!r} ({ident.get('dim')}-d{', fingerprint ' + fp if fp else ''})"
+
+
+def _safe_identity(encoder: Encoder) -> dict:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return encoder.identity()
+
+
+def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, force: bool = False) -> None:
+    """Raise :class:`EncoderMismatchError` unless ``encoder`` is the one ``recorded`` in an artefact.
+
+    Compares the name, the dimension and, when the artefact has one, the probe
+    signature (with :data:`PROBE_TOLERANCE`). ``force=True`` turns a name or
+    fingerprint mismatch into a warning; a dimension mismatch can never be forced
+    (the maps would not even apply).
+    """
+    if not isinstance(recorded, dict):
+        return
+    problems = []
+    rdim = recorded.get("dim")
+    if isinstance(rdim, int) and rdim != encoder.dim:
+        raise EncoderMismatchError(
+            f"{what} was made with encoder {_describe(recorded)} but is being used with {encoder.name!r} "
+            f"({encoder.dim}-d); the dimensions differ, so these vectors cannot be used with it")
+    rname = recorded.get("name")
+    if isinstance(rname, str) and canonical_encoder_name(rname) != canonical_encoder_name(encoder.name):
+        problems.append("names differ")
+    probe = recorded.get("probe")
+    if isinstance(probe, list) and probe:
+        try:
+            mine = encoder.probe_signature()
+            same = len(probe) == len(mine) and all(abs(float(a) - b) <= PROBE_TOLERANCE * max(1.0, abs(b))
+                                                   for a, b in zip(probe, mine))
+        except Exception:  # unreadable recorded values, or an encoder that cannot encode the probes
+            same = False
+        if not same:
+            problems.append("its vectors of the probe sentences differ (a different model or version)")
+    if not problems:
+        return
+    msg = (f"{what} was made with encoder {_describe(recorded)} but is being used with "
+           f"{_describe(_safe_identity(encoder) if isinstance(probe, list) else {'name': encoder.name, 'dim': encoder.dim})}: "
+           f"{' and '.join(problems)}. Vectors from two different encoders do not mix; use the recorded encoder, "
+           f"or pass force=True (CLI: --force) if you are sure they are equivalent")
+    if force:
+        import warnings
+
+        warnings.warn(msg.split(". Vectors")[0] + " (ignored: force=True)", RuntimeWarning, stacklevel=3)
+        return
+    raise EncoderMismatchError(msg)
+
+
+def looks_like_path(name: str) -> bool:
+    """True when an encoder name would be loaded from the local filesystem."""
+    if not isinstance(name, str):
+        return False
+    if name.startswith((".", "/", "~", "\\")) or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        return True
+    try:
+        return Path(name).expanduser().exists()
+    except OSError:
+        return True

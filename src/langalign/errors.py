@@ -15,3 +15,7 @@ class EncoderNotAvailableError(LangAlignError, OSError):
 
 class DataError(LangAlignError, ValueError):
     """An input data file is unreadable or malformed; the message names file and line."""
+
+
+class EncoderMismatchError(LangAlignError, ValueError):
+    """An artefact or embeddings are applied with an encoder other than the one they were made with."""

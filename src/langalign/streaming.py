@@ -97,6 +97,13 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return m
 
 
+def _fingerprint_or_none(enc: Encoder) -> str | None:
+    try:
+        return enc.fingerprint()
+    except Exception:  # a custom function that cannot encode the probe sentences
+        return None
+
+
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -136,6 +143,11 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
         if old.get("encoder") != enc.name or int(old.get("dim", -1)) != enc.dim:
             raise ShardError(f"{out} holds embeddings of encoder {old.get('encoder')!r} ({old.get('dim')}-d), "
                              f"not {enc.name!r} ({enc.dim}-d); write to a new folder")
+        fp = _fingerprint_or_none(enc)
+        if old.get("fingerprint") and fp and old["fingerprint"] != fp:
+            raise ShardError(f"{out} holds embeddings of encoder {old.get('encoder')!r} with fingerprint "
+                             f"{old['fingerprint']}, but this {enc.name!r} has fingerprint {fp} (same name, "
+                             "different vectors); write to a new folder")
         if int(old.get("shard_size", -1)) != shard_size:
             raise ShardError(f"{out} was written with shard_size={old.get('shard_size')}, not {shard_size}; "
                              "resume with the same shard size or write to a new folder")
@@ -145,6 +157,7 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
 
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": FORMAT_VERSION, "encoder": enc.name, "dim": int(enc.dim),
+        "fingerprint": _fingerprint_or_none(enc),
         "dtype": "float32", "shard_size": shard_size, "count": 0, "complete": False, "shards": [],
     }
     encoded = reused = 0

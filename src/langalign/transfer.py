@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._validation import check_matrix, check_texts
-from .aligner import LangAlign
+from .aligner import LangAlign, guarded_from_state
 from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
@@ -166,30 +166,66 @@ class CrossLingualClassifier:
         tensors = add_prefix(head.state_dict(), "head")
         if self.mode == "zero-shot":
             config["encoders"] = {"source": self.align.source_name, "target": self.align.target_name}
+            # Identities of both sides, checked on first use after loading (see LangAlign._checked).
+            config["encoder_identity"] = {side: self._zero_shot_identity(side) for side in ("source", "target")}
         else:
             config["aligner"] = self.align.get_config()
             tensors.update(add_prefix(self.align.state_dict(), "aligner"))
         return save_artefact(folder, config, tensors, KIND)
 
+    def _zero_shot_identity(self, side: str) -> dict:
+        enc = self.align._src if side == "source" else self.align._tgt
+        if isinstance(enc, Encoder):
+            return enc.identity()
+        rec = self.align._recorded.get(side)
+        if isinstance(rec, dict) and rec.get("name") == enc:
+            return dict(rec)
+        dim = self._require_head().n_features_in_
+        return {"name": enc, "dim": int(dim // 4 if self.pair_task_ else dim)}
+
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None) -> "CrossLingualClassifier":
+             target_encoder: Encoder | str | None = None, force: bool = False) -> "CrossLingualClassifier":
+        """Load a saved classifier; encoders are checked against the recorded ones before
+        first use, as in :meth:`LangAlign.load` (``force=True`` to override)."""
         config, tensors = load_artefact(folder, KIND)
-        where = str(Path(folder) / "config.json")
+        return guarded_from_state(cls._from_state, str(Path(folder) / "config.json"), config, tensors,
+                                  source_encoder, target_encoder, force=force)
+
+    @classmethod
+    def _from_state(cls, config: dict, tensors: dict, source_encoder: Encoder | str | None,
+                    target_encoder: Encoder | str | None, where: str, force: bool = False) -> "CrossLingualClassifier":
         mode = config.get("mode")
         if mode not in MODES:
             raise ArtefactError(f"{where}: unknown mode {mode!r}")
         if mode == "zero-shot":
             enc = config.get("encoders") or {}
+            if not isinstance(enc, dict) or not all(isinstance(enc.get(k), str) for k in ("source", "target")):
+                raise ArtefactError(f"{where}: malformed encoders entry {enc!r}")
             align = LangAlign(source_encoder or enc.get("source"), target_encoder or enc.get("target"))
+            ident = config.get("encoder_identity")
+            if ident is not None and not isinstance(ident, dict):
+                raise ArtefactError(f"{where}: malformed encoder_identity entry")
+            align._recorded = {"source": (ident or {}).get("source"), "target": (ident or {}).get("target")}
+            align._from_artefact = True
+            align.force = bool(force)
+            for e, side in ((source_encoder, "source"), (target_encoder, "target")):
+                if isinstance(e, Encoder):
+                    align._checked(e, side)
         else:
             if not isinstance(config.get("aligner"), dict):
                 raise ArtefactError(f"{where} lacks its aligner section")
             align = LangAlign.from_state(config["aligner"], split_prefix(tensors, "aligner"),
-                                         source_encoder, target_encoder, where=where)
-        clf = cls(align, mode=mode, head=config.get("head", "logreg"), head_params=config.get("head_params") or {})
+                                         source_encoder, target_encoder, where=where, force=force)
+        head_params = config.get("head_params")
+        clf = cls(align, mode=mode, head=config.get("head", "logreg"),
+                  head_params=head_params if isinstance(head_params, dict) else {})
         clf.head_ = head_from_state(config.get("head_config"), split_prefix(tensors, "head"))
         clf.pair_task_ = bool(config.get("pair_task"))
+        in_dim = align.forward_.d_out_ if mode == "forward" else (align.forward_.d_in_ if mode == "reverse" else None)
+        if in_dim is not None and clf.head_.n_features_in_ != (4 * in_dim if clf.pair_task_ else in_dim):
+            raise ArtefactError(f"{where}: the head takes {clf.head_.n_features_in_} features but the aligner "
+                                f"gives {in_dim}-d vectors")
         return clf
 
     def __repr__(self) -> str:

@@ -53,13 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("langalign: interrupted", file=sys.stderr)
+        hint = " (the last checkpoint is kept; run the same command with --resume)" \
+            if getattr(args, "checkpoint_dir", None) else ""
+        print(f"langalign: interrupted{hint}", file=sys.stderr)
         return 130
-    except (LangAlignError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError) as e:
+    except (LangAlignError, OSError, ValueError, TypeError, UnicodeError, MemoryError, RecursionError) as e:
+        # OSError covers missing files, folders given as files, permissions, a full disk.
         if args.debug:
             raise
-        print(f"langalign: error: {e}", file=sys.stderr)
+        print(f"langalign: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug: still one line, never a traceback unless asked for
+        if args.debug:
+            raise
+        print(f"langalign: internal error: {type(e).__name__}: {_one_line(e)} (rerun with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 3
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,13 @@ def read_texts(path: str, column: str = "text") -> list[str]:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        return [normalize_text(line.rstrip("\r")) for line in lines]
+        out = [normalize_text(line.rstrip("\r")) for line in lines]
+        # Blank lines among texts are kept (rows stay aligned with the input); a file
+        # with no text at all is almost certainly the wrong file.
+        if not any(out):
+            raise DataError(f"{p}: no text: the file is empty" if not out else
+                            f"{p}: no text: all {len(out)} lines are blank")
+        return out
     return [normalize_text(_as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
 
 
@@ -47,8 +53,10 @@ def read_input(path: str, column: str = "text") -> np.ndarray | list[str]:
             raise DataError(f"{p}: no such file" if not p.exists() else f"{p}: is not a file")
         try:
             arr = np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise DataError(f"{p}: not a numeric .npy array ({e})") from None
+        except (ValueError, EOFError, OSError) as e:
+            if isinstance(e, (PermissionError, IsADirectoryError)):
+                raise
+            raise DataError(f"{p}: not a readable numeric .npy array ({type(e).__name__}: {e})") from None
         if arr.ndim != 2 or arr.dtype.kind not in "fiu":
             raise DataError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} dtype {arr.dtype}")
         return arr.astype(np.float32, copy=False)
@@ -82,18 +90,26 @@ def cmd_fit(args) -> int:
     from ..aligner import LangAlign
     from ..data import read_parallel
 
+    mapper_params = _json_object(args.mapper_params, "--mapper-params") if args.mapper_params else {}
+    if args.resume and not args.checkpoint_dir:
+        raise ValueError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
     align = LangAlign(args.source_encoder, args.target_encoder or args.source_encoder, mapper=args.mapper,
-                      reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed)
+                      reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed,
+                      mapper_params=mapper_params)
+    ckpt = {"checkpoint_dir": args.checkpoint_dir, "resume": args.resume}
     if args.pairs:
         corpus = read_parallel(args.pairs, source=args.source_column, target=args.target_column)
         print(f"pairs: {corpus.summary}", file=sys.stderr)
         if len(corpus) < 2:
             raise DataError(f"{args.pairs}: need at least 2 usable pairs, found {len(corpus)}")
-        align.fit(corpus.source, corpus.target)
+        align.fit(corpus.source, corpus.target, **ckpt)
     else:
         if not (args.source_embeddings and args.target_embeddings):
             raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings (.npy)")
-        align.fit_embeddings(read_input(args.source_embeddings), read_input(args.target_embeddings))
+        X, Y = read_input(args.source_embeddings), read_input(args.target_embeddings)
+        if isinstance(X, list) or isinstance(Y, list):
+            raise ValueError("--source-embeddings and --target-embeddings must be .npy files")
+        align.fit_embeddings(X, Y, **ckpt)
     align.save(args.output)
     held = align.scores_.get("forward")
     msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
@@ -106,7 +122,7 @@ def cmd_fit(args) -> int:
 def cmd_transform(args) -> int:
     from ..aligner import LangAlign
 
-    align = LangAlign.load(args.aligner)
+    align = LangAlign.load(args.aligner, args.source_encoder, args.target_encoder, force=args.force)
     data = read_input(args.input, args.column)
     out = align.to_target(data) if args.direction == "to-target" else align.to_source(data)
     write_vectors(args.output, out)
@@ -118,7 +134,7 @@ def cmd_train(args) -> int:
     from ..aligner import LangAlign
     from ..transfer import CrossLingualClassifier
 
-    head_params = json.loads(args.head_params) if args.head_params else {}
+    head_params = _json_object(args.head_params, "--head-params") if args.head_params else {}
     if args.mode == "zero-shot":
         if not args.encoder:
             raise ValueError("--mode zero-shot needs --encoder NAME (one multilingual encoder for both sides)")
@@ -126,8 +142,8 @@ def cmd_train(args) -> int:
     else:
         if not args.aligner:
             raise ValueError(f"--mode {args.mode} needs --aligner DIR (from 'langalign fit')")
-        clf = CrossLingualClassifier(LangAlign.load(args.aligner), mode=args.mode, head=args.head,
-                                     head_params=head_params)
+        align = LangAlign.load(args.aligner, args.source_encoder, args.target_encoder, force=args.force)
+        clf = CrossLingualClassifier(align, mode=args.mode, head=args.head, head_params=head_params)
     ds = _labelled(args.data, args)
     print(f"training data: {ds.summary}", file=sys.stderr)
     clf.fit(_examples(ds), ds.labels)
@@ -141,7 +157,7 @@ def cmd_predict(args) -> int:
     from ..data import write_table
     from ..transfer import CrossLingualClassifier
 
-    clf = CrossLingualClassifier.load(args.model)
+    clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     if clf.pair_task_:
         if not args.pair_column:
             raise ValueError("this model classifies sentence pairs; give --pair-column")
@@ -168,7 +184,7 @@ def cmd_evaluate(args) -> int:
     from ..evaluation import format_report
     from ..transfer import CrossLingualClassifier
 
-    clf = CrossLingualClassifier.load(args.model)
+    clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     ds = _labelled(args.data, args)
     print(f"test data: {ds.summary}", file=sys.stderr)
     report = clf.evaluate(_examples(ds), [str(x) for x in ds.labels])
@@ -186,6 +202,26 @@ def cmd_demo(args) -> int:
 
     run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from)
     return 0
+
+
+def _json_object(text: str, flag: str) -> dict:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{flag} is not valid JSON ({e.msg}); e.g. '{{\"epochs\": 20}}'") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _load_args(p) -> None:
+    """Options of every command that loads an artefact: encoder overrides and --force."""
+    p.add_argument("--source-encoder", default=None,
+                   help="use this source encoder instead of the recorded one (checked against its fingerprint)")
+    p.add_argument("--target-encoder", default=None,
+                   help="use this target encoder instead of the recorded one (checked against its fingerprint)")
+    p.add_argument("--force", action="store_true",
+                   help="use the artefact even if the encoder's name or fingerprint differs from the recorded one")
 
 
 # -- registration --------------------------------------------------------------------
@@ -209,6 +245,9 @@ def register(sub) -> None:
     p.add_argument("--no-reverse", action="store_true", help="skip the target -> source map")
     p.add_argument("--held-out", type=float, default=0.1, help="fraction of pairs kept to score the maps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mapper-params", help='JSON object of mapper parameters, e.g. \'{"epochs": 20}\'')
+    p.add_argument("--checkpoint-dir", help="neural mappers: checkpoint every epoch into this folder")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
     p.add_argument("--output", required=True, help="artefact folder to write")
     p.set_defaults(func=cmd_fit)
 
@@ -223,6 +262,7 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, help=f"{TEXT_FORMATS} (texts) or .npy (vectors)")
     p.add_argument("--column", default="text", help="text column for table inputs")
     p.add_argument("--output", required=True, help=".npy file to write")
+    _load_args(p)
     p.set_defaults(func=cmd_transform)
 
     def labelled_args(q):
@@ -246,6 +286,7 @@ def register(sub) -> None:
     p.add_argument("--head", choices=["logreg", "mlp"], default="logreg")
     p.add_argument("--head-params", help='JSON object of head parameters, e.g. \'{"C": 2.0}\'')
     p.add_argument("--output", required=True)
+    _load_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="classify target-language input with a saved classifier",
@@ -259,6 +300,7 @@ def register(sub) -> None:
     p.add_argument("--column", default="text")
     p.add_argument("--pair-column", default=None)
     p.add_argument("--output", help="predictions file (.tsv/.csv/.jsonl); default: print to stdout")
+    _load_args(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix on labelled data",
@@ -270,6 +312,7 @@ def register(sub) -> None:
     p.add_argument("--data", required=True)
     labelled_args(p)
     p.add_argument("--json", help="also write the report as JSON here")
+    _load_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the end-to-end demo (offline, bundled models)", formatter_class=_formatter(),

@@ -133,11 +133,21 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise ValueError(f"--shard-size must be >= 1, got {args.shard_size}")
     if not args.input.exists():
         raise FileNotFoundError(f"{args.input}: no such file")
+    if args.input.is_file() and args.input.stat().st_size == 0:
+        raise DataError(f"{args.input}: file is empty")
     texts = iter_texts(args.input, args.column)
     enc = load_encoder(args.encoder)
     t0 = time.perf_counter()
-    m = encode_to(enc, args.output, texts, shard_size=args.shard_size, batch_size=args.batch_size,
-                  cache=True if args.cache else None)
+    fresh = not args.output.exists()
+    try:
+        m = encode_to(enc, args.output, texts, shard_size=args.shard_size, batch_size=args.batch_size,
+                      cache=True if args.cache else None)
+    except BaseException:
+        # A run that failed before writing anything leaves no empty output folder behind
+        # (finished shards of a longer run stay: they are what a rerun resumes from).
+        if fresh and args.output.is_dir() and not any(args.output.iterdir()):
+            args.output.rmdir()
+        raise
     secs = time.perf_counter() - t0
     summary = {"output": str(args.output), "encoder": m["encoder"], "dim": m["dim"], "count": m["count"],
                "shards": len(m["shards"]), "encoded_shards": m["encoded_shards"],

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import warnings
+
 import numpy as np
 
 from .._validation import check_matrix, check_pairs
@@ -16,6 +18,27 @@ from .base import BaseMapper, expect_shape
 
 # Rows per chunk when accumulating cross-products: bounds float64 temporaries.
 _CHUNK = 65536
+
+
+class UnderdeterminedWarning(UserWarning):
+    """A map was fitted from fewer pairs than it has free directions (see ProcrustesMapper)."""
+
+
+def _check_spread(total: tuple, owner: str) -> None:
+    """Refuse sums of pairs whose X or Y side has (numerically) zero variance.
+
+    Works on sufficient statistics, so in-memory and sharded fits are guarded alike.
+    """
+    n, sx, sy, sxx, _, syy = total
+    if n < 2:
+        return
+    var_x = float(np.trace(sxx)) - float(sx @ sx) / n
+    var_y = float(syy) - float(sy @ sy) / n
+    for side, var, sq in (("X", var_x, float(np.trace(sxx))), ("Y", var_y, float(syy))):
+        if var <= 1e-10 * max(sq, 1e-30):
+            raise ValueError(f"{owner}: all {n} {side} vectors are identical (constant input); a map fitted on "
+                             "them would send every input to one point. Check the input texts (all empty? one "
+                             "repeated text?) or the encoder")
 
 
 @dataclass
@@ -217,6 +240,7 @@ class LinearMapper(BaseMapper):
         total = stats.total()
         if total[0] < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {total[0]}")
+        _check_spread(total, type(self).__name__)
 
         if self.alpha == "auto":
             if stats.n_folds < 2:
@@ -314,9 +338,20 @@ class ProcrustesMapper(BaseMapper):
 
     def fit_stats(self, stats: PairStats) -> "ProcrustesMapper":
         """Fit from sums of (already normalised, if ``normalize``) pairs."""
-        n, sx, sy, _, sxy, _ = stats.total()
+        total = stats.total()
+        n, sx, sy, _, sxy, _ = total
         if n < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {n}")
+        _check_spread(total, type(self).__name__)
+        k = min(stats.d_in, stats.d_out)
+        if n - int(self.center) < k:
+            # Decision: warn, not fail. The SVD still gives a valid orthogonal map that is
+            # exact on the span of the pairs; outside it the rotation is arbitrary (any
+            # completion fits equally well), so vectors far from the pairs map unreliably.
+            warnings.warn(f"ProcrustesMapper: {n} pairs for a {stats.d_in}->{stats.d_out} map: the rotation is "
+                          f"fixed only on the {n - int(self.center)}-dimensional span of the pairs and arbitrary "
+                          f"elsewhere; use at least {k + int(self.center)} pairs (ideally many more) or "
+                          "LinearMapper (ridge toward the identity)", UnderdeterminedWarning, stacklevel=3)
         mx, my = (sx / n, sy / n) if self.center else (np.zeros_like(sx), np.zeros_like(sy))
         cxy = sxy - n * np.outer(mx, my)
         if not np.any(cxy):

@@ -9,16 +9,24 @@ Both have two forms:
   held-out pairs. This keeps the map sane on text unlike the training pairs
   (a deep MLP fitted on software-manual pairs otherwise collapses on news).
 - ``residual=False``: the paper's plain form (network alone).
+
+Training can checkpoint every epoch (``fit(..., checkpoint_dir=DIR)``) and resume
+from the last checkpoint (``resume=True``) with the same result as an
+uninterrupted run: a checkpoint holds the weights, the Adam moments, the RNG
+states, the best-so-far weights, history and early-stopping counters
+(see :mod:`langalign.mappers.checkpoint`).
 """
 from __future__ import annotations
 
 import copy
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_matrix, check_pairs
+from .._validation import check_matrix, check_pairs, check_not_constant
 from ..errors import ArtefactError
 from .base import BaseMapper, expect_shape
 from .linear import LinearMapper
@@ -61,11 +69,28 @@ class _NeuralMapper(BaseMapper):
         raise NotImplementedError
 
     # -- training ----------------------------------------------------------------
-    def fit(self, X: Any, Y: Any) -> "_NeuralMapper":
+    def fit(self, X: Any, Y: Any, checkpoint_dir: str | os.PathLike | None = None,
+            resume: bool = False) -> "_NeuralMapper":
+        """Train on pairs ``X[i] -> Y[i]``.
+
+        ``checkpoint_dir``: write a checkpoint (safetensors + JSON, atomically) after
+        every epoch. ``resume=True``: continue from the newest valid checkpoint there
+        (or start afresh if there is none); the result equals an uninterrupted run
+        with the same seed. Without ``resume``, old checkpoints in the folder are
+        replaced. A checkpoint made for other data or parameters is refused.
+        """
+        from . import checkpoint as ckpt_mod
+
         torch = _torch()
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
+        check_not_constant(X, "X")
+        check_not_constant(Y, "Y")
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir (the folder the interrupted run wrote)")
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        run_key = ckpt_mod.run_key(X, Y, self.get_params(), type(self).__name__) if ckpt_dir is not None else ""
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -112,11 +137,30 @@ class _NeuralMapper(BaseMapper):
                           * len(val_idx[s : s + 4096]) for s in range(0, n_val, 4096)]
             return float(sum(losses) / n_val)
 
-        history = [{"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss()}]
-        best = (history[0]["val_loss"], 0, copy.deepcopy(net.state_dict()))
+        state = None
+        if ckpt_dir is not None:
+            if resume:
+                state = ckpt_mod.load_latest(ckpt_dir, run_key)
+            else:
+                ckpt_mod.clear(ckpt_dir)
         tr_t = torch.from_numpy(tr_idx)
-        bad_epochs = 0
-        for epoch in range(1, self.epochs + 1):
+        if state is None:
+            history = [{"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss()}]
+            best = (history[0]["val_loss"], 0, copy.deepcopy(net.state_dict()))
+            bad_epochs, start, done = 0, 1, False
+        else:
+            history, best, bad_epochs, start, done = ckpt_mod.restore(state, net, opt, gen, rng, device)
+
+        def save(epoch: int, finished: bool) -> None:
+            if ckpt_dir is not None:
+                ckpt_mod.save(ckpt_dir, run_key, epoch=epoch, done=finished, net=net, opt=opt, gen=gen, rng=rng,
+                              device=device, history=history, best=best, bad_epochs=bad_epochs)
+
+        if start == 1 and not done:
+            save(0, self.epochs == 0)
+        for epoch in range(start, self.epochs + 1):
+            if done:
+                break
             net.train()
             order = tr_t[torch.randperm(len(tr_t), generator=gen)].to(device)
             total, count = 0.0, 0
@@ -135,16 +179,18 @@ class _NeuralMapper(BaseMapper):
                 raise FloatingPointError(f"{type(self).__name__}: training loss became NaN/inf at epoch {epoch}; "
                                          "lower lr or check the input vectors")
             history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
+            stop = False
             if n_val == 0:
                 best = (vl, epoch, copy.deepcopy(net.state_dict()))
-                continue
-            if vl < best[0] - 1e-7:
+            elif vl < best[0] - 1e-7:
                 best = (vl, epoch, copy.deepcopy(net.state_dict()))
                 bad_epochs = 0
             else:
                 bad_epochs += 1
-                if bad_epochs >= self.patience:
-                    break
+                stop = bad_epochs >= self.patience
+            save(epoch, stop or epoch == self.epochs)
+            if stop:
+                break
         net.load_state_dict(best[2])
         net.eval()
         self.net_ = net.to("cpu")
