@@ -227,15 +227,7 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
             bad_epochs += 1
             if bad_epochs >= mapper.patience:
                 break
-    net.load_state_dict(best[2])
-    net.eval()
-    mapper.net_ = net.to("cpu")
-    mapper.history_ = history
-    mapper.best_epoch_ = int(best[1])
-    mapper.best_val_loss_ = float(best[0])
-    mapper.n_pairs_ = n
-    mapper.d_in_, mapper.d_out_ = d_in, d_out
-    return mapper
+    return mapper._finish_fit(net, best, history, n, d_in, d_out)
 
 
 def _nth_window(x_path: PathLike, y_path: PathLike, rows: int, w: int) -> tuple[int, np.ndarray, np.ndarray]:

@@ -191,6 +191,10 @@ class _NeuralMapper(BaseMapper):
             save(epoch, stop or epoch == self.epochs)
             if stop:
                 break
+        return self._finish_fit(net, best, history, n, d_in, d_out)
+
+    def _finish_fit(self, net, best: tuple, history: list[dict], n: int, d_in: int, d_out: int) -> "_NeuralMapper":
+        """Install the best epoch's weights and the fitted state (shared with the sharded trainer)."""
         net.load_state_dict(best[2])
         net.eval()
         self.net_ = net.to("cpu")
