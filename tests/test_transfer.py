@@ -119,3 +119,9 @@ def test_sib200_reverse_beats_zero_shot_real():
             accs[mode].append(np.mean(clf.predict_embeddings(Yt) == np.array(te.labels)))
     print({k: np.round(v, 3) for k, v in accs.items()})
     assert np.mean(accs["reverse"]) > np.mean(accs["zero-shot"])
+
+
+def test_documented_top_level_names_exist():
+    # The README's examples use these through `import langalign as la`.
+    for name in ("LangAlign", "CrossLingualClassifier", "load_encoder", "LinearMapper", "EncoderMismatchError"):
+        assert hasattr(la, name), name

@@ -8,11 +8,13 @@
 from ._version import __version__
 from .aligner import LangAlign
 from .encoders import Encoder, FunctionEncoder, available_encoders, load_encoder
-from .errors import ArtefactError, DataError, EncoderNotAvailableError, LangAlignError
+from .errors import ArtefactError, DataError, EncoderMismatchError, EncoderNotAvailableError, LangAlignError
 from .mappers import AutoEncoderMapper, CenteringMapper, LinearMapper, MLPMapper, ProcrustesMapper, make_mapper
+from .transfer import CrossLingualClassifier
 
 __all__ = [
     "__version__", "LangAlign", "Encoder", "FunctionEncoder", "load_encoder", "available_encoders",
     "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper", "make_mapper",
-    "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError",
+    "CrossLingualClassifier", "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError",
+    "EncoderMismatchError",
 ]
