@@ -1,7 +1,7 @@
 """Input checks shared by encoders, mappers and heads: clear errors, early."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +66,3 @@ def check_not_constant(X: np.ndarray, name: str = "X") -> None:
         raise ValueError(f"{name}: all {X.shape[0]} rows are identical (constant vectors); a map fitted on them "
                          "would send every input to one point. Check the input texts (all empty? one repeated "
                          "text?) or the encoder")
-
-
-def as_list_of_str(seq: Sequence[str]) -> list[str]:
-    return [s for s in seq]
