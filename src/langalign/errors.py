@@ -17,5 +17,9 @@ class DataError(LangAlignError, ValueError):
     """An input data file is unreadable or malformed; the message names file and line."""
 
 
-class EncoderMismatchError(LangAlignError, ValueError):
-    """An artefact or embeddings are applied with an encoder other than the one they were made with."""
+class EncoderMismatchError(ArtefactError):
+    """An artefact or embeddings are applied with an encoder other than the one they were made with.
+
+    A kind of :class:`ArtefactError` (the artefact is incompatible with that encoder), so code that
+    handles artefact problems also handles this one.
+    """
