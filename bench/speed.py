@@ -1,6 +1,6 @@
 """Speed benchmark: what langalign adds on top of encoding, as ratios, in one run.
 
-    python bench/speed.py --out bench/results            # full (about 15-25 min on 2 CPU cores)
+    python bench/speed.py --out bench/results            # full (about 30 min on 2 CPU cores)
     python bench/speed.py --out bench/results --quick    # everything small (about 3 min)
     python bench/speed.py --only fit,retrieval           # a subset of sections
 
@@ -195,6 +195,7 @@ def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict
             encode_to(enc, path, (str(i) for i in range(n)), shard_size=50_000, batch_size=50_000)
         del X, Y
         gc.collect()
+        os.sync()  # time the fit reading shards, not the kernel flushing the writes just made
         log(f"fit: linear from shards on {n} pairs")
         secs, peak, _ = measure(lambda: fit_mapper_from_shards(LinearMapper(), sx, sy))
         rows.append({"mapper": "linear (alpha=auto) from shards", "pairs": n, "seconds": secs, "peak_mb": mb(peak),
@@ -421,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {
         "sentences": args.sentences or (2000 if q else 20_000),
         "fit_sizes": [1_000, 10_000] if q else [1_000, 10_000, 100_000, 1_000_000],
-        "mlp_sizes": [1_000, 10_000] if q else [1_000, 10_000, 100_000],
+        "mlp_sizes": [1_000, 10_000] if q else [1_000, 10_000, 100_000, 1_000_000],
         "dim": 512,
         "transform_n": 100_000 if q else 1_000_000,
         "retrieval_sizes": [2_000, 10_000] if q else [10_000, 100_000],
