@@ -42,11 +42,18 @@ class CheckpointError(LangAlignError, ValueError):
 
 
 def run_key(X: np.ndarray, Y: np.ndarray, params: dict[str, Any], cls_name: str) -> str:
+    """The key of an in-memory run: a hash of the training pairs, the class and its parameters."""
     h = hashlib.sha256()
     for A in (X, Y):
         A = np.ascontiguousarray(A, dtype=np.float32)
         h.update(repr(A.shape).encode())
         h.update(memoryview(A).cast("B"))
+    return run_key_from_digest(h.hexdigest(), params, cls_name)
+
+
+def run_key_from_digest(data_digest: str, params: dict[str, Any], cls_name: str) -> str:
+    """The key of a run whose data are identified by ``data_digest`` (e.g. shard checksums)."""
+    h = hashlib.sha256(data_digest.encode())
     kept = {k: v for k, v in params.items() if k not in _NOT_IN_KEY}
     h.update(json.dumps([cls_name, kept], sort_keys=True, default=str).encode())
     return h.hexdigest()
