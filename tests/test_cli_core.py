@@ -81,6 +81,26 @@ def test_zero_shot_train(files):
     assert "zero-shot" in p.stdout
 
 
+def test_fit_from_shard_folders(files):
+    # The bounded-memory path: encode each side to shards, fit from the folders.
+    for col, out in (("source", "en"), ("target", "ko")):
+        run("encode", "--encoder", "use-multilingual", "--input", str(files / "pairs.tsv"), "--column", col,
+            "--output", str(files / "shards" / out), "--shard-size", "64")
+    p = run("fit", "--source-embeddings", str(files / "shards" / "en"), "--target-embeddings",
+            str(files / "shards" / "ko"), "--output", str(files / "al_shards"))
+    assert "held-out forward cosine" in p.stdout
+    cfg = json.loads((files / "al_shards" / "config.json").read_text())
+    assert cfg["training"]["data"] == "shards" and cfg["training"]["n_pairs"] == 200
+    assert 0 < cfg["training"]["n_held_out"] < 50
+    np.save(files / "vectors.npy", np.ones((200, 512), dtype=np.float32))
+    p = run("fit", "--source-embeddings", str(files / "shards" / "en"), "--target-embeddings",
+            str(files / "vectors.npy"), "--output", str(files / "x"), ok=False)
+    assert p.returncode == 2 and "both be shard folders" in p.stderr
+    p = run("fit", "--source-embeddings", str(files / "shards" / "en"), "--target-embeddings",
+            str(files / "shards" / "ko"), "--source-encoder", "minilm", "--output", str(files / "x"), ok=False)
+    assert p.returncode == 2 and "holds vectors of encoder 'use-multilingual'" in p.stderr
+
+
 @pytest.mark.parametrize("args,needle", [
     (["fit", "--pairs", "/nonexistent.tsv", "--output", "/tmp/x"], "no such file"),
     (["transform", "--aligner", "/nonexistent", "--input", "a.txt", "--output", "o.npy"], "does not exist"),

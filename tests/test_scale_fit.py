@@ -1,6 +1,8 @@
 """Exact fitting from shards equals the in-memory fit; neural mappers train from streamed shards."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,116 @@ def test_neural_plain_form_and_repeatability(pairs, shard_dirs):
     X, _ = pairs
     np.testing.assert_array_equal(a.transform(X[:5]), b.transform(X[:5]))
     assert a.linear_ is None
+
+
+# ---------------------------------------------------------------- held-out rows and LangAlign.fit_shards
+
+def test_held_out_mask_is_chunk_invariant_and_has_the_asked_share():
+    from langalign.sharded_fit import _val_mask, held_out_mask
+
+    whole = held_out_mask(0, 200_000, 0.1)
+    parts = np.concatenate([held_out_mask(0, 777, 0.1), held_out_mask(777, 200_000 - 777, 0.1)])
+    assert np.array_equal(whole, parts)
+    assert abs(whole.mean() - 0.1) < 0.005
+    assert not held_out_mask(0, 1000, 0.0).any()
+    # independent of the neural trainer's validation rows (different hash)
+    both = (whole & _val_mask(0, 200_000, 0.1)).mean()
+    assert abs(both - 0.01) < 0.002
+
+
+def test_held_out_rows_are_left_out_of_the_exact_fit(pairs, shard_dirs):
+    from langalign.sharded_fit import held_out_mask
+
+    X, Y = pairs
+    keep = ~held_out_mask(0, X.shape[0], 0.2)
+    mem = LinearMapper().fit(X[keep], Y[keep])
+    sh = fit_mapper_from_shards(LinearMapper(), *shard_dirs, held_out=0.2)
+    assert sh.n_pairs_ == int(keep.sum()) < X.shape[0]
+    np.testing.assert_allclose(sh.coef_, mem.coef_, rtol=1e-5, atol=1e-6)
+    assert sh.choice_ == mem.choice_
+    with pytest.raises(ValueError, match="held_out"):
+        fit_mapper_from_shards(LinearMapper(), *shard_dirs, held_out=1.0)
+
+
+def test_langalign_fit_shards_equals_fit_embeddings(pairs, shard_dirs):
+    from langalign import LangAlign
+
+    X, Y = pairs
+    sh = LangAlign("rows", "rows", held_out=0.0).fit_shards(*shard_dirs)
+    mem = LangAlign("rows", "rows", held_out=0.0).fit_embeddings(X, Y)
+    np.testing.assert_allclose(sh.to_target(X[:50]), mem.to_target(X[:50]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sh.to_source(Y[:50]), mem.to_source(Y[:50]), rtol=1e-5, atol=1e-5)
+    assert sh.training_["n_pairs"] == 1500 and sh.training_["n_held_out"] == 0 and sh.scores_ == {}
+
+
+def test_langalign_fit_shards_holds_out_scores_and_saves(tmp_path, pairs, shard_dirs):
+    from langalign import LangAlign
+    from langalign.sharded_fit import held_out_mask
+
+    X, Y = pairs
+    al = LangAlign("rows", "rows", held_out=0.1).fit_shards(*shard_dirs)
+    held = held_out_mask(0, X.shape[0], 0.1)
+    assert al.training_["n_held_out"] == int(held.sum()) > 100
+    assert al.scores_["n"] == int(held.sum())
+    # the scores are those of the held-out rows, which the maps never saw
+    ref = al.score_embeddings(X[held], Y[held])
+    assert al.scores_["forward"] == ref["forward"] and "reverse" in al.scores_
+    np.testing.assert_allclose(al.forward_.coef_, LinearMapper().fit(X[~held], Y[~held]).coef_, rtol=1e-5,
+                               atol=1e-6)
+    back = LangAlign.load(al.save(tmp_path / "al"))
+    np.testing.assert_array_equal(back.to_target(X[:5]), al.to_target(X[:5]))
+    assert back.training_["data"] == "shards"
+
+
+def test_fit_shards_checks_the_encoders(pairs, shard_dirs):
+    from langalign import EncoderMismatchError, LangAlign
+
+    with pytest.raises(EncoderMismatchError, match="holds vectors of encoder 'rows'"):
+        LangAlign("use-multilingual", "rows").fit_shards(*shard_dirs)
+    al = LangAlign("use-multilingual", "rows", held_out=0.0)
+    al.force = True
+    with pytest.warns(RuntimeWarning, match="ignored: force=True"):
+        al.fit_shards(*shard_dirs)
+
+
+@pytest.fixture(scope="module")
+def short_dir(pairs, shard_dirs):
+    X, _ = pairs
+    write_array_shards(shard_dirs[0].parent / "short", X[:100], 64)
+
+
+def test_fit_shards_checks_row_counts(short_dir, shard_dirs):
+    from langalign import LangAlign
+
+    with pytest.raises(ShardError, match="row-aligned"):
+        LangAlign("rows").fit_shards(shard_dirs[0], shard_dirs[0].parent / "short")
+
+
+def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs, shard_dirs):
+    from langalign.mappers import checkpoint as ck
+
+    kw = dict(hidden_dim=16, n_layers=2, epochs=5, patience=10, batch_size=64, device="cpu", seed=1)
+    X, _ = pairs
+    ref = fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1)
+    orig = ck.save
+
+    def interrupt(folder, key, **k):
+        orig(folder, key, **k)
+        if k["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck, "save", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1,
+                               checkpoint_dir=tmp_path / "ck")
+    monkeypatch.setattr(ck, "save", orig)
+    assert [p.name for p in (tmp_path / "ck").iterdir()] == ["epoch-00002"]
+    got = fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1,
+                                 checkpoint_dir=tmp_path / "ck", resume=True)
+    np.testing.assert_array_equal(got.transform(X[:20]), ref.transform(X[:20]))
+    assert json.dumps(got.history_) == json.dumps(ref.history_)  # NaN-safe comparison
+    assert got.best_epoch_ == ref.best_epoch_
+    # other shuffling windows are another run: refused, not mixed
+    with pytest.raises(ck.CheckpointError, match="other training pairs"):
+        fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=200, held_out=0.1,
+                               checkpoint_dir=tmp_path / "ck", resume=True)

@@ -19,6 +19,8 @@ from .errors import ArtefactError, EncoderMismatchError
 from .mappers import BaseMapper, make_mapper, mapper_from_state
 
 KIND = "aligner"
+# fit_shards scores on at most this many held-out pairs (memory and time stay bounded).
+MAX_SHARD_HELD_OUT = 10_000
 
 
 class LangAlign:
@@ -169,6 +171,95 @@ class LangAlign:
         }
         self.scores_ = self.score_embeddings(X[held], Y[held]) if n_held else {}
         return self
+
+    def fit_shards(self, source_dir: str | Path, target_dir: str | Path, checkpoint_dir: str | Path | None = None,
+                   resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> "LangAlign":
+        """Fit from two row-aligned shard folders (``langalign encode`` / ``Encoder.encode_to``).
+
+        Memory stays bounded whatever the number of pairs: linear and Procrustes maps
+        are fitted exactly from sufficient statistics, neural maps from streamed
+        minibatches (``shuffle_rows``, ``checkpoint_dir`` and ``resume`` as in
+        :func:`~langalign.sharded_fit.fit_neural_from_shards`). The held-out pairs are
+        chosen by a hash of the row index (:func:`~langalign.sharded_fit.held_out_mask`)
+        and capped at :data:`MAX_SHARD_HELD_OUT` rows, so scoring stays bounded too.
+        The shard manifests must name this aligner's encoders (``force=True`` on the
+        aligner downgrades a name mismatch to a warning).
+        """
+        from .sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
+        from .streaming import ShardError, iter_pair_chunks, read_manifest
+
+        mx, my = read_manifest(source_dir), read_manifest(target_dir)
+        n = int(mx.get("count", 0))
+        if n != int(my.get("count", 0)):
+            raise ShardError(f"{source_dir} has {n} rows but {target_dir} has {my.get('count')}; "
+                             "pairs must be row-aligned")
+        if not (mx.get("complete", True) and my.get("complete", True)):
+            raise ShardError(f"{source_dir if not mx.get('complete', True) else target_dir} is incomplete (an "
+                             "interrupted encode); rerun the same encode command to finish it")
+        if n < 2:
+            raise ValueError(f"need at least 2 pairs to fit, got {n}")
+        self._check_dims(int(mx["dim"]), int(my["dim"]))
+        self._check_shard_encoder(mx, "source", source_dir)
+        self._check_shard_encoder(my, "target", target_dir)
+        frac = min(float(self.held_out), MAX_SHARD_HELD_OUT / n) if (self.held_out and n >= 50) else 0.0
+        kw: dict[str, Any] = {"verify": verify, "held_out": frac}
+        for direction, (a, b) in (("forward", (source_dir, target_dir)), ("reverse", (target_dir, source_dir))):
+            if direction == "reverse" and not self.reverse:
+                self.reverse_ = None
+                continue
+            mapper = make_mapper(self.mapper, **self.mapper_params)
+            extra = {}
+            if _is_neural(mapper):
+                extra = {"shuffle_rows": shuffle_rows, "resume": resume,
+                         "checkpoint_dir": Path(checkpoint_dir) / direction if checkpoint_dir is not None else None}
+            fitted = fit_mapper_from_shards(mapper, a, b, **kw, **extra)
+            setattr(self, f"{direction}_", fitted)
+        n_held = _count_held_out(n, frac)
+        self.training_ = {
+            "n_pairs": n, "n_train": n - n_held, "n_held_out": n_held, "data": "shards",
+            "held_out_rows": "hash of the row index (langalign.sharded_fit.held_out_mask)" if n_held else None,
+            "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.scores_ = {}
+        if n_held:
+            xs, ys, pos = [], [], 0
+            for X, Y in iter_pair_chunks(source_dir, target_dir, verify=verify):
+                m = held_out_mask(pos, X.shape[0], frac)
+                pos += X.shape[0]
+                xs.append(np.array(X[m]))
+                ys.append(np.array(Y[m]))
+            self.scores_ = self.score_embeddings(np.concatenate(xs), np.concatenate(ys))
+        return self
+
+    def _check_shard_encoder(self, manifest: dict, side: str, path: str | Path) -> None:
+        """The encoder a shard folder was written with must be this side's encoder."""
+        from .encoders import canonical_encoder_name
+
+        enc = self._src if side == "source" else self._tgt
+        name = enc.name if isinstance(enc, Encoder) else enc
+        recorded = manifest.get("encoder")
+        if not (isinstance(name, str) and isinstance(recorded, str)):
+            return
+        problem = None
+        if canonical_encoder_name(name) != canonical_encoder_name(recorded):
+            problem = f"{path} holds vectors of encoder {recorded!r}, but this aligner's {side} encoder is {name!r}"
+        elif isinstance(enc, Encoder) and manifest.get("fingerprint"):
+            try:
+                mine = enc.fingerprint()
+            except Exception:  # an encoder that cannot encode the probe sentences: names must do
+                mine = None
+            if mine is not None and mine != manifest["fingerprint"]:
+                problem = (f"{path} was written by a different model or version of {recorded!r} "
+                           "(the probe fingerprints differ)")
+        if problem is None:
+            return
+        if self.force:
+            import warnings
+
+            warnings.warn(problem + " (ignored: force=True)", RuntimeWarning, stacklevel=3)
+            return
+        raise EncoderMismatchError(problem + "; vectors from two different encoders do not mix. Encode with the "
+                                   "aligner's encoder, or set force=True if they are equivalent")
 
     def _check_dims(self, dx: int, dy: int) -> None:
         for enc, d, side in ((self._src, dx, "source"), (self._tgt, dy, "target")):
@@ -331,6 +422,12 @@ class LangAlign:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
+
+
+def _is_neural(mapper: BaseMapper) -> bool:
+    from .mappers.neural import _NeuralMapper
+
+    return isinstance(mapper, _NeuralMapper)
 
 
 def _fit_mapper(mapper: BaseMapper, X: np.ndarray, Y: np.ndarray, checkpoint_dir: str | Path | None,

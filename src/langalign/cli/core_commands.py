@@ -105,18 +105,31 @@ def cmd_fit(args) -> int:
         align.fit(corpus.source, corpus.target, **ckpt)
     else:
         if not (args.source_embeddings and args.target_embeddings):
-            raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings (.npy)")
+            raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings "
+                             "(.npy files or shard folders)")
+        dirs = [Path(p).is_dir() for p in (args.source_embeddings, args.target_embeddings)]
+        if any(dirs):
+            if not all(dirs):
+                raise ValueError("--source-embeddings and --target-embeddings must both be shard folders "
+                                 "(from 'langalign encode') or both .npy files")
+            align.fit_shards(args.source_embeddings, args.target_embeddings, **ckpt)
+            _report_fit(align, args)
+            return 0
         X, Y = read_input(args.source_embeddings), read_input(args.target_embeddings)
         if isinstance(X, list) or isinstance(Y, list):
             raise ValueError("--source-embeddings and --target-embeddings must be .npy files")
         align.fit_embeddings(X, Y, **ckpt)
+    _report_fit(align, args)
+    return 0
+
+
+def _report_fit(align, args) -> None:
     align.save(args.output)
     held = align.scores_.get("forward")
     msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
     if held:
         msg += f"; held-out forward cosine {held['mean_cosine']:.3f}, top-1 {held['top1']:.3f}"
     print(msg)
-    return 0
 
 
 def cmd_transform(args) -> int:
@@ -233,12 +246,16 @@ def register(sub) -> None:
                               "--target-encoder use-multilingual --output aligners/en-ko\n"
                               "  langalign fit --source-embeddings X.npy --target-embeddings Y.npy "
                               "--source-encoder minilm --target-encoder use-multilingual --mapper procrustes "
-                              "--output aligners/p")
+                              "--output aligners/p\n"
+                              "  langalign fit --source-embeddings shards/en --target-embeddings shards/ko "
+                              "--output aligners/big   # shard folders: bounded memory")
     p.add_argument("--pairs", help=f"parallel file ({TEXT_FORMATS[5:]}) with source/target columns")
     p.add_argument("--source-column", default="source")
     p.add_argument("--target-column", default="target")
-    p.add_argument("--source-embeddings", help="source vectors (.npy), instead of --pairs")
-    p.add_argument("--target-embeddings", help="target vectors (.npy), row-aligned with --source-embeddings")
+    p.add_argument("--source-embeddings", help="source vectors (.npy, or a shard folder from 'langalign encode' "
+                                               "for bounded memory), instead of --pairs")
+    p.add_argument("--target-embeddings", help="target vectors (.npy or shard folder), row-aligned with "
+                                               "--source-embeddings")
     p.add_argument("--source-encoder", default="use-multilingual", help="encoder name (default use-multilingual)")
     p.add_argument("--target-encoder", default=None, help="encoder name (default: same as source)")
     p.add_argument("--mapper", default="default", help="default, linear, procrustes, centering, mlp, autoencoder, ...")
