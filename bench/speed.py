@@ -1,6 +1,6 @@
 """Speed benchmark: what langalign adds on top of encoding, as ratios, in one run.
 
-    python bench/speed.py --out bench/results            # full (about 30 min on 2 CPU cores)
+    python bench/speed.py --out bench/results            # full (about 35 min on 2 CPU cores)
     python bench/speed.py --out bench/results --quick    # everything small (about 3 min)
     python bench/speed.py --only fit,retrieval           # a subset of sections
 
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         "dim": 512,
         "transform_n": 100_000 if q else 1_000_000,
         "retrieval_sizes": [2_000, 10_000] if q else [10_000, 100_000],
-        "csls_sizes": [2_000, 10_000] if q else [10_000],
+        "csls_sizes": [2_000, 10_000] if q else [10_000, 100_000],
         "peer_pairs": args.peer_pairs or (300 if q else 2000),
         "peer_epochs": 1,
         "encode_rounds": args.rounds,
