@@ -198,11 +198,29 @@ def short_dir(pairs, shard_dirs):
     write_array_shards(shard_dirs[0].parent / "short", X[:100], 64)
 
 
-def test_fit_shards_checks_row_counts(short_dir, shard_dirs):
+def test_fit_shards_checks_row_counts_and_completeness(short_dir, shard_dirs):
     from langalign import LangAlign
+    from langalign.streaming import MANIFEST
 
+    short = shard_dirs[0].parent / "short"
     with pytest.raises(ShardError, match="row-aligned"):
-        LangAlign("rows").fit_shards(shard_dirs[0], shard_dirs[0].parent / "short")
+        LangAlign("rows").fit_shards(shard_dirs[0], short)
+    m = json.loads((short / MANIFEST).read_text())
+    (short / MANIFEST).write_text(json.dumps({**m, "complete": False}))
+    try:  # an interrupted encode: say so, not "rows differ"
+        with pytest.raises(ShardError, match="incomplete"):
+            LangAlign("rows").fit_shards(shard_dirs[0], short)
+    finally:
+        (short / MANIFEST).write_text(json.dumps(m))
+
+
+def test_neural_from_shards_too_few_training_rows(tmp_path, pairs):
+    X, Y = pairs
+    write_array_shards(tmp_path / "x", X[:12], 8)
+    write_array_shards(tmp_path / "y", Y[:12], 8)
+    with pytest.raises(ValueError, match="for training after the validation split"):
+        fit_neural_from_shards(MLPMapper(hidden_dim=8, n_layers=2, epochs=1, val_fraction=0.95, device="cpu"),
+                               tmp_path / "x", tmp_path / "y")
 
 
 def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs, shard_dirs):
@@ -222,10 +240,18 @@ def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs
     with pytest.raises(KeyboardInterrupt):
         fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1,
                                checkpoint_dir=tmp_path / "ck")
-    monkeypatch.setattr(ck, "save", orig)
     assert [p.name for p in (tmp_path / "ck").iterdir()] == ["epoch-00002"]
+    saved = []
+
+    def record(folder, key, **k):
+        saved.append(k["epoch"])
+        orig(folder, key, **k)
+
+    monkeypatch.setattr(ck, "save", record)
     got = fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1,
                                  checkpoint_dir=tmp_path / "ck", resume=True)
+    monkeypatch.setattr(ck, "save", orig)
+    assert saved == [3, 4, 5]  # it continued after epoch 2, it did not start again
     np.testing.assert_array_equal(got.transform(X[:20]), ref.transform(X[:20]))
     assert json.dumps(got.history_) == json.dumps(ref.history_)  # NaN-safe comparison
     assert got.best_epoch_ == ref.best_epoch_

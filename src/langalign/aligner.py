@@ -189,13 +189,16 @@ class LangAlign:
         from .streaming import ShardError, iter_pair_chunks, read_manifest
 
         mx, my = read_manifest(source_dir), read_manifest(target_dir)
+        # Completeness first: an interrupted encode also has too few rows, and "rerun the
+        # encode" is the useful message.
+        unfinished = [str(p) for p, m in ((source_dir, mx), (target_dir, my)) if not m.get("complete")]
+        if unfinished:
+            raise ShardError(f"{' and '.join(unfinished)}: incomplete (an interrupted encode); rerun the same "
+                             "encode command to finish it")
         n = int(mx.get("count", 0))
         if n != int(my.get("count", 0)):
             raise ShardError(f"{source_dir} has {n} rows but {target_dir} has {my.get('count')}; "
                              "pairs must be row-aligned")
-        if not (mx.get("complete", True) and my.get("complete", True)):
-            raise ShardError(f"{source_dir if not mx.get('complete', True) else target_dir} is incomplete (an "
-                             "interrupted encode); rerun the same encode command to finish it")
         if n < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {n}")
         self._check_dims(int(mx["dim"]), int(my["dim"]))
@@ -210,8 +213,9 @@ class LangAlign:
             mapper = make_mapper(self.mapper, **self.mapper_params)
             extra = {}
             if _is_neural(mapper):
-                extra = {"shuffle_rows": shuffle_rows, "resume": resume,
-                         "checkpoint_dir": Path(checkpoint_dir) / direction if checkpoint_dir is not None else None}
+                extra = {"shuffle_rows": shuffle_rows}
+                if checkpoint_dir is not None:  # as in fit_embeddings: resume needs the folder
+                    extra.update(checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
             fitted = fit_mapper_from_shards(mapper, a, b, **kw, **extra)
             setattr(self, f"{direction}_", fitted)
         n_held = _count_held_out(n, frac)

@@ -198,7 +198,8 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
     mx, my = read_manifest(x_path), read_manifest(y_path)
     n_all, d_in, d_out = int(mx.get("count", 0)), int(mx["dim"]), int(my["dim"])
     rows = int(shuffle_rows or 4 * int(mx.get("shard_size", 10_000)))
-    frac = mapper.val_fraction if n_all >= 10 else 0.0
+    # As in the in-memory fit: no validation split below 10 pairs (counted after held-out rows).
+    frac = mapper.val_fraction if n_all - _count_held_out(n_all, held_out) >= 10 else 0.0
 
     def masks(start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """(training rows, validation rows) of a window."""
@@ -214,6 +215,9 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
         n += int(tr_m.sum()) + int(val_m.sum())
     if n < 2:
         raise ValueError(f"need at least 2 pairs to fit, got {n}")
+    if n - n_val < 2:
+        raise ValueError(f"{n} pairs leave {n - n_val} for training after the validation split "
+                         f"(val_fraction={mapper.val_fraction}); use more pairs or a smaller val_fraction")
     device = resolve_device(mapper.device)
     ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
     run_key = ""
