@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from langalign.mappers.linear import LinearMapper, ProcrustesMapper
 from langalign.mappers.neural import AutoEncoderMapper, MLPMapper
@@ -259,3 +261,25 @@ def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs
     with pytest.raises(ck.CheckpointError, match="other training pairs"):
         fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=200, held_out=0.1,
                                checkpoint_dir=tmp_path / "ck", resume=True)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(12, 200), shard_x=st.integers(1, 64), shard_y=st.integers(1, 64),
+       held_out=st.sampled_from([0.0, 0.1, 0.3]), seed=st.integers(0, 2**16))
+def test_sharded_fit_with_held_out_matches_in_memory_on_kept_rows(tmp_path_factory, n, shard_x, shard_y,
+                                                                   held_out, seed):
+    from langalign.sharded_fit import held_out_mask
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    Y = (X @ rng.standard_normal((6, 5)) + 0.5 * rng.standard_normal((n, 5))).astype(np.float32)
+    keep = ~held_out_mask(0, n, held_out)
+    if keep.sum() < 8:
+        return
+    d = tmp_path_factory.mktemp("prop")
+    write_array_shards(d / "x", X, shard_x)
+    write_array_shards(d / "y", Y, shard_y)
+    for mapper in (LinearMapper(), ProcrustesMapper()):
+        sh = fit_mapper_from_shards(mapper.clone(), d / "x", d / "y", held_out=held_out)
+        mem = mapper.clone().fit(X[keep], Y[keep])
+        np.testing.assert_allclose(sh.transform(X), mem.transform(X), rtol=1e-4, atol=1e-4)
