@@ -26,3 +26,13 @@ def pairs(n: int = 200, d_in: int = 16, d_out: int = 16, seed: int = 0) -> tuple
     W = rng.standard_normal((d_in, d_out)).astype(np.float32) / np.sqrt(d_in)
     Y = (X @ W + 0.05 * rng.standard_normal((n, d_out))).astype(np.float32)
     return X, Y
+
+
+def interrupting_save(save, at_epoch: int):
+    """Wrap ``checkpoint.save`` so training stops (KeyboardInterrupt) right after checkpointing ``at_epoch``."""
+    def wrapped(folder, key, **kw):
+        save(folder, key, **kw)
+        if kw["epoch"] == at_epoch:
+            raise KeyboardInterrupt
+
+    return wrapped

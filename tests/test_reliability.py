@@ -18,7 +18,7 @@ from langalign.mappers import checkpoint as ck
 from langalign.mappers.linear import UnderdeterminedWarning
 from langalign.transfer import CrossLingualClassifier
 
-from _reliability_helpers import hashed_encoder, pairs
+from _reliability_helpers import hashed_encoder, interrupting_save, pairs
 
 TEXTS = [f"sentence number {i} about topic {i % 5}" for i in range(120)]
 
@@ -209,13 +209,7 @@ def test_checkpoint_resume_matches_uninterrupted(tmp_path, monkeypatch):
     X, Y = pairs(240, 12, 10)
     ref = MLPMapper(**P).fit(X, Y)
     orig = ck.save
-
-    def interrupt(folder, key, **kw):
-        orig(folder, key, **kw)
-        if kw["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ck, "save", interrupt)
+    monkeypatch.setattr(ck, "save", interrupting_save(orig, 2))
     with pytest.raises(KeyboardInterrupt):
         MLPMapper(**P).fit(X, Y, checkpoint_dir=tmp_path / "ck")
     monkeypatch.setattr(ck, "save", orig)

@@ -226,19 +226,15 @@ def test_neural_from_shards_too_few_training_rows(tmp_path, pairs):
 
 
 def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs, shard_dirs):
+    from _reliability_helpers import interrupting_save
+
     from langalign.mappers import checkpoint as ck
 
     kw = dict(hidden_dim=16, n_layers=2, epochs=5, patience=10, batch_size=64, device="cpu", seed=1)
     X, _ = pairs
     ref = fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1)
     orig = ck.save
-
-    def interrupt(folder, key, **k):
-        orig(folder, key, **k)
-        if k["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ck, "save", interrupt)
+    monkeypatch.setattr(ck, "save", interrupting_save(orig, 2))
     with pytest.raises(KeyboardInterrupt):
         fit_neural_from_shards(MLPMapper(**kw), *shard_dirs, shuffle_rows=300, held_out=0.1,
                                checkpoint_dir=tmp_path / "ck")

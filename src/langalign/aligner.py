@@ -186,19 +186,10 @@ class LangAlign:
         aligner downgrades a name mismatch to a warning).
         """
         from .sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
-        from .streaming import ShardError, iter_pair_chunks, read_manifest
+        from .streaming import iter_pair_chunks, read_pair_manifests
 
-        mx, my = read_manifest(source_dir), read_manifest(target_dir)
-        # Completeness first: an interrupted encode also has too few rows, and "rerun the
-        # encode" is the useful message.
-        unfinished = [str(p) for p, m in ((source_dir, mx), (target_dir, my)) if not m.get("complete")]
-        if unfinished:
-            raise ShardError(f"{' and '.join(unfinished)}: incomplete (an interrupted encode); rerun the same "
-                             "encode command to finish it")
+        mx, my = read_pair_manifests(source_dir, target_dir)
         n = int(mx.get("count", 0))
-        if n != int(my.get("count", 0)):
-            raise ShardError(f"{source_dir} has {n} rows but {target_dir} has {my.get('count')}; "
-                             "pairs must be row-aligned")
         if n < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {n}")
         self._check_dims(int(mx["dim"]), int(my["dim"]))

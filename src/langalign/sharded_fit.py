@@ -16,8 +16,8 @@ Neural training from shards checkpoints and resumes like the in-memory fit.
 """
 from __future__ import annotations
 
-import copy
-import math
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +26,7 @@ import numpy as np
 
 from ._validation import check_matrix
 from .mappers.linear import _CHUNK, LinearMapper, PairStats, ProcrustesMapper
-from .streaming import iter_pair_chunks, read_manifest
+from .streaming import iter_pair_chunks, read_pair_manifests
 
 __all__ = ["fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "pair_stats_from_shards",
            "update_stats"]
@@ -89,7 +89,7 @@ def pair_stats_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, veri
     folds then follow the index among the rows kept.
     """
     held_out = _check_held_out(held_out)
-    mx, my = read_manifest(x_path), read_manifest(y_path)
+    mx, my = read_pair_manifests(x_path, y_path)
     n = int(mx.get("count", 0))
     n_kept = n - int(_count_held_out(n, held_out))
     stats = PairStats(int(mx["dim"]), int(my["dim"]), n_folds_for(mapper, n_kept))
@@ -159,9 +159,6 @@ def _windows(x_path: PathLike, y_path: PathLike, rows: int,
 
 def _shards_digest(*manifests: dict[str, Any]) -> str:
     # What identifies the data of a sharded run: every shard's row count and checksum.
-    import hashlib
-    import json
-
     parts = [[m.get("dim"), [[sh.get("count"), sh.get("sha256")] for sh in m.get("shards", [])]] for m in manifests]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -195,7 +192,7 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
     held_out = _check_held_out(held_out)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (the folder the interrupted run wrote)")
-    mx, my = read_manifest(x_path), read_manifest(y_path)
+    mx, my = read_pair_manifests(x_path, y_path)
     n_all, d_in, d_out = int(mx.get("count", 0)), int(mx["dim"]), int(my["dim"])
     rows = int(shuffle_rows or 4 * int(mx.get("shard_size", 10_000)))
     # As in the in-memory fit: no validation split below 10 pairs (counted after held-out rows).
@@ -242,14 +239,7 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
             check_matrix(X, "X shard")
             check_matrix(Y, "Y shard")
 
-    torch.manual_seed(mapper.seed)
-    net = mapper._build_net(d_in, d_out)
-    if mapper.residual:
-        last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
-        torch.nn.init.zeros_(last.weight)
-        torch.nn.init.zeros_(last.bias)
-    net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=mapper.lr, weight_decay=mapper.weight_decay)
+    net, opt = mapper._new_net(d_in, d_out, device)
     rng = np.random.default_rng(mapper.seed)
     gen = torch.Generator().manual_seed(mapper.seed)  # unused here; the checkpoint format carries one
 
@@ -278,35 +268,12 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
                     total += mapper._loss(predict(xb), torch.from_numpy(yb).to(device)).item() * len(xb)
         return total / n_val
 
-    state = None
-    if ckpt_dir is not None:
-        if resume:
-            state = ckpt_mod.load_latest(ckpt_dir, run_key)
-        else:
-            ckpt_mod.clear(ckpt_dir)
-    if state is None:
-        history = [{"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss()}]
-        best = (history[0]["val_loss"], 0, copy.deepcopy(net.state_dict()))
-        bad_epochs, first, done = 0, 1, False
-    else:
-        history, best, bad_epochs, first, done = ckpt_mod.restore(state, net, opt, gen, rng, device)
-
-    def save(epoch: int, finished: bool) -> None:
-        if ckpt_dir is not None:
-            ckpt_mod.save(ckpt_dir, run_key, epoch=epoch, done=finished, net=net, opt=opt, gen=gen, rng=rng,
-                          device=device, history=history, best=best, bad_epochs=bad_epochs)
-
-    if first == 1 and not done:
-        save(0, mapper.epochs == 0)
     n_windows = -(-n_all // rows)
-    for epoch in range(first, mapper.epochs + 1):
-        if done:
-            break
-        net.train()
+
+    def train_epoch() -> tuple[float, int]:
         total, count = 0.0, 0
-        order = rng.permutation(n_windows)
         # Windows are re-read in a random order; reading is sequential within each.
-        for w in order:
+        for w in rng.permutation(n_windows):
             start, X, Y = _nth_window(x_path, y_path, rows, int(w))
             tr = np.flatnonzero(masks(start, X.shape[0])[0])
             tr = tr[rng.permutation(tr.size)]
@@ -314,30 +281,12 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
                 idx = tr[s : s + mapper.batch_size]
                 if len(idx) < 2 and mapper.loss == "infonce":
                     continue
-                loss = mapper._loss(predict(X[idx]), torch.from_numpy(Y[idx]).to(device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
+                total += mapper._step(net, opt, predict(X[idx]), torch.from_numpy(Y[idx]).to(device)) * len(idx)
                 count += len(idx)
-        if not math.isfinite(total):
-            raise FloatingPointError(f"{type(mapper).__name__}: training loss became NaN/inf at epoch {epoch}; "
-                                     "lower lr or check the input vectors")
-        vl = val_loss()
-        history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
-        stop = False
-        if n_val == 0:
-            best = (vl, epoch, copy.deepcopy(net.state_dict()))
-        elif vl < best[0] - 1e-7:
-            best = (vl, epoch, copy.deepcopy(net.state_dict()))
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            stop = bad_epochs >= mapper.patience
-        save(epoch, stop or epoch == mapper.epochs)
-        if stop:
-            break
-    return mapper._finish_fit(net, best, history, n, d_in, d_out)
+        return total, count
+
+    return mapper._train_epochs(net, opt, gen, rng, device, train_epoch, val_loss, n_val, ckpt_dir, run_key,
+                                resume, n, d_in, d_out)
 
 
 def _nth_window(x_path: PathLike, y_path: PathLike, rows: int, w: int) -> tuple[int, np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ from ._progress import progress_enabled
 from .encoders import Encoder
 from .errors import DataError
 
-__all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "iter_pair_chunks", "ShardError",
+__all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "read_pair_manifests", "iter_pair_chunks", "ShardError",
            "DEFAULT_SHARD_SIZE"]
 
 MANIFEST = "manifest.json"
@@ -213,9 +213,8 @@ def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = Fals
     ``allow_incomplete``. ``mmap=True`` memory-maps instead of reading.
     """
     m = read_manifest(path)
-    if not m.get("complete") and not allow_incomplete:
-        raise ShardError(f"{path}: encoding did not finish ({m.get('count', 0)} rows so far); "
-                         "run the same encode again to resume")
+    if not allow_incomplete:
+        _check_complete(path, m)
     dim = int(m["dim"])
     for s in m["shards"]:
         f = Path(path) / s["file"]
@@ -245,13 +244,29 @@ def load_shards(path: str | os.PathLike, verify: bool = False) -> np.ndarray:
     return out
 
 
-def iter_pair_chunks(x_path: str | os.PathLike, y_path: str | os.PathLike, verify: bool = False,
-                     mmap: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Row-aligned ``(X_chunk, Y_chunk)`` pieces of two shard folders, whatever their shard sizes."""
+def _check_complete(path: str | os.PathLike, m: dict[str, Any]) -> None:
+    if not m.get("complete"):
+        raise ShardError(f"{path}: encoding did not finish (incomplete, {m.get('count', 0)} rows so far); "
+                         "run the same encode again to resume")
+
+
+def read_pair_manifests(x_path: str | os.PathLike, y_path: str | os.PathLike) -> tuple[dict, dict]:
+    """The manifests of two shard folders holding pairs: both finished, with the same row count."""
     mx, my = read_manifest(x_path), read_manifest(y_path)
+    # Completeness first: an interrupted encode also has too few rows, and "run the
+    # encode again" is the useful message.
+    _check_complete(x_path, mx)
+    _check_complete(y_path, my)
     if int(mx.get("count", 0)) != int(my.get("count", 0)):
         raise ShardError(f"{x_path} has {mx.get('count')} rows but {y_path} has {my.get('count')}; "
                          "pairs must be row-aligned")
+    return mx, my
+
+
+def iter_pair_chunks(x_path: str | os.PathLike, y_path: str | os.PathLike, verify: bool = False,
+                     mmap: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Row-aligned ``(X_chunk, Y_chunk)`` pieces of two shard folders, whatever their shard sizes."""
+    read_pair_manifests(x_path, y_path)
     xs, ys = read_shards(x_path, verify=verify, mmap=mmap), read_shards(y_path, verify=verify, mmap=mmap)
     xa = ya = None
     xo = yo = 0

@@ -102,7 +102,6 @@ class _NeuralMapper(BaseMapper):
         n_val = int(round(n * self.val_fraction)) if n >= 10 else 0
         val_idx, tr_idx = perm[:n_val], perm[n_val:]
 
-        torch.manual_seed(self.seed)
         if self.residual:
             # The linear base is fitted on the training split only, so that the
             # validation split stays an honest judge of everything that follows.
@@ -110,17 +109,11 @@ class _NeuralMapper(BaseMapper):
             self.linear_ = base
         else:
             self.linear_ = None
-        net = self._build_net(d_in, d_out)
-        if self.residual:
-            last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
-            torch.nn.init.zeros_(last.weight)
-            torch.nn.init.zeros_(last.bias)
-        net = net.to(device)
+        net, opt = self._new_net(d_in, d_out, device)
         Xt = torch.from_numpy(X).to(device)
         Yt = torch.from_numpy(Y).to(device)
         if self.residual:
             Bt = torch.from_numpy(self.linear_.transform(X)).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
 
         def predict(idx):
@@ -137,13 +130,59 @@ class _NeuralMapper(BaseMapper):
                           * len(val_idx[s : s + 4096]) for s in range(0, n_val, 4096)]
             return float(sum(losses) / n_val)
 
+        tr_t = torch.from_numpy(tr_idx)
+
+        def train_epoch() -> tuple[float, int]:
+            order = tr_t[torch.randperm(len(tr_t), generator=gen)].to(device)
+            total, count = 0.0, 0
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s : s + self.batch_size]
+                if len(idx) < 2 and self.loss == "infonce":
+                    continue
+                total += self._step(net, opt, predict(idx), Yt[idx]) * len(idx)
+                count += len(idx)
+            return total, count
+
+        return self._train_epochs(net, opt, gen, rng, device, train_epoch, val_loss, n_val, ckpt_dir, run_key,
+                                  resume, n, d_in, d_out)
+
+    # -- the training machinery shared with langalign.sharded_fit ---------------------
+    def _new_net(self, d_in: int, d_out: int, device: str):
+        """A freshly seeded network and its Adam optimiser; residual nets start as the identity correction."""
+        torch = _torch()
+        torch.manual_seed(self.seed)
+        net = self._build_net(d_in, d_out)
+        if self.residual:
+            # Zero last layer: epoch 0 is exactly the linear base, so early stopping can keep it.
+            last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
+        net = net.to(device)
+        return net, torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def _step(self, net, opt, pred, target) -> float:
+        loss = self._loss(pred, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def _train_epochs(self, net, opt, gen, rng: np.random.Generator, device: str, train_epoch, val_loss,
+                      n_val: int, ckpt_dir: Path | None, run_key: str, resume: bool, n: int, d_in: int,
+                      d_out: int) -> "_NeuralMapper":
+        """Epochs with early stopping, a checkpoint after each and resume from the last one.
+
+        ``train_epoch()`` runs one pass and returns ``(sum of batch loss x rows, rows)``;
+        ``val_loss()`` gives the validation loss (NaN without a validation split).
+        """
+        from . import checkpoint as ckpt_mod
+
         state = None
         if ckpt_dir is not None:
             if resume:
                 state = ckpt_mod.load_latest(ckpt_dir, run_key)
             else:
                 ckpt_mod.clear(ckpt_dir)
-        tr_t = torch.from_numpy(tr_idx)
         if state is None:
             history = [{"epoch": 0, "train_loss": float("nan"), "val_loss": val_loss()}]
             best = (history[0]["val_loss"], 0, copy.deepcopy(net.state_dict()))
@@ -162,22 +201,11 @@ class _NeuralMapper(BaseMapper):
             if done:
                 break
             net.train()
-            order = tr_t[torch.randperm(len(tr_t), generator=gen)].to(device)
-            total, count = 0.0, 0
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s : s + self.batch_size]
-                if len(idx) < 2 and self.loss == "infonce":
-                    continue
-                loss = self._loss(predict(idx), Yt[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-                count += len(idx)
-            vl = val_loss()
+            total, count = train_epoch()
             if not math.isfinite(total):
                 raise FloatingPointError(f"{type(self).__name__}: training loss became NaN/inf at epoch {epoch}; "
                                          "lower lr or check the input vectors")
+            vl = val_loss()
             history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
             stop = False
             if n_val == 0:
