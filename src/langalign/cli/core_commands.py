@@ -182,7 +182,7 @@ def cmd_predict(args) -> int:
         texts: list[Any] = rows
     else:
         texts = read_texts(args.input, args.column)
-    labels = [str(x) for x in clf.predict(texts)] if texts else []
+    labels = clf.predict(texts).tolist() if texts else []  # native: an integer class stays one in .jsonl
     shown = [t if isinstance(t, str) else " ||| ".join(t) for t in texts]
     if args.output:
         write_table(args.output, {"text": shown, "label": labels})
@@ -200,7 +200,8 @@ def cmd_evaluate(args) -> int:
     clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     ds = _labelled(args.data, args)
     print(f"test data: {ds.summary}", file=sys.stderr)
-    report = clf.evaluate(_examples(ds), [str(x) for x in ds.labels])
+    # Labels as read (TSV: strings, JSONL: native); evaluate matches them with the model's classes.
+    report = clf.evaluate(_examples(ds), ds.labels)
     print(format_report(report))
     if args.json:
         from .._io import write_json_atomic

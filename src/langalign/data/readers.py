@@ -191,6 +191,8 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply to read") from None
         records = ((f"record {i}", obj) for i, obj in enumerate(items, 1))
     else:
         def jsonl() -> Iterator[tuple[str, Any]]:
@@ -202,6 +204,9 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
                 except json.JSONDecodeError as e:
                     raise DataError(f"{path}: line {n}: invalid JSON ({e.msg} at column {e.colno}); "
                                     f"expected one JSON object per line") from None
+                except RecursionError:
+                    raise DataError(f"{path}: line {n}: JSON nested too deeply to read; "
+                                    f"expected one flat JSON object per line") from None
         records = jsonl()
     seen = False
     for where, obj in records:
@@ -352,7 +357,9 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
     """Read labelled texts (or text pairs, with ``text_pair``): one example per row.
 
     Labels are returned as found (str for TSV/CSV, native JSON/Parquet values),
-    stripped when they are strings. Rows with an empty text or label are dropped
+    stripped when they are strings. A label is a string or an integer, one type per
+    file (:mod:`langalign._labels`): a NaN, float or boolean label, or a file mixing
+    ``1`` and ``"1"``, is a DataError naming the line. Rows with an empty text or label are dropped
     and counted (or raise with ``strict=True``). Labelled sets are not deduplicated:
     a benchmark's examples are kept as published.
     """
@@ -364,9 +371,12 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
     pairs: list[str] | None = [] if text_pair is not None else None
     extras: dict[str, list[Any]] = {str(c): [] for c in extra_columns}
     n_fixed = 3 if text_pair is not None else 2
+    first_label: tuple[str, Any] | None = None
     for where, values in iter_records(path, cols, format, summary):
         t = normalize_text(_as_text(path, where, text, values[0]), normalize)
         lab = values[1].strip() if isinstance(values[1], str) else values[1]
+        if lab is not None and lab != "":
+            first_label = _check_label(path, where, label, lab, first_label)
         tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if pairs is not None else "x"
         if not t or not tp or lab is None or lab == "":
             reason = EMPTY_LABEL if t and tp else EMPTY
@@ -383,6 +393,21 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
         summary.kept += 1
     log.info("%s", summary)
     return LabelledDataset(texts, labels, pairs, extras or None, summary)
+
+
+def _check_label(path: Any, where: str, col: Column, lab: Any, first: tuple[str, Any] | None
+                 ) -> tuple[str, Any]:
+    """``lab`` must be a label of the same type as the file's first one; returns the first one."""
+    from .._labels import describe
+
+    why = describe(lab)
+    if why is not None:
+        raise DataError(f"{path}: {where}: the label in column {col!r} is {why}; a label is a string or an integer")
+    if first is not None and isinstance(first[1], str) != isinstance(lab, str):
+        kind = "a string" if isinstance(lab, str) else "an integer"
+        raise DataError(f"{path}: {where}: label {lab!r} is {kind} but the label at {first[0]} is {first[1]!r}; "
+                        "one file's labels must be all strings or all integers (1 and \"1\" are never merged)")
+    return first if first is not None else (where, lab)
 
 
 # ---------------------------------------------------------------- writers
