@@ -345,9 +345,14 @@ class LangAlign:
             "held_out_scores": self.scores_,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically."""
-        return save_artefact(folder, self.get_config(), self.state_dict(), KIND)
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically.
+
+        ``folder`` must be new, empty, or an aligner saved before (``overwrite=True``:
+        any langalign artefact); a folder holding anything else is refused, never
+        deleted (:func:`~langalign.artefacts.check_destination`).
+        """
+        return save_artefact(folder, self.get_config(), self.state_dict(), KIND, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,

@@ -165,7 +165,8 @@ class CrossLingualClassifier:
         return classification_report(y, self.predict(texts))
 
     # -- saving ----------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the classifier atomically; ``folder`` as in :meth:`LangAlign.save`."""
         head = self._require_head()
         config = {"mode": self.mode, "head": self.head, "head_params": self.head_params,
                   "pair_task": bool(self.pair_task_), "head_config": head.get_config()}
@@ -177,7 +178,7 @@ class CrossLingualClassifier:
         else:
             config["aligner"] = self.align.get_config()
             tensors.update(add_prefix(self.align.state_dict(), "aligner"))
-        return save_artefact(folder, config, tensors, KIND)
+        return save_artefact(folder, config, tensors, KIND, overwrite=overwrite)
 
     def _zero_shot_identity(self, side: str) -> dict:
         enc = self.align._src if side == "source" else self.align._tgt

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .outputs import artefact_output, file_output, folder_output
 
 TEXT_FORMATS = ".txt, .tsv, .csv, .jsonl or .parquet"
 
@@ -93,6 +94,9 @@ def cmd_fit(args) -> int:
     mapper_params = _json_object(args.mapper_params, "--mapper-params") if args.mapper_params else {}
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
+    # Before any work: a bad --output fails now, not after the fit (and never deletes a file).
+    artefact_output(args.output, "aligner", args.overwrite,
+                    [args.pairs, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
     align = LangAlign(args.source_encoder, args.target_encoder or args.source_encoder, mapper=args.mapper,
                       reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed,
                       mapper_params=mapper_params)
@@ -124,7 +128,7 @@ def cmd_fit(args) -> int:
 
 
 def _report_fit(align, args) -> None:
-    align.save(args.output)
+    align.save(args.output, overwrite=args.overwrite)
     held = align.scores_.get("forward")
     msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
     if held:
@@ -135,6 +139,7 @@ def _report_fit(align, args) -> None:
 def cmd_transform(args) -> int:
     from ..aligner import LangAlign
 
+    file_output(args.output, "--output", (".npy",))
     align = LangAlign.load(args.aligner, args.source_encoder, args.target_encoder, force=args.force)
     data = read_input(args.input, args.column)
     out = align.to_target(data) if args.direction == "to-target" else align.to_source(data)
@@ -148,6 +153,7 @@ def cmd_train(args) -> int:
     from ..transfer import CrossLingualClassifier
 
     head_params = _json_object(args.head_params, "--head-params") if args.head_params else {}
+    artefact_output(args.output, "classifier", args.overwrite, [args.data, args.aligner])
     if args.mode == "zero-shot":
         if not args.encoder:
             raise ValueError("--mode zero-shot needs --encoder NAME (one multilingual encoder for both sides)")
@@ -160,7 +166,7 @@ def cmd_train(args) -> int:
     ds = _labelled(args.data, args)
     print(f"training data: {ds.summary}", file=sys.stderr)
     clf.fit(_examples(ds), ds.labels)
-    clf.save(args.output)
+    clf.save(args.output, overwrite=args.overwrite)
     print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, {len(clf.head_.classes_)} classes) "
           f"to {args.output}")
     return 0
@@ -170,6 +176,11 @@ def cmd_predict(args) -> int:
     from ..data import write_table
     from ..transfer import CrossLingualClassifier
 
+    if args.output is not None:
+        from ..data.readers import detect_format
+
+        file_output(args.output, "--output")
+        detect_format(args.output)
     clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     if clf.pair_task_:
         if not args.pair_column:
@@ -197,6 +208,7 @@ def cmd_evaluate(args) -> int:
     from ..evaluation import format_report
     from ..transfer import CrossLingualClassifier
 
+    file_output(args.json, "--json")
     clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     ds = _labelled(args.data, args)
     print(f"test data: {ds.summary}", file=sys.stderr)
@@ -214,6 +226,7 @@ def cmd_evaluate(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
+    folder_output(args.out, "--out")
     run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from)
     return 0
 
@@ -266,7 +279,10 @@ def register(sub) -> None:
     p.add_argument("--mapper-params", help='JSON object of mapper parameters, e.g. \'{"epochs": 20}\'')
     p.add_argument("--checkpoint-dir", help="neural mappers: checkpoint every epoch into this folder")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
-    p.add_argument("--output", required=True, help="artefact folder to write")
+    p.add_argument("--output", required=True, help="artefact folder to write: new, empty, or an aligner saved "
+                                                   "before (replaced); any other folder is refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="also replace a langalign artefact of another kind (never a folder with other files)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("transform", help="map texts or vectors with a saved aligner", formatter_class=_formatter(),
@@ -303,7 +319,10 @@ def register(sub) -> None:
     p.add_argument("--encoder", help="encoder name (zero-shot mode)")
     p.add_argument("--head", choices=["logreg", "mlp"], default="logreg")
     p.add_argument("--head-params", help='JSON object of head parameters, e.g. \'{"C": 2.0}\'')
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="classifier folder to write: new, empty, or a classifier "
+                                                   "saved before (replaced); any other folder is refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="also replace a langalign artefact of another kind (never a folder with other files)")
     _load_args(p)
     p.set_defaults(func=cmd_train)
 
