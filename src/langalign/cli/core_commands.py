@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, LangAlignError
 from .outputs import artefact_output, file_output, folder_output
 
 TEXT_FORMATS = ".txt, .tsv, .csv, .jsonl or .parquet"
@@ -58,6 +59,11 @@ def read_input(path: str, column: str = "text") -> np.ndarray | list[str]:
             if isinstance(e, (PermissionError, IsADirectoryError)):
                 raise
             raise DataError(f"{p}: not a readable numeric .npy array ({type(e).__name__}: {e})") from None
+        if not isinstance(arr, np.ndarray):  # np.load opens a zip (.npz) whatever the file is called
+            if hasattr(arr, "close"):
+                arr.close()
+            raise DataError(f"{p}: is a zip archive of arrays (.npz), not a .npy array; save one array with "
+                            "numpy.save")
         if arr.ndim != 2 or arr.dtype.kind not in "fiu":
             raise DataError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} dtype {arr.dtype}")
         return arr.astype(np.float32, copy=False)
@@ -88,12 +94,17 @@ def _examples(ds) -> list[Any]:
 
 # -- commands ------------------------------------------------------------------------
 def cmd_fit(args) -> int:
-    from ..aligner import LangAlign
+    from ..aligner import LangAlign, check_held_out
     from ..data import read_parallel
 
     mapper_params = _json_object(args.mapper_params, "--mapper-params") if args.mapper_params else {}
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
+    try:
+        check_held_out(args.held_out)
+    except ValueError:
+        raise ValueError(f"--held-out must be a fraction in [0, 1) (e.g. 0.1 keeps 10% of the pairs aside to "
+                         f"score the maps, 0 keeps none), got {args.held_out}") from None
     # Before any work: a bad --output fails now, not after the fit (and never deletes a file).
     artefact_output(args.output, "aligner", args.overwrite,
                     [args.pairs, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
@@ -106,7 +117,8 @@ def cmd_fit(args) -> int:
         print(f"pairs: {corpus.summary}", file=sys.stderr)
         if len(corpus) < 2:
             raise DataError(f"{args.pairs}: need at least 2 usable pairs, found {len(corpus)}")
-        align.fit(corpus.source, corpus.target, **ckpt)
+        with _diverged("--mapper-params"):
+            align.fit(corpus.source, corpus.target, **ckpt)
     else:
         if not (args.source_embeddings and args.target_embeddings):
             raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings "
@@ -116,15 +128,31 @@ def cmd_fit(args) -> int:
             if not all(dirs):
                 raise ValueError("--source-embeddings and --target-embeddings must both be shard folders "
                                  "(from 'langalign encode') or both .npy files")
-            align.fit_shards(args.source_embeddings, args.target_embeddings, **ckpt)
+            with _diverged("--mapper-params"):
+                align.fit_shards(args.source_embeddings, args.target_embeddings, **ckpt)
             _report_fit(align, args)
             return 0
         X, Y = read_input(args.source_embeddings), read_input(args.target_embeddings)
         if isinstance(X, list) or isinstance(Y, list):
             raise ValueError("--source-embeddings and --target-embeddings must be .npy files")
-        align.fit_embeddings(X, Y, **ckpt)
+        with _diverged("--mapper-params"):
+            align.fit_embeddings(X, Y, **ckpt)
     _report_fit(align, args)
     return 0
+
+
+@contextmanager
+def _diverged(flag: str) -> Iterator[None]:
+    """A numerical blow-up during training is the user's settings, not a bug: say what to change."""
+    try:
+        yield
+    except FloatingPointError as e:
+        raise LangAlignError(f"training diverged: {_first_line(e)} (training parameters such as lr are set "
+                             f"with {flag})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _report_fit(align, args) -> None:
@@ -165,7 +193,8 @@ def cmd_train(args) -> int:
         clf = CrossLingualClassifier(align, mode=args.mode, head=args.head, head_params=head_params)
     ds = _labelled(args.data, args)
     print(f"training data: {ds.summary}", file=sys.stderr)
-    clf.fit(_examples(ds), ds.labels)
+    with _diverged("--head-params"):
+        clf.fit(_examples(ds), ds.labels)
     clf.save(args.output, overwrite=args.overwrite)
     print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, {len(clf.head_.classes_)} classes) "
           f"to {args.output}")

@@ -116,6 +116,8 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {n}: invalid JSON ({e.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}: line {n}: JSON nested too deeply to read") from None
             if not isinstance(obj, dict) or column not in obj:
                 raise DataError(f"{path}: line {n}: no key {column!r}")
             if not isinstance(obj[column], str):
@@ -128,6 +130,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..encoders import load_encoder
     from ..streaming import encode_to
+    from .outputs import folder_output
 
     if args.shard_size < 1:
         raise ValueError(f"--shard-size must be >= 1, got {args.shard_size}")
@@ -136,6 +139,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.input.is_file() and args.input.stat().st_size == 0:
         raise DataError(f"{args.input}: file is empty")
     texts = iter_texts(args.input, args.column)
+    folder_output(args.output, "--output")
     enc = load_encoder(args.encoder)
     t0 = time.perf_counter()
     fresh = not args.output.exists()
