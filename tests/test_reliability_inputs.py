@@ -1,0 +1,238 @@
+"""Issue 10, items 6, 8 and 12: shard manifests, bounded readers, consistent text readers.
+
+6: a shard manifest is input like any other: its files stay inside the folder and
+   its counts and dims are what the files hold, checked before any work.
+8: a small Parquet file cannot expand without bound; the reader streams.
+12: every text reader splits lines, limits cells and refuses empty input the same way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from langalign.encoders import FunctionEncoder
+from langalign.errors import DataError
+from langalign.streaming import (ShardError, encode_to, iter_pair_chunks, load_shards, read_pair_manifests,
+                                 read_shards)
+
+# ================================================================ item 6: shard manifests
+
+N, DIM = 30, 4
+
+
+def _rows_encoder(A: np.ndarray, name: str = "rows") -> FunctionEncoder:
+    return FunctionEncoder(lambda texts: A[[int(t) for t in texts]], name, A.shape[1])
+
+
+def _shard_folder(path: Path, A: np.ndarray, shard_size: int = 10) -> Path:
+    encode_to(_rows_encoder(A), path, (str(i) for i in range(A.shape[0])), shard_size=shard_size)
+    return path
+
+
+def _arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, DIM)).astype(np.float32)
+    return X, (X @ rng.standard_normal((DIM, DIM)) + 0.1).astype(np.float32)
+
+
+def _edit(folder: Path, fn) -> None:
+    p = folder / "manifest.json"
+    m = json.loads(p.read_text())
+    fn(m)
+    p.write_text(json.dumps(m))
+
+
+@pytest.fixture
+def pair(tmp_path):
+    X, Y = _arrays()
+    x, y = _shard_folder(tmp_path / "x", X), _shard_folder(tmp_path / "y", Y)
+    # A same-shaped array outside the folders: reading it would "work", silently.
+    (tmp_path / "secret").mkdir()
+    np.save(tmp_path / "secret" / "secret.npy", np.full((10, DIM), 7.0, np.float32))
+    return x, y, X, Y
+
+
+@pytest.mark.parametrize("name", ["../secret/secret.npy", "ABS", "sub/../../secret/secret.npy"])
+def test_shard_file_outside_the_folder_is_refused(pair, name):
+    x, y, _, _ = pair
+    name = str(x.parent / "secret" / "secret.npy") if name == "ABS" else name
+    _edit(x, lambda m: m["shards"][1].update(file=name))
+    for read in (lambda: load_shards(x), lambda: list(read_shards(x)), lambda: read_pair_manifests(x, y)):
+        with pytest.raises(DataError, match=r"manifest\.json: shards\[1\].*outside the shard folder"):
+            read()
+
+
+def test_symlink_leading_out_and_non_regular_files_are_refused(pair):
+    x, y, _, _ = pair
+    shard = x / "shard-00001.npy"
+    shard.unlink()
+    shard.symlink_to(x.parent / "secret" / "secret.npy")
+    with pytest.raises(DataError, match=r"shards\[1\] \(shard-00001\.npy\): leads outside the shard folder"):
+        load_shards(x)
+    shard.unlink()
+    os.mkfifo(shard)  # opening a FIFO would block forever
+    with pytest.raises(DataError, match=r"shards\[1\] \(shard-00001\.npy\): not a regular file"):
+        read_pair_manifests(x, y)
+    shard.unlink()
+    shard.mkdir()
+    with pytest.raises(DataError, match="not a regular file"):
+        load_shards(x)
+
+
+def test_symlink_inside_the_folder_is_fine(pair):
+    x, _, X, _ = pair
+    (x / "shard-00001.npy").rename(x / "real.npy")
+    (x / "shard-00001.npy").symlink_to("real.npy")
+    np.testing.assert_array_equal(load_shards(x), X)
+
+
+def test_manifest_count_beyond_the_files_is_refused_before_any_work(pair):
+    from langalign import LangAlign
+
+    x, y, _, _ = pair
+    for folder in (x, y):  # both sides claim 10**7 rows, consistently with their entries
+        _edit(folder, lambda m: (m.update(count=10**7 - 20, shard_size=10**7), m["shards"][0].update(count=10**7 - 40)))
+    with pytest.raises(DataError, match=r"shards\[0\].*shape \(10, 4\).*manifest says \(9999960, 4\)"):
+        read_pair_manifests(x, y)
+    with pytest.raises(DataError, match="manifest says"):
+        LangAlign("rows", "rows", held_out=0.1).fit_shards(x, y)
+    for folder in (x, y):  # 10**12: must not hang, nor allocate
+        _edit(folder, lambda m: (m.update(count=10**12 - 20, shard_size=10**12),
+                                 m["shards"][0].update(count=10**12 - 40)))
+    with pytest.raises(DataError, match="manifest says"):
+        load_shards(x)
+    with pytest.raises(DataError, match="manifest says"):
+        LangAlign("rows", "rows").fit_shards(x, y)
+
+
+def test_manifest_total_must_equal_its_shards(pair):
+    x, y, _, _ = pair
+    for folder in (x, y):
+        _edit(folder, lambda m: m.update(count=10**9))
+    with pytest.raises(DataError, match=r"'count' is 1000000000 but its shards hold 30 rows"):
+        read_pair_manifests(x, y)
+
+
+def test_a_wrong_count_or_dim_late_in_the_folder_stops_before_the_first_chunk(pair):
+    x, y, _, _ = pair
+    np.save(x / "shard-00002.npy", np.zeros((9, DIM), np.float32))  # one row short, manifest unchanged
+    chunks = iter_pair_chunks(x, y)
+    with pytest.raises(DataError, match=r"shards\[2\] \(shard-00002\.npy\): shape \(9, 4\)"):
+        next(chunks)
+    np.save(x / "shard-00002.npy", np.zeros((10, DIM + 1), np.float32))
+    with pytest.raises(DataError, match=r"shape \(10, 5\).*manifest says \(10, 4\)"):
+        next(iter_pair_chunks(x, y))
+    _edit(x, lambda m: m.update(dim=DIM + 1))
+    with pytest.raises(DataError, match=r"shards\[0\] \(shard-00000\.npy\): shape \(10, 4\).*\(10, 5\)"):
+        read_pair_manifests(x, y)
+
+
+def test_truncated_or_foreign_shard_is_refused_from_its_header(pair):
+    x, y, _, _ = pair
+    f = x / "shard-00002.npy"
+    f.write_bytes(f.read_bytes()[:-4])
+    with pytest.raises(DataError, match="truncated or altered"):
+        read_pair_manifests(x, y)
+    f.write_bytes(b"PK\x03\x04 a zip, not an array")
+    with pytest.raises(DataError, match=r"shards\[2\].*not a \.npy array"):
+        read_pair_manifests(x, y)
+
+
+# Random values for every field of a manifest and of a shard entry: each must be
+# refused with a DataError (or, where it changes nothing, read the true data), never
+# hang, raise something else, or read the array outside the folder.
+_json_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70), st.sampled_from([10**9, 10**12, 0, -1, 1, 10, 30]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(["../secret/secret.npy", "/etc/passwd", "..", ".", "", "shard-00000.npy", "float32",
+                     "shard-00001.npy", "sub/../shard-00000.npy", "\0", "rows"]),
+)
+_json_value = st.recursive(_json_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                                   st.dictionaries(st.text(max_size=5), inner,
+                                                                                   max_size=3)), max_leaves=6)
+_TOP_FIELDS = ["format", "version", "encoder", "dim", "fingerprint", "dtype", "shard_size", "count", "complete",
+               "shards"]
+_ENTRY_FIELDS = ["file", "count", "sha256", "input_sha256"]
+_MANIFEST_FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def fuzz_root():
+    d = Path(tempfile.mkdtemp(prefix="langalign-manifest-fuzz-"))
+    X, Y = _arrays(1)
+    _shard_folder(d / "x", X)
+    _shard_folder(d / "y", Y)
+    (d / "secret").mkdir()
+    np.save(d / "secret" / "secret.npy", np.full((10, DIM), 7.0, np.float32))
+    np.save(d / "secret.npy", np.full((10, DIM), 7.0, np.float32))
+    yield d, X, Y
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _check_reads(x: Path, y: Path, X: np.ndarray, Y: np.ndarray, exact: bool = True) -> None:
+    from langalign.mappers.linear import LinearMapper
+    from langalign.sharded_fit import fit_mapper_from_shards
+
+    for read in (lambda: load_shards(x), lambda: np.concatenate([a for a, _ in iter_pair_chunks(x, y)])):
+        try:
+            got = read()
+        except DataError:
+            continue
+        assert not (got == 7.0).any(), "read the array outside the shard folder"
+        if exact:
+            np.testing.assert_array_equal(got, X)
+        else:  # a manifest may list some of the shards: then it reads those, in its order
+            assert got.shape[1] == DIM and all((row == X).all(axis=1).any() for row in got)
+    try:
+        fit_mapper_from_shards(LinearMapper(alpha=1.0), x, y)
+    except DataError:
+        pass
+
+
+@_MANIFEST_FUZZ
+@given(where=st.sampled_from(["top", "entry", "delete-top", "delete-entry"]), field=st.integers(0, 20),
+       shard=st.integers(0, 2), value=_json_value)
+def test_fuzz_manifest_fields(fuzz_root, where, field, shard, value):
+    root, X, Y = fuzz_root
+    x = root / "x"
+    manifest = x / "manifest.json"
+    original = manifest.read_bytes()
+    try:
+        m = json.loads(original)
+        if where == "top":
+            m[_TOP_FIELDS[field % len(_TOP_FIELDS)]] = value
+        elif where == "delete-top":
+            m.pop(_TOP_FIELDS[field % len(_TOP_FIELDS)])
+        elif where == "entry":
+            m["shards"][shard][_ENTRY_FIELDS[field % len(_ENTRY_FIELDS)]] = value
+        else:
+            m["shards"][shard].pop(_ENTRY_FIELDS[field % len(_ENTRY_FIELDS)])
+        manifest.write_text(json.dumps(m))
+        _check_reads(x, root / "y", X, Y)
+    finally:
+        manifest.write_bytes(original)
+
+
+@_MANIFEST_FUZZ
+@given(st.lists(st.fixed_dictionaries({"file": _json_value, "count": _json_value}), max_size=4),
+       st.one_of(st.integers(-5, 10**13), _json_value))
+def test_fuzz_manifest_shard_lists(fuzz_root, shards, count):
+    root, X, Y = fuzz_root
+    x = root / "x"
+    manifest = x / "manifest.json"
+    original = manifest.read_bytes()
+    try:
+        m = json.loads(original)
+        m["shards"], m["count"] = shards, count
+        manifest.write_text(json.dumps(m))
+        _check_reads(x, root / "y", X, Y, exact=False)
+    finally:
+        manifest.write_bytes(original)
