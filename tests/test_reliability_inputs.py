@@ -236,3 +236,109 @@ def test_fuzz_manifest_shard_lists(fuzz_root, shards, count):
         _check_reads(x, root / "y", X, Y, exact=False)
     finally:
         manifest.write_bytes(original)
+
+
+# ================================================================ item 8: bounded readers
+
+def _parquet(path: Path, **columns) -> Path:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def _repeated(pa, text: str, n: int):
+    return pa.array([text]).take(pa.array(np.zeros(n, dtype=np.int32)))  # n rows, one stored value
+
+
+def test_parquet_row_count_is_checked_from_the_footer_before_reading(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from langalign.data import read_parallel, readers
+
+    path = _parquet(tmp_path / "bomb.parquet", source=_repeated(pa, "hello", 5000), target=_repeated(pa, "annyeong", 5000))
+    assert path.stat().st_size < 5000  # thousands of rows in a few hundred bytes
+    monkeypatch.setattr(readers, "MAX_ROWS", 1000)
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda *a, **k: pytest.fail("read rows past the limit"))
+    with pytest.raises(DataError, match=r"bomb\.parquet: holds 5,000 rows, more than the 1,000 .*max_rows="):
+        read_parallel(path)
+    monkeypatch.undo()
+    monkeypatch.setattr(readers, "MAX_ROWS", 1000)
+    assert len(read_parallel(path, max_rows=5000)) == 1  # the parameter raises it
+    monkeypatch.setenv("LANGALIGN_MAX_ROWS", "5000")
+    assert read_parallel(path).summary.rows_read == 5000  # and so does the environment (for the CLI)
+    monkeypatch.setenv("LANGALIGN_MAX_ROWS", "lots")
+    with pytest.raises(ValueError, match=r"\$LANGALIGN_MAX_ROWS must be a whole number"):
+        read_parallel(path)
+
+
+def test_parquet_dictionary_expansion_is_bounded_by_decoded_bytes(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from langalign.data import read_labelled
+
+    big = "x" * 50_000
+    path = _parquet(tmp_path / "dict.parquet", text=_repeated(pa, big, 2000), label=pa.array(np.arange(2000) % 3))
+    assert path.stat().st_size < 20_000  # 100 MB of text once decoded
+    with pytest.raises(DataError, match=r"dict\.parquet: the columns read decode to more than .* max_bytes="):
+        read_labelled(path, max_bytes=10_000_000)
+    ds = read_labelled(path, max_bytes=200_000_000)
+    assert len(ds) == 2000 and ds.texts[0] == big and ds.labels[:3] == [0, 1, 2]
+
+
+def test_parquet_reads_only_the_columns_asked_for(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from langalign.data import read_parallel
+
+    rng = np.random.default_rng(0)
+    noise = ["".join(map(chr, rng.integers(0x4E00, 0x9FFF, 2000))) for _ in range(300)]  # ~1.8 MB, not read
+    path = _parquet(tmp_path / "wide.parquet", source=[f"s{i}" for i in range(300)],
+                    target=[f"t{i}" for i in range(300)], notes=noise)
+    assert len(read_parallel(path, max_bytes=100_000)) == 300
+    with pytest.raises(DataError, match="decode to more than"):
+        read_parallel(path, max_bytes=100_000, extra_columns=("notes",))
+
+
+def test_parquet_streams_in_batches_and_keeps_values(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from langalign.data import read_labelled, readers
+
+    n = 3 * readers._PARQUET_BATCH + 5
+    labels = pa.array([None if i % 7 == 0 else f"c{i % 4}" for i in range(n)]).dictionary_encode()
+    path = _parquet(tmp_path / "s.parquet", text=[f"t {i}" for i in range(n)], label=labels)
+    ds = read_labelled(path)
+    assert ds.summary.rows_read == n and len(ds) == n - len(range(0, n, 7))
+    assert ds.texts[:2] == ["t 1", "t 2"] and ds.labels[:2] == ["c1", "c2"]
+
+
+def test_text_formats_are_bounded_by_file_size_and_rows(tmp_path, monkeypatch):
+    from langalign.data import read_parallel, readers
+
+    body = "source\ttarget\n" + "".join(f"a{i}\tb{i}\n" for i in range(50))
+    for ext, text in (("tsv", body), ("csv", body.replace("\t", ",")),
+                      ("jsonl", "".join(json.dumps({"source": f"a{i}", "target": f"b{i}"}) + "\n" for i in range(50)))):
+        path = tmp_path / f"t.{ext}"
+        path.write_text(text)
+        with pytest.raises(DataError, match=rf"t\.{ext}: the file is [\d,]+ bytes, more than the 100 bytes"):
+            read_parallel(path, max_bytes=100)
+        with pytest.raises(DataError, match=rf"t\.{ext}: holds more than 10 rows"):
+            read_parallel(path, max_rows=10)
+        assert len(read_parallel(path, max_rows=50)) == 50
+        monkeypatch.setattr(readers, "MAX_ROWS", 49)
+        with pytest.raises(DataError, match="more than 49 rows"):
+            read_parallel(path)
+        monkeypatch.undo()
+
+
+def test_cli_refuses_an_expanding_file_in_one_line(tmp_path, monkeypatch, capsys):
+    pa = pytest.importorskip("pyarrow")
+    from langalign.cli import main
+
+    path = _parquet(tmp_path / "bomb.parquet", source=_repeated(pa, "a b", 3000), target=_repeated(pa, "c d", 3000))
+    monkeypatch.setenv("LANGALIGN_MAX_ROWS", "1000")
+    monkeypatch.setenv("LANGALIGN_DATA_HOME", str(tmp_path / "home"))
+    rc = main(["fit", "--pairs", str(path), "--output", str(tmp_path / "al")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().count("\n") == 0 and "holds 3,000 rows" in err and "LANGALIGN_MAX_ROWS" in err
+    assert not (tmp_path / "al").exists()

@@ -18,6 +18,15 @@ Conventions:
 * A column is named by its header (``"source"``) or, for header-less TSV/CSV
   files, by its 0-based position (``0``); all requested columns must be of the
   same kind.
+
+Limits (what one file may expand to; each refusal is a DataError naming the file):
+
+* :data:`MAX_ROWS` data rows per file (``max_rows=``, or ``$LANGALIGN_MAX_ROWS``
+  for the CLI, raises it). Parquet's count comes from its footer, before reading.
+* :data:`MAX_BYTES` bytes of text per file (``max_bytes=`` / ``$LANGALIGN_MAX_BYTES``):
+  the file size for the text formats, which are read whole; for Parquet, which
+  compresses, the decoded size of the columns read, checked batch by batch
+  before any value becomes a Python object.
 """
 from __future__ import annotations
 
@@ -38,6 +47,14 @@ from .corpus import (BLANK_LINE, DUPLICATE, EMPTY, EMPTY_LABEL, IDENTICAL, Label
 log = logging.getLogger("langalign.data")
 
 FORMATS = ("tsv", "csv", "jsonl", "json", "parquet")
+
+#: Data rows one input file may hold (a 136 KB Parquet file can hold 20M repeated rows).
+MAX_ROWS = 10_000_000
+#: Bytes of text one input file may decode to (2 GiB).
+MAX_BYTES = 2 * 1024**3
+ENV_MAX_ROWS = "LANGALIGN_MAX_ROWS"
+ENV_MAX_BYTES = "LANGALIGN_MAX_BYTES"
+_PARQUET_BATCH = 8192
 _EXTENSIONS = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "json",
                ".parquet": "parquet", ".pq": "parquet"}
 NORMAL_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
@@ -69,6 +86,48 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
 def _check_normal_form(normalize: str | None) -> None:
     if normalize is not None and normalize not in NORMAL_FORMS:
         raise ValueError(f"normalize must be one of {', '.join(NORMAL_FORMS)} or None, got {normalize!r}")
+
+
+def _limit(value: int | None, env: str, default: int, name: str) -> int:
+    """``value``, else ``$env``, else ``default``: a positive integer."""
+    source = name
+    if value is None:
+        raw = os.environ.get(env)
+        if raw is None:
+            return default
+        source = f"${env}"
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{source} must be a whole number, got {raw!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{source} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+class _Limits:
+    """The resolved row and byte limits of one read, with the messages that name them."""
+
+    def __init__(self, max_rows: int | None, max_bytes: int | None) -> None:
+        self.rows = _limit(max_rows, ENV_MAX_ROWS, MAX_ROWS, "max_rows")
+        self.bytes = _limit(max_bytes, ENV_MAX_BYTES, MAX_BYTES, "max_bytes")
+
+    def too_many_rows(self, path: Path, n: int | str) -> DataError:
+        return DataError(f"{path}: holds {n} rows, more than the {self.rows:,} one input file may hold; "
+                         f"pass max_rows= (CLI: set {ENV_MAX_ROWS}) to raise the limit")
+
+    def too_many_bytes(self, path: Path, what: str) -> DataError:
+        return DataError(f"{path}: {what}, more than the {self.bytes:,} bytes of text one input file may expand "
+                         f"to; pass max_bytes= (CLI: set {ENV_MAX_BYTES}) to raise the limit")
+
+    def check_size(self, path: Path) -> None:
+        size = path.stat().st_size
+        if size > self.bytes:
+            raise self.too_many_bytes(path, f"the file is {size:,} bytes")
+
+    def count(self, path: Path, summary: ReadSummary) -> None:
+        if summary.rows_read > self.rows:
+            raise self.too_many_rows(path, f"more than {self.rows:,}")
 
 
 # ---------------------------------------------------------------- decoding
@@ -118,8 +177,9 @@ def _positional(columns: Sequence[Column]) -> bool:
     return kinds == {True}
 
 
-def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSummary
+def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSummary, limits: _Limits
                     ) -> Iterator[tuple[str, list[str]]]:
+    limits.check_size(path)
     text = _read_text(path)
     positional = _positional(columns)
     if fmt == "tsv":
@@ -169,6 +229,7 @@ def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: Re
                             f"{len(fields)}{hint}")
         seen_data = True
         summary.rows_read += 1
+        limits.count(path, summary)
         yield f"line {line_no}", [fields[i] for i in idx]
     if not seen_data:
         raise DataError(f"{path}: no data rows" + (" (only a header)" if header else ""))
@@ -180,10 +241,11 @@ def _cell(path: Path, where: str, obj: dict, col: str, keys: list[str]) -> Any:
     return obj[col]
 
 
-def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSummary
+def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSummary, limits: _Limits
                ) -> Iterator[tuple[str, list[Any]]]:
     if any(isinstance(c, int) for c in columns):
         raise ValueError("JSON records are addressed by key; column positions are for TSV/CSV only")
+    limits.check_size(path)
     text = _read_text(path)
     records: Iterator[tuple[str, Any]]
     if fmt == "json" and text.lstrip().startswith("["):
@@ -210,30 +272,88 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
         keys = list(obj)
         seen = True
         summary.rows_read += 1
+        limits.count(path, summary)
         yield where, [_cell(path, where, obj, str(c), keys) for c in columns]
     if not seen:
         raise DataError(f"{path}: no data rows")
 
 
-def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary
+def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary, limits: _Limits
                   ) -> Iterator[tuple[str, list[Any]]]:
+    """Rows of the requested columns, streamed a batch at a time.
+
+    Parquet compresses (and dictionary-encodes repeated values), so the file size
+    says nothing about what it holds: the row count is checked from the footer and
+    the decoded text size batch by batch, before anything becomes a Python object.
+    """
     pq = _pyarrow_parquet()
+    import pyarrow as pa
+
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     try:
-        table = pq.read_table(path)
+        schema = pq.read_schema(path)
     except Exception as e:  # pyarrow raises its own ArrowInvalid etc.
         raise DataError(f"{path}: not a readable Parquet file: {e}") from None
-    names = list(table.column_names)
+    names = list(schema.names)
     for c in columns:
         if not isinstance(c, str) or c not in names:
             raise DataError(f"{path}: missing column {c!r}; columns found: {', '.join(map(repr, names))}")
-    if table.num_rows == 0:
+    wanted = list(dict.fromkeys(str(c) for c in columns))
+    texty = [c for c in wanted if _is_text_type(pa, schema.field(c).type)]
+    try:
+        # Repeated strings stay dictionary-encoded, so a batch costs what the file does.
+        pf = pq.ParquetFile(path, read_dictionary=texty)
+        n_rows = pf.metadata.num_rows
+    except Exception as e:
+        raise DataError(f"{path}: not a readable Parquet file: {e}") from None
+    if n_rows == 0:
         raise DataError(f"{path}: no data rows")
-    data = [table.column(str(c)).to_pylist() for c in columns]
-    for i in range(table.num_rows):
-        summary.rows_read += 1
-        yield f"row {i + 1}", [col[i] for col in data]
+    if n_rows > limits.rows:
+        raise limits.too_many_rows(path, f"{n_rows:,}")
+    decoded = 0
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
+            arrays = {c: batch.column(c) for c in wanted}
+            decoded += sum(_decoded_size(pa, a) for a in arrays.values())
+            if decoded > limits.bytes:
+                raise limits.too_many_bytes(path, f"the columns read decode to more than {decoded:,} bytes "
+                                                  f"by row {row + batch.num_rows:,}")
+            data = [_to_list(pa, arrays[str(c)]) for c in columns]
+            for i in range(batch.num_rows):
+                row += 1
+                summary.rows_read += 1
+                yield f"row {row}", [col[i] for col in data]
+    except DataError:
+        raise
+    except Exception as e:  # a corrupt page surfaces only when it is read
+        raise DataError(f"{path}: row {row + 1}: unreadable Parquet data: {e}") from None
+
+
+def _is_text_type(pa: Any, t: Any) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or \
+        pa.types.is_large_binary(t)
+
+
+def _to_list(pa: Any, arr: Any) -> list[Any]:
+    """Python values of a column batch; a dictionary's values are made once, then shared."""
+    if pa.types.is_dictionary(arr.type):
+        values = arr.dictionary.to_pylist()  # DictionaryArray.to_pylist is ~100x slower
+        return [None if i is None else values[i] for i in arr.indices.to_pylist()]
+    return arr.to_pylist()
+
+
+def _decoded_size(pa: Any, arr: Any) -> int:
+    """Bytes the values of ``arr`` take once decoded (a dictionary's values counted per use)."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(arr.type) and _is_text_type(pa, arr.type.value_type):
+        lengths = pc.take(pc.binary_length(arr.dictionary), arr.indices)
+        return int(pc.sum(lengths).as_py() or 0) + len(arr)
+    if _is_text_type(pa, arr.type):
+        return int(pc.sum(pc.binary_length(arr)).as_py() or 0) + len(arr)
+    return int(arr.nbytes)
 
 
 def _pyarrow_parquet() -> Any:
@@ -245,11 +365,14 @@ def _pyarrow_parquet() -> Any:
 
 
 def iter_records(path: str | os.PathLike, columns: Sequence[Column], format: str | None = None,
-                 summary: ReadSummary | None = None) -> Iterator[tuple[str, list[Any]]]:
+                 summary: ReadSummary | None = None, max_rows: int | None = None,
+                 max_bytes: int | None = None) -> Iterator[tuple[str, list[Any]]]:
     """Yield ``(where, values)`` for each data row, ``values`` in the order of ``columns``.
 
     ``where`` is ``"line N"`` (TSV/CSV/JSONL) or ``"row N"`` (Parquet) for messages.
-    Raises DataError for a missing file, column, bad bytes or malformed rows.
+    Raises DataError for a missing file, column, bad bytes or malformed rows, and
+    for a file beyond ``max_rows`` / ``max_bytes`` (default :data:`MAX_ROWS`,
+    :data:`MAX_BYTES`, or ``$LANGALIGN_MAX_ROWS`` / ``$LANGALIGN_MAX_BYTES``).
     """
     p = Path(path)
     if not p.exists():
@@ -257,12 +380,13 @@ def iter_records(path: str | os.PathLike, columns: Sequence[Column], format: str
     if p.is_dir():
         raise DataError(f"{p}: is a folder, expected a data file")
     fmt = detect_format(p, format)
+    limits = _Limits(max_rows, max_bytes)
     summary = summary if summary is not None else ReadSummary(origin=str(p))
     if fmt in ("tsv", "csv"):
-        return _iter_delimited(p, fmt, columns, summary)
+        return _iter_delimited(p, fmt, columns, summary, limits)
     if fmt in ("jsonl", "json"):
-        return _iter_json(p, fmt, columns, summary)
-    return _iter_parquet(p, columns, summary)
+        return _iter_json(p, fmt, columns, summary, limits)
+    return _iter_parquet(p, columns, summary, limits)
 
 
 # ---------------------------------------------------------------- cleaning
@@ -319,13 +443,15 @@ class PairCleaner:
 def read_parallel(path: str | os.PathLike, source: Column = "source", target: Column = "target",
                   format: str | None = None, strict: bool = False, normalize: str | None = "NFC",
                   dedupe: bool = True, drop_identical: bool = True,
-                  extra_columns: Sequence[Column] = ()) -> ParallelCorpus:
+                  extra_columns: Sequence[Column] = (), max_rows: int | None = None,
+                  max_bytes: int | None = None) -> ParallelCorpus:
     """Read a parallel corpus: one translation pair per row.
 
     ``extra_columns`` are returned unchanged in ``meta`` as per-row lists
     (for example ``("label",)``). Empty pairs are dropped and counted (or raise
     with ``strict=True``); duplicate pairs and pairs whose two sides are
     identical are dropped and counted unless ``dedupe``/``drop_identical`` is False.
+    ``max_rows`` / ``max_bytes`` raise the limits on one file (see the module notes).
     """
     summary = ReadSummary(origin=str(path))
     cleaner = PairCleaner(summary, normalize=normalize, strict=strict, dedupe=dedupe,
@@ -333,7 +459,8 @@ def read_parallel(path: str | os.PathLike, source: Column = "source", target: Co
     src: list[str] = []
     tgt: list[str] = []
     extras: dict[str, list[Any]] = {str(c): [] for c in extra_columns}
-    for where, values in iter_records(path, [source, target, *extra_columns], format, summary):
+    for where, values in iter_records(path, [source, target, *extra_columns], format, summary, max_rows,
+                                      max_bytes):
         pair = cleaner.clean(where, _as_text(path, where, source, values[0]),
                              _as_text(path, where, target, values[1]))
         if pair is None:
@@ -348,13 +475,15 @@ def read_parallel(path: str | os.PathLike, source: Column = "source", target: Co
 
 def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column = "label",
                   text_pair: Column | None = None, format: str | None = None, strict: bool = False,
-                  normalize: str | None = "NFC", extra_columns: Sequence[Column] = ()) -> LabelledDataset:
+                  normalize: str | None = "NFC", extra_columns: Sequence[Column] = (),
+                  max_rows: int | None = None, max_bytes: int | None = None) -> LabelledDataset:
     """Read labelled texts (or text pairs, with ``text_pair``): one example per row.
 
     Labels are returned as found (str for TSV/CSV, native JSON/Parquet values),
     stripped when they are strings. Rows with an empty text or label are dropped
     and counted (or raise with ``strict=True``). Labelled sets are not deduplicated:
-    a benchmark's examples are kept as published.
+    a benchmark's examples are kept as published. ``max_rows`` / ``max_bytes`` as in
+    :func:`read_parallel`.
     """
     _check_normal_form(normalize)
     summary = ReadSummary(origin=str(path))
@@ -364,7 +493,7 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
     pairs: list[str] | None = [] if text_pair is not None else None
     extras: dict[str, list[Any]] = {str(c): [] for c in extra_columns}
     n_fixed = 3 if text_pair is not None else 2
-    for where, values in iter_records(path, cols, format, summary):
+    for where, values in iter_records(path, cols, format, summary, max_rows, max_bytes):
         t = normalize_text(_as_text(path, where, text, values[0]), normalize)
         lab = values[1].strip() if isinstance(values[1], str) else values[1]
         tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if pairs is not None else "x"
