@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -342,3 +343,229 @@ def test_cli_refuses_an_expanding_file_in_one_line(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert rc == 2 and err.strip().count("\n") == 0 and "holds 3,000 rows" in err and "LANGALIGN_MAX_ROWS" in err
     assert not (tmp_path / "al").exists()
+
+
+# ================================================================ item 12: consistent readers
+
+def _all_text_readers(tmp_path: Path, texts: list[str], ends: list[str], final: bool) -> dict[str, list[str]]:
+    """The texts every reader finds in the same lines written as .txt, .tsv, .csv and .jsonl."""
+    from langalign.cli.core_commands import read_texts
+    from langalign.cli.scale_commands import iter_texts
+    from langalign.data import normalize_text, read_labelled
+    from langalign.data.benchmarks import _read_lines
+
+    def write(name: str, header: str | None, lines: list[str]) -> Path:
+        rows = ([header] if header is not None else []) + lines
+        body = "".join(r + e for r, e in zip(rows, ends))
+        if not final:
+            body = body[: len(body) - len(ends[len(rows) - 1])]
+        path = tmp_path / name
+        path.write_bytes(body.encode("utf-8"))
+        return path
+
+    ends = (ends * (len(texts) + 1))[: len(texts) + 1]
+    txt = write("t.txt", None, texts)
+    tsv = write("t.tsv", "text\tlabel", [f"{t}\tL" for t in texts])
+    csv_ = write("t.csv", "text,label", ['"' + t.replace('"', '""') + '",L' for t in texts])
+    jsonl = write("t.jsonl", None, [json.dumps({"text": t, "label": "L"}) for t in texts])
+    found = {
+        "read_texts .txt": read_texts(str(txt)),
+        "encode .txt": [normalize_text(t) for t in iter_texts(txt)],
+        "benchmark lines": [normalize_text(t) for t in _read_lines(txt)],
+        "encode .tsv": [normalize_text(t) for t in iter_texts(tsv, "text")],
+        "encode .jsonl": [normalize_text(t) for t in iter_texts(jsonl, "text")],
+    }
+    for path in (tsv, csv_, jsonl):
+        found[f"read_texts {path.suffix}"] = read_texts(str(path), "text")
+        found[f"read_labelled {path.suffix}"] = read_labelled(path).texts
+    return found
+
+
+def test_cr_only_line_endings_are_line_breaks_everywhere(tmp_path):
+    found = _all_text_readers(tmp_path, ["one", "two", "three"], ["\r"], final=True)
+    for reader, texts in found.items():
+        assert texts == ["one", "two", "three"], reader
+
+
+def test_cr_only_file_errors_name_the_right_line(tmp_path):
+    from langalign.cli.scale_commands import iter_texts
+    from langalign.data import read_parallel
+
+    (tmp_path / "b.tsv").write_bytes(b"source\ttarget\ra\tb\rc\xff\td\r")
+    with pytest.raises(DataError, match=r"b\.tsv: line 3: invalid UTF-8 byte 0xff at byte offset 19 \(column 2"):
+        read_parallel(tmp_path / "b.tsv")
+    with pytest.raises(DataError, match=r"b\.tsv: line 3: invalid UTF-8 byte 0xff at byte offset 19 \(column 2"):
+        list(iter_texts(tmp_path / "b.tsv", "source"))
+    (tmp_path / "c.tsv").write_bytes(b"source\ttarget\ra\tb\rc\r")
+    with pytest.raises(DataError, match=r"c\.tsv: line 3: expected 2 fields"):
+        read_parallel(tmp_path / "c.tsv")
+
+
+def test_streamed_lines_split_a_crlf_across_blocks(tmp_path):
+    from langalign.data.readers import iter_file_lines, split_lines
+
+    data = "\ufeffab\r\ncd\r\ref\n\ngh\r".encode("utf-8")
+    (tmp_path / "x.txt").write_bytes(data)
+    want = split_lines(data.decode("utf-8")[1:])
+    assert want == ["ab", "cd", "", "ef", "", "gh"]
+    for block in (1, 2, 3, 4, 5, 1 << 20):  # every cut, "\r" | "\n" included
+        assert [t for _, t in iter_file_lines(tmp_path / "x.txt", block=block)] == want
+
+
+_line_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\t\ufeff"),
+                     min_size=1, max_size=12).filter(lambda t: t.strip())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(texts=st.lists(_line_text, min_size=1, max_size=6),
+       ends=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=7), final=st.booleans())
+def test_every_reader_splits_any_mix_of_line_endings_the_same(texts, ends, final):
+    from langalign.data import normalize_text
+
+    with tempfile.TemporaryDirectory() as d:
+        found = _all_text_readers(Path(d), texts, ends, final)
+    want = [normalize_text(t) for t in texts]
+    for reader, got in found.items():
+        assert got == want, reader
+
+
+def test_csv_cells_have_the_limit_of_every_other_reader(tmp_path):
+    from langalign.cli.core_commands import read_texts
+    from langalign.data import read_labelled
+
+    long = "가" * 200_000  # over the csv module's default limit of 131,072
+    (tmp_path / "l.csv").write_text(f"text,label\n{long},x\n", encoding="utf-8")
+    (tmp_path / "l.txt").write_text(long + "\n", encoding="utf-8")
+    assert read_labelled(tmp_path / "l.csv").texts == [long] == read_texts(str(tmp_path / "l.txt"))
+
+
+def test_one_cell_limit_for_every_reader(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    from langalign.cli.core_commands import read_texts
+    from langalign.cli.scale_commands import iter_texts
+    from langalign.data import read_labelled, readers
+
+    monkeypatch.setattr(readers, "MAX_CELL_CHARS", 1000)
+    ok, long = "o" * 1000, "x" * 1001
+    files = {
+        "c.csv": f"text,label\n{ok},a\n{long},b\n", "c.tsv": f"text\tlabel\n{ok}\ta\n{long}\tb\n",
+        "c.jsonl": json.dumps({"text": ok, "label": "a"}) + "\n" + json.dumps({"text": long, "label": "b"}) + "\n",
+        "c.json": json.dumps([{"text": ok, "label": "a"}, {"text": long, "label": "b"}]),
+        "c.txt": f"{ok}\n{long}\n",
+    }
+    for name, body in files.items():
+        (tmp_path / name).write_text(body)
+    _parquet(tmp_path / "c.parquet", text=[ok, long], label=["a", "b"])
+    msg = ": column 'text' holds 1,001 characters, more than the 1,000 one cell may hold"
+    for name, where in (("c.csv", "line 3"), ("c.tsv", "line 3"), ("c.jsonl", "line 2"), ("c.json", "record 2"),
+                        ("c.parquet", "row 2")):
+        with pytest.raises(DataError, match=re.escape(f"{name}: {where}{msg}")):
+            read_labelled(tmp_path / name)
+    with pytest.raises(DataError, match=r"c\.txt: line 2: .*holds 1,001 characters, more than the 1,000"):
+        read_texts(str(tmp_path / "c.txt"))
+    for name, col in (("c.txt", None), ("c.tsv", "text"), ("c.jsonl", "text")):
+        with pytest.raises(DataError, match=r"holds 1,001 characters, more than the 1,000 one cell may hold"):
+            list(iter_texts(tmp_path / name, col))
+
+
+def test_the_real_cell_limit_in_csv(tmp_path):
+    from langalign.data import read_labelled, readers
+
+    n = readers.MAX_CELL_CHARS
+    (tmp_path / "ok.csv").write_text(f"text,label\n{'a' * n},x\n")
+    assert len(read_labelled(tmp_path / "ok.csv").texts[0]) == n
+    (tmp_path / "big.csv").write_text(f"text,label\n{'a' * (n + 1)},x\n")
+    # the csv module's own limit, or ours if someone raised the module's: the same message either way
+    with pytest.raises(DataError, match=rf"big\.csv: line 2: .* holds (more characters than|{n + 1:,} characters, more "
+                                        rf"than) the {n:,} one cell may hold"):
+        read_labelled(tmp_path / "big.csv")
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    from langalign import encoders
+
+    from _reliability_helpers import hashed_encoder
+
+    monkeypatch.setitem(encoders._cache, "fake-a", hashed_encoder("fake-a"))
+    monkeypatch.setenv("LANGALIGN_NO_PROGRESS", "1")
+    monkeypatch.setenv("LANGALIGN_DATA_HOME", str(tmp_path / "home"))
+
+
+def _error(capsys, *args) -> str:
+    from langalign.cli import main
+
+    rc = main([str(a) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and err.startswith("langalign: error: "), err
+    return err
+
+
+@pytest.mark.parametrize("name,body,column,expect", [
+    ("h.tsv", "text\tlabel\n", "text", r"h\.tsv: no data rows \(only a header\)"),
+    ("h2.tsv", "text\tlabel\n\n\n", "text", r"h2\.tsv: no data rows \(only a header\)"),
+    ("b.txt", "\n  \n\t\n", None, r"b\.txt: no text: all 3 lines are blank"),
+    ("e.txt", "", None, r"e\.txt: no text: the file is empty"),
+    ("e.jsonl", "\n\n", "text", r"e\.jsonl: file is empty"),
+])
+def test_encode_refuses_what_every_other_command_refuses(tmp_path, capsys, cli_env, name, body, column, expect):
+    from langalign.cli.core_commands import read_texts
+
+    path = tmp_path / name
+    path.write_text(body)
+    col = ["--column", column] if column else []
+    enc = _error(capsys, "encode", "--encoder", "fake-a", "--input", path, "--output", tmp_path / "emb", *col)
+    assert re.search(expect, enc)
+    assert not (tmp_path / "emb").exists()
+    with pytest.raises(DataError) as other:  # what transform and predict read with
+        read_texts(str(path), column or "text")
+    assert enc == f"langalign: error: {other.value}"
+
+
+def test_encode_still_keeps_blank_lines_among_texts(tmp_path, capsys, cli_env):
+    from langalign.cli import main
+
+    (tmp_path / "in.txt").write_text("\n\nhello\n\n")
+    assert main(["encode", "--encoder", "fake-a", "--input", str(tmp_path / "in.txt"), "--output",
+                 str(tmp_path / "emb"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 4
+
+
+@pytest.mark.parametrize("name,body", [
+    ("d.tsv", "text\tlabel\ttext\na\tx\tb\n"),
+    ("d.csv", "text,label,text\na,x,b\n"),
+])
+def test_duplicate_header_names_are_refused(tmp_path, name, body):
+    from langalign.cli.scale_commands import iter_texts
+    from langalign.data import read_labelled
+
+    (tmp_path / name).write_text(body)
+    with pytest.raises(DataError, match=rf"{re.escape(name)}: column 'text' appears 2 times in the header \(columns 1, 3\)"):
+        read_labelled(tmp_path / name)
+    assert read_labelled(tmp_path / name, text="label", label="label").texts == ["x"]  # unambiguous columns read
+    if name.endswith(".tsv"):
+        with pytest.raises(DataError, match=r"d\.tsv: column 'text' appears 2 times"):
+            list(iter_texts(tmp_path / name, "text"))
+
+
+def test_duplicate_parquet_columns_and_json_keys_are_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from langalign.cli.scale_commands import iter_texts
+    from langalign.data import read_labelled
+
+    t = pa.Table.from_arrays([pa.array(["a"]), pa.array(["x"]), pa.array(["b"])], names=["text", "label", "text"])
+    pq.write_table(t, tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"d\.parquet: column 'text' appears 2 times"):
+        read_labelled(tmp_path / "d.parquet")
+    (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n{"text": "a", "label": "x", "text": "b"}\n')
+    with pytest.raises(DataError, match=r"d\.jsonl: line 2: key 'text' appears more than once"):
+        read_labelled(tmp_path / "d.jsonl")
+    with pytest.raises(DataError, match=r"d\.jsonl: line 2: key 'text' appears more than once"):
+        list(iter_texts(tmp_path / "d.jsonl", "text"))
+    (tmp_path / "e.jsonl").write_text('{"\\u0074ext": "a", "label": "x", "text": "b"}\n')  # an escaped twin
+    with pytest.raises(DataError, match="appears more than once"):
+        read_labelled(tmp_path / "e.jsonl")
+    (tmp_path / "n.jsonl").write_text('{"text": "a", "label": "x", "meta": {"k": 1, "k": 2}}\n')
+    assert read_labelled(tmp_path / "n.jsonl").texts == ["a"]  # only the columns read must be unambiguous

@@ -8,6 +8,8 @@ Conventions:
 
 * Text is decoded strictly as UTF-8 (a leading BOM is removed); undecodable
   bytes are reported with line and byte offset.
+* A line ends at ``\r\n``, ``\r`` or ``\n``, in every reader (:func:`split_lines`,
+  :func:`iter_file_lines`); other Unicode separators (U+2028, ...) are text.
 * Texts are Unicode-normalised (NFC by default; ``normalize=None`` disables it)
   and stripped of leading/trailing whitespace.
 * TSV is read *without* quote handling (``csv.QUOTE_NONE`` semantics: a ``"``
@@ -21,6 +23,8 @@ Conventions:
 
 Limits (what one file may expand to; each refusal is a DataError naming the file):
 
+* :data:`MAX_CELL_CHARS` characters per cell: a TSV/CSV field, a JSON or Parquet
+  value, a line of a ``.txt`` file; the same in every reader and command.
 * :data:`MAX_ROWS` data rows per file (``max_rows=``, or ``$LANGALIGN_MAX_ROWS``
   for the CLI, raises it). Parquet's count comes from its footer, before reading.
 * :data:`MAX_BYTES` bytes of text per file (``max_bytes=`` / ``$LANGALIGN_MAX_BYTES``):
@@ -35,6 +39,7 @@ import io
 import json
 import logging
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -52,6 +57,8 @@ FORMATS = ("tsv", "csv", "jsonl", "json", "parquet")
 MAX_ROWS = 10_000_000
 #: Bytes of text one input file may decode to (2 GiB).
 MAX_BYTES = 2 * 1024**3
+#: Characters one cell may hold (a TSV/CSV field, a JSON/Parquet value, a .txt line).
+MAX_CELL_CHARS = 20_000_000
 ENV_MAX_ROWS = "LANGALIGN_MAX_ROWS"
 ENV_MAX_BYTES = "LANGALIGN_MAX_BYTES"
 _PARQUET_BATCH = 8192
@@ -132,18 +139,104 @@ class _Limits:
 
 # ---------------------------------------------------------------- decoding
 
+_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
+def _bad_utf8(path: Any, line: int, byte: int, offset: int, column: int) -> DataError:
+    return DataError(
+        f"{path}: line {line}: invalid UTF-8 byte 0x{byte:02x} at byte offset {offset} "
+        f"(column {column} of the line); the file must be UTF-8 - re-save or convert it "
+        f"(e.g. iconv -f cp949 -t utf-8)")
+
+
 def decode_utf8(data: bytes, path: str | os.PathLike) -> str:
     """Decode strictly; on bad bytes say where they are instead of a bare codec error."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise DataError(
-            f"{path}: line {line}: invalid UTF-8 byte 0x{data[e.start]:02x} at byte offset {e.start} "
-            f"(column {column} of the line); the file must be UTF-8 - re-save or convert it "
-            f"(e.g. iconv -f cp949 -t utf-8)") from None
+        line, start = 1, 0
+        for m in _BREAK_BYTES.finditer(data, 0, e.start):
+            line, start = line + 1, m.end()
+        raise _bad_utf8(path, line, data[e.start], e.start, e.start - start + 1) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text``, each ended by ``\r\n``, ``\r`` or ``\n`` (or the end of the text).
+
+    The same rule as :func:`iter_file_lines`. Not ``str.splitlines``, which also
+    breaks at U+2028, U+0085, form feeds and more: those are part of a text.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":  # the break that ends the last line starts no new one
+        lines.pop()
+    return lines
+
+
+def iter_file_lines(path: str | os.PathLike, block: int = 1 << 20) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file, read lazily: :func:`split_lines` in bounded memory.
+
+    A leading BOM is removed; bad bytes raise the DataError :func:`decode_utf8` raises.
+    """
+    with open(path, "rb") as f:
+        buf = bytearray()
+        n = 0
+        offset = 0  # file offset of buf[0]
+        at_end = False
+        while not at_end:
+            chunk = f.read(block)
+            at_end = not chunk
+            buf += chunk
+            if n == 0 and buf.startswith(b"\xef\xbb\xbf"):
+                del buf[:3]
+                offset = 3
+            # A final "\r" may be the first half of "\r\n": wait for the next block.
+            limit = len(buf) if at_end or not buf.endswith(b"\r") else len(buf) - 1
+            pos = 0
+            for m in _BREAK_BYTES.finditer(buf, 0, limit):
+                n += 1
+                yield n, _decode_line(path, buf, pos, m.start(), n, offset)
+                pos = m.end()
+            if at_end and pos < len(buf):
+                n += 1
+                yield n, _decode_line(path, buf, pos, len(buf), n, offset)
+                pos = len(buf)
+            del buf[:pos]
+            offset += pos
+
+
+def _decode_line(path: Any, buf: bytearray, start: int, end: int, n: int, offset: int) -> str:
+    try:
+        return buf[start:end].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _bad_utf8(path, n, buf[start + e.start], offset + start + e.start, e.start + 1) from None
+
+
+def no_text_error(path: Any, n_lines: int) -> DataError:
+    """What every reader of one-text-per-line files says when no line holds text."""
+    return DataError(f"{path}: no text: the file is empty" if not n_lines else
+                     f"{path}: no text: all {n_lines} lines are blank")
+
+
+def cell_too_long(path: Any, where: str, what: str, n: int | None = None) -> DataError:
+    """The one message for a cell (field, value, line) over :data:`MAX_CELL_CHARS`."""
+    held = f"holds {n:,} characters, more than" if n is not None else "holds more characters than"
+    return DataError(f"{path}: {where}: {what} {held} the {MAX_CELL_CHARS:,} one cell may hold")
+
+
+def duplicate_column(path: Any, name: Any, positions: list[int]) -> DataError:
+    where = ", ".join(str(i + 1) for i in positions)
+    return DataError(f"{path}: column {name!r} appears {len(positions)} times in the header (columns {where}); "
+                     "rename one so it is clear which to read")
+
+
+def _check_cells(path: Any, where: str, columns: Sequence[Any], values: Sequence[Any]) -> None:
+    # Called only for a line longer than the limit: no cell of a shorter one can exceed it.
+    for c, v in zip(columns, values):
+        if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
+            raise cell_too_long(path, where, f"column {c!r}", len(v))
 
 
 def _read_text(path: Path) -> str:
@@ -154,9 +247,34 @@ def _read_text(path: Path) -> str:
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
-    # Split on "\n" only (str.splitlines would also break on U+2028, U+0085, ...).
-    for i, line in enumerate(text.split("\n"), 1):
-        yield i, line[:-1] if line.endswith("\r") else line
+    return enumerate(split_lines(text), 1)
+
+
+def read_lines(path: str | os.PathLike, normalize: str | None = "NFC", max_rows: int | None = None,
+               max_bytes: int | None = None) -> list[str]:
+    """Texts of a one-text-per-line file, normalised; blank lines kept (rows stay aligned with the file).
+
+    A file without any text is refused (:func:`no_text_error`), as are lines over
+    :data:`MAX_CELL_CHARS` and files over the row and byte limits.
+    """
+    _check_normal_form(normalize)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder, expected a text file")
+    limits = _Limits(max_rows, max_bytes)
+    limits.check_size(p)
+    out = []
+    for n, line in iter_file_lines(p):
+        if len(line) > MAX_CELL_CHARS:
+            raise cell_too_long(p, f"line {n}", "the line", len(line))
+        if n > limits.rows:
+            raise limits.too_many_rows(p, f"more than {limits.rows:,}")
+        out.append(normalize_text(line, normalize))
+    if not any(out):
+        raise no_text_error(p, len(out))
+    return out
 
 
 # ---------------------------------------------------------------- record iteration
@@ -166,7 +284,10 @@ def _resolve(path: Path, header: list[str], columns: Sequence[Column]) -> list[i
     for c in columns:
         if c not in header:
             raise DataError(f"{path}: missing column {c!r}; columns found: {', '.join(map(repr, header))}")
-        idx.append(header.index(c))
+        at = [i for i, h in enumerate(header) if h == c]
+        if len(at) > 1:
+            raise duplicate_column(path, c, at)
+        idx.append(at[0])
     return idx
 
 
@@ -183,11 +304,15 @@ def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: Re
     text = _read_text(path)
     positional = _positional(columns)
     if fmt == "tsv":
-        lines = list(_lines(text))
-        if lines and lines[-1][1] == "":  # the newline that ends the last line
-            lines.pop()
-        rows: Iterator[tuple[int, list[str]]] = ((n, line.split("\t")) for n, line in lines)
+        rows: Iterator[tuple[int, list[str]]] = ((n, line.split("\t")) for n, line in _lines(text))
+        long_lines = len(text) > MAX_CELL_CHARS
     else:
+        if csv.field_size_limit() < MAX_CELL_CHARS:  # the module's default is 131,072
+            csv.field_size_limit(MAX_CELL_CHARS)
+        # Someone else may have raised the module's limit beyond ours: then check ourselves.
+        long_lines = csv.field_size_limit() > MAX_CELL_CHARS and len(text) > MAX_CELL_CHARS
+        # newline="": the csv module ends a record at "\r\n", "\r" or "\n" and keeps
+        # line breaks inside quoted fields as they are.
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
 
         def csv_rows() -> Iterator[tuple[int, list[str]]]:
@@ -197,6 +322,8 @@ def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: Re
                     yield start, row
                     start = reader.line_num + 1
             except csv.Error as e:
+                if "field larger than field limit" in str(e):
+                    raise cell_too_long(path, f"line {reader.line_num}", "a field") from None
                 raise DataError(f"{path}: line {reader.line_num}: malformed CSV: {e}") from None
         rows = csv_rows()
 
@@ -230,7 +357,10 @@ def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: Re
         seen_data = True
         summary.rows_read += 1
         limits.count(path, summary)
-        yield f"line {line_no}", [fields[i] for i in idx]
+        values = [fields[i] for i in idx]
+        if long_lines:
+            _check_cells(path, f"line {line_no}", columns, values)
+        yield f"line {line_no}", values
     if not seen_data:
         raise DataError(f"{path}: no data rows" + (" (only a header)" if header else ""))
 
@@ -238,7 +368,45 @@ def _iter_delimited(path: Path, fmt: str, columns: Sequence[Column], summary: Re
 def _cell(path: Path, where: str, obj: dict, col: str, keys: list[str]) -> Any:
     if col not in obj:
         raise DataError(f"{path}: {where}: missing column {col!r}; columns found: {', '.join(map(repr, keys))}")
+    if col in getattr(obj, "duplicates", ()):
+        raise DataError(f"{path}: {where}: key {col!r} appears more than once in the record; "
+                        "JSON would silently keep the last, so say which one is meant")
     return obj[col]
+
+
+class _Record(dict):
+    """A JSON object that remembers which keys it held more than once."""
+
+    duplicates: frozenset = frozenset()
+
+
+def _loads_record(text: str, columns: Sequence[Any]) -> Any:
+    """``json.loads``, but a record holding a requested key twice remembers it (see :class:`_Record`).
+
+    The exact check costs 2-3x the parse, so it runs only where a duplicate is possible.
+    """
+    if "\\u" in text:
+        return _RECORD_DECODER.decode(text)
+    for c in columns:
+        if text.count(f'"{c}"') > 1:
+            return _RECORD_DECODER.decode(text)
+    return json.loads(text)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    obj = _Record(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dups = set()
+        for k, _ in pairs:
+            if k in seen:
+                dups.add(k)
+            seen.add(k)
+        obj.duplicates = frozenset(dups)
+    return obj
+
+
+_RECORD_DECODER = json.JSONDecoder(object_pairs_hook=_object)
 
 
 def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSummary, limits: _Limits
@@ -247,10 +415,11 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
         raise ValueError("JSON records are addressed by key; column positions are for TSV/CSV only")
     limits.check_size(path)
     text = _read_text(path)
+    long_text = len(text) > MAX_CELL_CHARS
     records: Iterator[tuple[str, Any]]
     if fmt == "json" and text.lstrip().startswith("["):
         try:
-            items = json.loads(text)
+            items = _loads_record(text, columns)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}") from None
         records = ((f"record {i}", obj) for i, obj in enumerate(items, 1))
@@ -260,7 +429,7 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
                 if not line.strip():
                     continue
                 try:
-                    yield f"line {n}", json.loads(line)
+                    yield f"line {n}", _loads_record(line, columns)
                 except json.JSONDecodeError as e:
                     raise DataError(f"{path}: line {n}: invalid JSON ({e.msg} at column {e.colno}); "
                                     f"expected one JSON object per line") from None
@@ -273,7 +442,10 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
         seen = True
         summary.rows_read += 1
         limits.count(path, summary)
-        yield where, [_cell(path, where, obj, str(c), keys) for c in columns]
+        values = [_cell(path, where, obj, str(c), keys) for c in columns]
+        if long_text:
+            _check_cells(path, where, columns, values)
+        yield where, values
     if not seen:
         raise DataError(f"{path}: no data rows")
 
@@ -299,6 +471,8 @@ def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary, l
     for c in columns:
         if not isinstance(c, str) or c not in names:
             raise DataError(f"{path}: missing column {c!r}; columns found: {', '.join(map(repr, names))}")
+        if names.count(c) > 1:
+            raise duplicate_column(path, c, [i for i, h in enumerate(names) if h == c])
     wanted = list(dict.fromkeys(str(c) for c in columns))
     texty = [c for c in wanted if _is_text_type(pa, schema.field(c).type)]
     try:
@@ -317,6 +491,10 @@ def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary, l
         for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
             arrays = {c: batch.column(c) for c in wanted}
             decoded += sum(_decoded_size(pa, a) for a in arrays.values())
+            for c, a in arrays.items():
+                longest, at = _longest_text(pa, a)
+                if longest > MAX_CELL_CHARS:
+                    raise cell_too_long(path, f"row {row + at + 1}", f"column {c!r}", longest)
             if decoded > limits.bytes:
                 raise limits.too_many_bytes(path, f"the columns read decode to more than {decoded:,} bytes "
                                                   f"by row {row + batch.num_rows:,}")
@@ -342,6 +520,25 @@ def _to_list(pa: Any, arr: Any) -> list[Any]:
         values = arr.dictionary.to_pylist()  # DictionaryArray.to_pylist is ~100x slower
         return [None if i is None else values[i] for i in arr.indices.to_pylist()]
     return arr.to_pylist()
+
+
+def _longest_text(pa: Any, arr: Any) -> tuple[int, int]:
+    """(characters, index) of the longest string in a batch column; (0, 0) for other types."""
+    import pyarrow.compute as pc
+
+    def is_str(t: Any) -> bool:
+        return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+    if pa.types.is_dictionary(arr.type) and is_str(arr.type.value_type):
+        lengths = pc.take(pc.utf8_length(arr.dictionary), arr.indices)
+    elif is_str(arr.type):
+        lengths = pc.utf8_length(arr)
+    else:
+        return 0, 0
+    longest = pc.max(lengths).as_py()
+    if not longest:
+        return 0, 0
+    return int(longest), int(pc.index(lengths, longest).as_py())
 
 
 def _decoded_size(pa: Any, arr: Any) -> int:
@@ -383,10 +580,12 @@ def iter_records(path: str | os.PathLike, columns: Sequence[Column], format: str
     limits = _Limits(max_rows, max_bytes)
     summary = summary if summary is not None else ReadSummary(origin=str(p))
     if fmt in ("tsv", "csv"):
-        return _iter_delimited(p, fmt, columns, summary, limits)
-    if fmt in ("jsonl", "json"):
-        return _iter_json(p, fmt, columns, summary, limits)
-    return _iter_parquet(p, columns, summary, limits)
+        rows = _iter_delimited(p, fmt, columns, summary, limits)
+    elif fmt in ("jsonl", "json"):
+        rows = _iter_json(p, fmt, columns, summary, limits)
+    else:
+        rows = _iter_parquet(p, columns, summary, limits)
+    return rows
 
 
 # ---------------------------------------------------------------- cleaning
