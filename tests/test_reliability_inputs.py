@@ -297,7 +297,7 @@ def test_parquet_reads_only_the_columns_asked_for(tmp_path):
     path = _parquet(tmp_path / "wide.parquet", source=[f"s{i}" for i in range(300)],
                     target=[f"t{i}" for i in range(300)], notes=noise)
     assert len(read_parallel(path, max_bytes=100_000)) == 300
-    with pytest.raises(DataError, match="decode to more than"):
+    with pytest.raises(DataError, match="the columns read take [\\d,]+ bytes decompressed"):
         read_parallel(path, max_bytes=100_000, extra_columns=("notes",))
 
 
@@ -569,3 +569,26 @@ def test_duplicate_parquet_columns_and_json_keys_are_refused(tmp_path):
         read_labelled(tmp_path / "e.jsonl")
     (tmp_path / "n.jsonl").write_text('{"text": "a", "label": "x", "meta": {"k": 1, "k": 2}}\n')
     assert read_labelled(tmp_path / "n.jsonl").texts == ["a"]  # only the columns read must be unambiguous
+
+
+def test_parquet_plain_columns_are_bounded_from_the_footer(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from langalign.data import read_parallel
+
+    long = "a" * 100_000
+    pq.write_table(pa.table({"source": [long + str(i) for i in range(200)], "target": [f"t{i}" for i in range(200)]}),
+                   tmp_path / "plain.parquet", use_dictionary=False, compression="zstd")
+    assert (tmp_path / "plain.parquet").stat().st_size < 200_000  # 20 MB of text
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda *a, **k: pytest.fail("decoded past the limit"))
+    with pytest.raises(DataError, match=r"plain\.parquet: the columns read take [\d,]+ bytes decompressed, more "
+                                        r"than the 5,000,000 bytes"):
+        read_parallel(tmp_path / "plain.parquet", max_bytes=5_000_000)
+
+
+def test_the_same_shard_file_twice_is_refused(pair):
+    x, _, _, _ = pair
+    _edit(x, lambda m: m["shards"][1].update(file="./shard-00000.npy"))
+    with pytest.raises(DataError, match=r"shards\[1\] \(\./shard-00000\.npy\): is the same file as shards\[0\]"):
+        load_shards(x)

@@ -183,6 +183,8 @@ def shard_files(path: str | os.PathLike, m: dict[str, Any] | None = None) -> lis
             raise ShardError(f"{where}: shard listed in the manifest is missing") from None
         if not real.is_relative_to(root):
             raise ShardError(f"{where}: leads outside the shard folder (to {real}); refusing to read it")
+        if real in out:  # "./a.npy" and "a.npy", or a symlink to another entry: the same rows twice
+            raise ShardError(f"{where}: is the same file as shards[{out.index(real)}]")
         st = real.stat()
         if not stat.S_ISREG(st.st_mode):
             raise ShardError(f"{where}: not a regular file")

@@ -478,13 +478,20 @@ def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary, l
     try:
         # Repeated strings stay dictionary-encoded, so a batch costs what the file does.
         pf = pq.ParquetFile(path, read_dictionary=texty)
-        n_rows = pf.metadata.num_rows
+        meta = pf.metadata
+        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+        n_rows = max(meta.num_rows, sum(g.num_rows for g in groups))
+        # What the columns read take once decompressed (values stored once per dictionary).
+        stored = sum(g.column(j).total_uncompressed_size for g in groups for j in range(g.num_columns)
+                     if g.column(j).path_in_schema.split(".")[0] in wanted)
     except Exception as e:
         raise DataError(f"{path}: not a readable Parquet file: {e}") from None
     if n_rows == 0:
         raise DataError(f"{path}: no data rows")
     if n_rows > limits.rows:
         raise limits.too_many_rows(path, f"{n_rows:,}")
+    if stored > limits.bytes:
+        raise limits.too_many_bytes(path, f"the columns read take {stored:,} bytes decompressed")
     decoded = 0
     row = 0
     try:
@@ -498,6 +505,8 @@ def _iter_parquet(path: Path, columns: Sequence[Column], summary: ReadSummary, l
             if decoded > limits.bytes:
                 raise limits.too_many_bytes(path, f"the columns read decode to more than {decoded:,} bytes "
                                                   f"by row {row + batch.num_rows:,}")
+            if row + batch.num_rows > limits.rows:  # a footer may understate its row count
+                raise limits.too_many_rows(path, f"more than {limits.rows:,}")
             data = [_to_list(pa, arrays[str(c)]) for c in columns]
             for i in range(batch.num_rows):
                 row += 1
