@@ -412,6 +412,26 @@ def test_streamed_lines_split_a_crlf_across_blocks(tmp_path):
         assert [t for _, t in iter_file_lines(tmp_path / "x.txt", block=block)] == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.one_of(st.sampled_from([b"\r", b"\n", b"\r\n", b"\xef\xbb\xbf", b"\xc3\xa9", b""]),
+                                st.binary(max_size=6)), max_size=12), block=st.integers(1, 9))
+def test_streamed_lines_equal_whole_file_lines_for_any_bytes_and_block(tmp_path_factory, parts, block):
+    from langalign.data.readers import decode_utf8, iter_file_lines, split_lines
+
+    data = b"".join(parts)
+    path = tmp_path_factory.getbasetemp() / "stream.bin"
+    path.write_bytes(data)
+    try:
+        want: list[str] | str = split_lines(decode_utf8(data, path))
+    except DataError as e:
+        want = str(e)
+    try:
+        got: list[str] | str = [t for _, t in iter_file_lines(path, block=block)]
+    except DataError as e:
+        got = str(e)
+    assert got == want
+
+
 _line_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\t\ufeff"),
                      min_size=1, max_size=12).filter(lambda t: t.strip())
 

@@ -29,7 +29,8 @@ Limits (what one file may expand to; each refusal is a DataError naming the file
   for the CLI, raises it). Parquet's count comes from its footer, before reading.
 * :data:`MAX_BYTES` bytes of text per file (``max_bytes=`` / ``$LANGALIGN_MAX_BYTES``):
   the file size for the text formats, which are read whole; for Parquet, which
-  compresses, the decoded size of the columns read, checked batch by batch
+  compresses, the decompressed size of the columns read (from the footer) and
+  their decoded size (dictionary values counted per use), checked batch by batch
   before any value becomes a Python object.
 """
 from __future__ import annotations
@@ -184,34 +185,43 @@ def iter_file_lines(path: str | os.PathLike, block: int = 1 << 20) -> Iterator[t
         buf = bytearray()
         n = 0
         offset = 0  # file offset of buf[0]
-        at_end = False
-        while not at_end:
+        scanned = 0  # buf[:scanned] holds no line break (a long line is scanned once)
+        bom = True  # the first bytes are still to be checked for a BOM
+        while True:
             chunk = f.read(block)
             at_end = not chunk
             buf += chunk
-            if n == 0 and buf.startswith(b"\xef\xbb\xbf"):
-                del buf[:3]
-                offset = 3
+            if bom and (len(buf) >= 3 or at_end):
+                bom = False
+                if buf.startswith(b"\xef\xbb\xbf"):
+                    del buf[:3]
+                    offset = 3
+            if bom:
+                continue
             # A final "\r" may be the first half of "\r\n": wait for the next block.
             limit = len(buf) if at_end or not buf.endswith(b"\r") else len(buf) - 1
             pos = 0
-            for m in _BREAK_BYTES.finditer(buf, 0, limit):
+            for m in _BREAK_BYTES.finditer(buf, scanned, limit):
                 n += 1
                 yield n, _decode_line(path, buf, pos, m.start(), n, offset)
                 pos = m.end()
-            if at_end and pos < len(buf):
-                n += 1
-                yield n, _decode_line(path, buf, pos, len(buf), n, offset)
-                pos = len(buf)
+            if at_end:
+                if pos < len(buf):
+                    n += 1
+                    yield n, _decode_line(path, buf, pos, len(buf), n, offset)
+                return
             del buf[:pos]
             offset += pos
+            scanned = limit - pos
 
 
 def _decode_line(path: Any, buf: bytearray, start: int, end: int, n: int, offset: int) -> str:
     try:
         return buf[start:end].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _bad_utf8(path, n, buf[start + e.start], offset + start + e.start, e.start + 1) from None
+        at = offset + start + e.start  # in the file
+        line_start = 0 if n == 1 else offset + start  # columns count a BOM, as decode_utf8 does
+        raise _bad_utf8(path, n, buf[start + e.start], at, at - line_start + 1) from None
 
 
 def no_text_error(path: Any, n_lines: int) -> DataError:
@@ -526,6 +536,8 @@ def _is_text_type(pa: Any, t: Any) -> bool:
 def _to_list(pa: Any, arr: Any) -> list[Any]:
     """Python values of a column batch; a dictionary's values are made once, then shared."""
     if pa.types.is_dictionary(arr.type):
+        if len(arr.dictionary) > len(arr):  # a row group's dictionary, most of it unused here
+            return arr.dictionary.take(arr.indices).to_pylist()
         values = arr.dictionary.to_pylist()  # DictionaryArray.to_pylist is ~100x slower
         return [None if i is None else values[i] for i in arr.indices.to_pylist()]
     return arr.to_pylist()
