@@ -23,27 +23,13 @@ def _formatter():
 # -- input / output helpers ----------------------------------------------------------
 def read_texts(path: str, column: str = "text") -> list[str]:
     """Texts from a .txt file (one per line) or a column of a table file."""
-    from ..data.readers import _as_text, iter_records, normalize_text
+    from ..data.readers import _as_text, iter_records, normalize_text, read_lines
 
     p = Path(path)
     if p.suffix.lower() in (".txt", ".text", ""):
-        if not p.exists():
-            raise DataError(f"{p}: no such file")
-        if p.is_dir():
-            raise DataError(f"{p}: is a folder, expected a text file")
-        from ..data.readers import decode_utf8
-
-        text = decode_utf8(p.read_bytes(), p)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        out = [normalize_text(line.rstrip("\r")) for line in lines]
         # Blank lines among texts are kept (rows stay aligned with the input); a file
         # with no text at all is almost certainly the wrong file.
-        if not any(out):
-            raise DataError(f"{p}: no text: the file is empty" if not out else
-                            f"{p}: no text: all {len(out)} lines are blank")
-        return out
+        return read_lines(p)
     return [normalize_text(_as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
 
 

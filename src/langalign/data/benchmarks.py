@@ -21,7 +21,7 @@ from ..errors import DataError, LangAlignError
 from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import corpus_dir, find_reference_data, write_manifest
 from .langcodes import language, normalize_lang, sib200_code, tatoeba_code
-from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, write_table
+from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, split_lines, write_table
 
 log = logging.getLogger("langalign.data")
 
@@ -247,11 +247,7 @@ def _read_lines(path: Path) -> list[str]:
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path}: file is empty")
-    text = decode_utf8(data, path)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [l[:-1] if l.endswith("\r") else l for l in lines]
+    return split_lines(decode_utf8(data, path))
 
 
 def _tatoeba_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
