@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from langalign.encoders import FunctionEncoder
 from langalign.errors import DataError
-from langalign.streaming import (ShardError, encode_to, iter_pair_chunks, load_shards, read_pair_manifests,
-                                 read_shards)
+from langalign.streaming import encode_to, iter_pair_chunks, load_shards, read_pair_manifests, read_shards
 
 # ================================================================ item 6: shard manifests
 
@@ -307,7 +306,7 @@ def test_parquet_dictionary_expansion_is_bounded_by_decoded_bytes(tmp_path):
 
 
 def test_parquet_reads_only_the_columns_asked_for(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow")
     from langalign.data import read_parallel
 
     rng = np.random.default_rng(0)
