@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from langalign.encoders import FunctionEncoder
 from langalign.errors import DataError
-from langalign.streaming import (ShardError, encode_to, iter_pair_chunks, load_shards, read_pair_manifests,
-                                 read_shards)
+from langalign.streaming import encode_to, iter_pair_chunks, load_shards, read_pair_manifests, read_shards
 
 # ================================================================ item 6: shard manifests
 
@@ -69,6 +68,24 @@ def test_shard_file_outside_the_folder_is_refused(pair, name):
     for read in (lambda: load_shards(x), lambda: list(read_shards(x)), lambda: read_pair_manifests(x, y)):
         with pytest.raises(DataError, match=r"manifest\.json: shards\[1\].*outside the shard folder"):
             read()
+
+
+def test_cli_fit_on_a_forged_manifest_is_a_one_line_error(pair, tmp_path, capsys, monkeypatch):
+    from langalign.cli import main
+
+    x, y, _, _ = pair
+    monkeypatch.setenv("LANGALIGN_DATA_HOME", str(tmp_path / "home"))
+    base = ["fit", "--source-embeddings", str(x), "--target-embeddings", str(y), "--source-encoder", "rows"]
+    _edit(x, lambda m: m["shards"][0].update(file="../secret/secret.npy"))
+    assert main(base + ["--output", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "shards[0]" in err and "outside the shard folder" in err
+    _edit(x, lambda m: m["shards"][0].update(file="shard-00000.npy"))
+    for folder in (x, y):
+        _edit(folder, lambda m: m.update(count=10**9))
+    assert main(base + ["--output", str(tmp_path / "b")]) == 2
+    assert "'count' is 1000000000 but its shards hold 30 rows" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_symlink_leading_out_and_non_regular_files_are_refused(pair):
@@ -289,7 +306,7 @@ def test_parquet_dictionary_expansion_is_bounded_by_decoded_bytes(tmp_path):
 
 
 def test_parquet_reads_only_the_columns_asked_for(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow")
     from langalign.data import read_parallel
 
     rng = np.random.default_rng(0)
