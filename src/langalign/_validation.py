@@ -1,6 +1,7 @@
 """Input checks shared by encoders, mappers and heads: clear errors, early."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -66,3 +67,56 @@ def check_not_constant(X: np.ndarray, name: str = "X") -> None:
         raise ValueError(f"{name}: all {X.shape[0]} rows are identical (constant vectors); a map fitted on them "
                          "would send every input to one point. Check the input texts (all empty? one repeated "
                          "text?) or the encoder")
+
+
+# -- estimator parameters ---------------------------------------------------------------
+# Shared by the mappers' fit-time checks and by the artefact loader (a saved config is
+# checked with the same rules before anything is allocated from it).
+
+# No sentence encoder has anywhere near a million dimensions; a larger width or
+# dimension in a parameter or config is a typo or an attack, never a model.
+MAX_DIM = 1 << 20
+# The paper's networks have 6 layers; thousands is only ever an edited config.
+MAX_LAYERS = 1000
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int_param(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in ``[lo, hi]``; a float (16.7), str ("16") or bool is refused, not rounded."""
+    if not is_int(value) or value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be an integer {rng}, got {value!r}")
+    return int(value)
+
+
+def check_float_param(name: str, value: Any, lo: float, hi: float | None = None, *, lo_open: bool = False,
+                      hi_open: bool = False) -> float:
+    """``value`` as a finite float in the interval from ``lo`` to ``hi`` (bounds closed unless ``*_open``)."""
+    ok = is_number(value) and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
+    if not ok:
+        left, right = "(" if lo_open else "[", ")" if hi_open or hi is None else "]"
+        raise ValueError(f"{name} must be a finite number in {left}{lo}, {'inf' if hi is None else hi}{right}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def check_bool_param(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice_param(name: str, value: Any, choices: tuple) -> Any:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value

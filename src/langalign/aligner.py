@@ -12,11 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import check_matrix, check_pairs, check_texts
-from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
+from ._validation import MAX_DIM, check_int_param, check_matrix, check_pairs, check_texts
+from .artefacts import TensorSpec, add_prefix, load_artefact, prefix_spec, save_artefact, split_prefix
 from .encoders import Encoder, check_encoder_identity, load_encoder, looks_like_path
 from .errors import ArtefactError, EncoderMismatchError
-from .mappers import BaseMapper, make_mapper, mapper_from_state
+from .mappers import BaseMapper, make_mapper, mapper_config_tensors, mapper_from_state
 
 KIND = "aligner"
 # fit_shards scores on at most this many held-out pairs (memory and time stay bounded).
@@ -82,7 +82,9 @@ class LangAlign:
 
     def _load_recorded(self, name: str | None, side: str) -> Encoder:
         if name is None:
-            raise ValueError(f"this aligner has no {side} encoder; pass embeddings instead of texts")
+            raise ValueError(f"this aligner records no {side} encoder (it was fitted from precomputed embeddings "
+                             f"without one being named); pass vectors instead of texts, or name the encoder that "
+                             f"made them ({side}_encoder=...; CLI: --{side}-encoder NAME)")
         if self._from_artefact and looks_like_path(name):
             # A name read from a config must never make us load (and run) a model from
             # an arbitrary local path: the user names such an encoder explicitly.
@@ -192,6 +194,11 @@ class LangAlign:
         from .streaming import iter_pair_chunks, read_pair_manifests
 
         mx, my = read_pair_manifests(source_dir, target_dir)
+        # No encoder named: the shards' manifests say which one wrote them (provenance, not a guess).
+        if self._src is None and isinstance(mx.get("encoder"), str):
+            self._src = mx["encoder"]
+        if self._tgt is None and isinstance(my.get("encoder"), str):
+            self._tgt = my["encoder"]
         n = int(mx.get("count", 0))
         if n < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {n}")
@@ -308,9 +315,11 @@ class LangAlign:
         dim = fwd.d_in_ if side == "source" else fwd.d_out_
         if V.shape[1] != dim:
             name = self.source_name if side == "source" else self.target_name
+            made = (f"encoder is {name!r} ({dim}-d)" if name is not None else
+                    f"side was fitted on {dim}-d precomputed embeddings (encoder not recorded)")
             raise EncoderMismatchError(
-                f"{side} vectors have dimension {V.shape[1]}, but this aligner's {side} encoder is {name!r} "
-                f"({dim}-d); these vectors come from another encoder")
+                f"{side} vectors have dimension {V.shape[1]}, but this aligner's {side} {made}; these vectors "
+                "come from another encoder")
         return V
 
     # -- scoring ---------------------------------------------------------------------
@@ -369,7 +378,8 @@ class LangAlign:
         fingerprint before its first use (:class:`~langalign.errors.EncoderMismatchError`
         on a mismatch); ``force=True`` downgrades a name/fingerprint mismatch to a warning.
         """
-        config, tensors = load_artefact(folder, KIND)
+        config, tensors = load_artefact(folder, KIND, expected=lambda c, w: guarded_from_state(
+            lambda c2, t2, where: cls.config_tensors(c2, where), w, c, {}))
         return guarded_from_state(cls.from_state, str(Path(folder) / "config.json"), config, tensors,
                                   source_encoder, target_encoder, force=force)
 
@@ -378,24 +388,17 @@ class LangAlign:
                    source_encoder: Encoder | str | None = None, target_encoder: Encoder | str | None = None,
                    where: str = "aligner config", force: bool = False) -> "LangAlign":
         """Rebuild from ``get_config()`` and the ``forward.*`` / ``reverse.*`` tensors."""
-        try:
-            src_cfg, tgt_cfg = config["source_encoder"], config["target_encoder"]
-            fwd_cfg = config["forward"]
-        except (KeyError, TypeError) as e:
-            raise ArtefactError(f"{where} lacks the field {e}") from None
-        for side, c in (("source", src_cfg), ("target", tgt_cfg)):
-            if not (isinstance(c, dict) and isinstance(c.get("name"), (str, type(None)))
-                    and isinstance(c.get("dim"), int) and not isinstance(c.get("dim"), bool)):
-                raise ArtefactError(f"{where}: malformed {side}_encoder entry {c!r}")
-        if not isinstance(fwd_cfg, dict):
-            raise ArtefactError(f"{where}: malformed forward mapper entry")
-        forward = mapper_from_state(fwd_cfg, split_prefix(tensors, "forward"))
+        cls.config_tensors(config, where)
+        src_cfg, tgt_cfg, fwd_cfg = config["source_encoder"], config["target_encoder"], config["forward"]
+        forward = mapper_from_state(fwd_cfg, split_prefix(tensors, "forward"), where, "forward")
         reverse = None
         if config.get("reverse"):
-            reverse = mapper_from_state(config["reverse"], split_prefix(tensors, "reverse"))
-        if forward.d_in_ != src_cfg.get("dim") or forward.d_out_ != tgt_cfg.get("dim"):
-            raise ArtefactError(f"{where}: forward map is {forward.d_in_}->{forward.d_out_} "
-                                f"but the encoders are recorded as {src_cfg.get('dim')} and {tgt_cfg.get('dim')}")
+            reverse = mapper_from_state(config["reverse"], split_prefix(tensors, "reverse"), where, "reverse")
+        for name, m, d_in, d_out in (("forward", forward, src_cfg["dim"], tgt_cfg["dim"]),
+                                     ("reverse", reverse, tgt_cfg["dim"], src_cfg["dim"])):
+            if m is not None and (m.d_in_, m.d_out_) != (d_in, d_out):
+                raise ArtefactError(f"{where}: {name} map is {m.d_in_}->{m.d_out_} "
+                                    f"but the encoders are recorded as {src_cfg.get('dim')} and {tgt_cfg.get('dim')}")
         for enc, cfg, side in ((source_encoder, src_cfg, "source"), (target_encoder, tgt_cfg, "target")):
             if isinstance(enc, Encoder) and enc.dim != cfg.get("dim"):
                 raise ArtefactError(f"{side} encoder {enc.name!r} gives {enc.dim}-d vectors but the aligner in {where} "
@@ -418,11 +421,48 @@ class LangAlign:
         obj.scores_ = config.get("held_out_scores") or {}
         return obj
 
+    @classmethod
+    def config_tensors(cls, config: Any, where: str = "aligner config", field: str = "") -> TensorSpec:
+        """Validate a saved aligner config; the tensors it implies, for checking the weights header.
+
+        Every value that decides a shape or a size (encoder dims, ``d_in``/``d_out``,
+        mapper parameters) is type- and range-checked here, before anything is allocated;
+        ``field`` prefixes the names in messages (``aligner`` inside a classifier).
+        """
+        def f(key: str) -> str:
+            return f"{field}.{key}" if field else key
+
+        if not isinstance(config, dict):
+            raise ArtefactError(f"{where}: {field or 'the config'} must be a JSON object")
+        for key in ("source_encoder", "target_encoder", "forward"):
+            if key not in config:
+                raise ArtefactError(f"{where} lacks the field {f(key)!r}")
+        dims = {}
+        for side in ("source", "target"):
+            c = config[f"{side}_encoder"]
+            if not (isinstance(c, dict) and isinstance(c.get("name"), (str, type(None)))):
+                raise ArtefactError(f"{where}: malformed {f(side + '_encoder')} entry {c!r}")
+            try:
+                dims[side] = check_int_param(f(f"{side}_encoder.dim"), c.get("dim"), 1, MAX_DIM)
+            except ValueError as e:
+                raise ArtefactError(f"{where}: malformed {f(side + '_encoder')} entry: {e}") from None
+        if not isinstance(config["forward"], dict):
+            raise ArtefactError(f"{where}: malformed forward mapper entry ({f('forward')})")
+        spec = prefix_spec(mapper_config_tensors(config["forward"], where, f("forward")), "forward")
+        if config.get("reverse"):
+            spec.update(prefix_spec(mapper_config_tensors(config["reverse"], where, f("reverse")), "reverse"))
+        return spec
+
     def state_dict(self) -> dict[str, np.ndarray]:
         tensors = add_prefix(self._require("forward").state_dict(), "forward")
         if self.reverse_ is not None:
             tensors.update(add_prefix(self.reverse_.state_dict(), "reverse"))
         return tensors
+
+    def side_label(self, side: str) -> str:
+        """The encoder name of one side for messages; precomputed vectors of no named encoder say so."""
+        name = self.source_name if side == "source" else self.target_name
+        return name if name is not None else "precomputed embeddings (encoder not recorded)"
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"

@@ -11,6 +11,14 @@ weights, an unknown class name, a newer format) is one :class:`ArtefactError`.
 No path written in a config is ever opened, and class names are looked up in
 explicit registries, never imported.
 
+Nothing is allocated from a file before it is checked: the config's values are
+validated and turned into the exact tensor names and shapes they imply (each
+artefact class states them through the ``expected`` hook of :func:`load_artefact`),
+then the safetensors header (8-byte length + JSON, size-capped) is read on its own
+and compared with them, and with the file size. Only a file that matches is loaded,
+so neither an edited config (``hidden_dim: 16000``) nor a sparse file whose header
+claims a 30000 x 30000 tensor can make a load take gigabytes.
+
 Format versions: ``format_version`` is bumped whenever the layout changes; older
 versions are upgraded on load by the functions in :data:`MIGRATIONS` (one step
 each), newer ones are refused with a message to upgrade langalign.
@@ -23,8 +31,10 @@ each), newer ones are refused with a message to upgrade langalign.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +48,15 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 # A config is a few KB; refuse absurd sizes before reading them into memory.
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+# A weights header is a few KB (a 6-layer MLP aligner: ~2 KB). Safetensors itself allows 100 MB.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+# Bytes per element of the safetensors dtypes; only the float ones are ever written.
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
+                "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
+_FLOAT_DTYPES = ("F16", "F32", "F64")
+
+# What a config implies about its tensors: name -> (shape, the config fields that fix it).
+TensorSpec = dict[str, tuple[tuple[int, ...], str]]
 
 
 # format_version N -> function upgrading a version-N config dict to N+1. Empty while
@@ -182,8 +201,32 @@ def _save_error(e: Exception, folder: Path) -> Exception:
     return OSError(errno_, f"cannot save the artefact to {folder}: {reason or e}; nothing was replaced")
 
 
-def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and check an artefact folder; every failure is an :class:`ArtefactError` naming the file."""
+def _check_entry(p: Path) -> None:
+    """``p`` must be a file (or a link, resolved later); say what it is when it is not."""
+    try:
+        mode = p.lstat().st_mode
+    except FileNotFoundError:
+        raise ArtefactError(f"{p} is missing; a langalign artefact needs {CONFIG_NAME} and {WEIGHTS_NAME}") from None
+    except OSError as e:
+        raise ArtefactError(f"{p} cannot be read: {e}") from None
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    what = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise ArtefactError(f"{p} is {what}, not a file; a langalign artefact needs {CONFIG_NAME} and {WEIGHTS_NAME} "
+                        "as regular files")
+
+
+def load_artefact(folder: str | Path, kind: str,
+                  expected: Callable[[dict[str, Any], str], TensorSpec] | None = None,
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and check an artefact folder; every failure is an :class:`ArtefactError` naming the file.
+
+    ``expected(config, where)`` validates the config and returns the tensors it implies
+    (:data:`TensorSpec`); the weights header must match it exactly before any tensor is
+    read. Without it only the header's own consistency is checked.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -194,8 +237,7 @@ def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[s
         raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for p in (cfg_path, w_path):
-        if not p.is_file() and not p.is_symlink():
-            raise ArtefactError(f"{p} is missing; a langalign artefact needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+        _check_entry(p)
     cfg_real, w_real = _inside(folder, cfg_path, cfg_path), _inside(folder, w_path, w_path)
     try:
         if os.path.getsize(cfg_real) > MAX_CONFIG_BYTES:
@@ -220,6 +262,10 @@ def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[s
     if config.get("kind") != kind:
         raise ArtefactError(f"{cfg_path} holds a {config.get('kind')!r} artefact, expected {kind!r}")
     config = migrate_config(config, str(cfg_path))
+    spec = expected(config, str(cfg_path)) if expected is not None else None
+    header = read_header(w_real, w_path)
+    if spec is not None:
+        check_header(header, spec, w_path, cfg_path)
     try:
         tensors = load_file(str(w_real))
     except (SafetensorError, OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
@@ -231,6 +277,127 @@ def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[s
         if not np.isfinite(arr).all():
             raise ArtefactError(f"{w_path}: tensor {name!r} contains NaN or inf")
     return config, tensors
+
+
+def read_header(path: Path, where: Path | str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The tensors a safetensors file declares, ``name -> (dtype, shape)``, without reading their data.
+
+    Checks what the format requires: a capped header length, valid JSON, known
+    dtypes, offsets whose span equals shape x dtype size, and tensors that tile the
+    data region exactly (no gaps, no overlap, nothing beyond or short of the file end).
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ArtefactError(f"{where} is corrupt or truncated: {size} bytes, too short for a safetensors "
+                                    "header")
+            n = int.from_bytes(head, "little")
+            if n > MAX_HEADER_BYTES:
+                raise ArtefactError(f"{where} is corrupt: its header claims {n} bytes (limit "
+                                    f"{MAX_HEADER_BYTES >> 20} MB); not a langalign weights file")
+            if 8 + n > size:
+                raise ArtefactError(f"{where} is corrupt or truncated: the header claims {n} bytes but the file "
+                                    f"has {size}")
+            raw = f.read(n)
+    except OSError as e:
+        raise ArtefactError(f"{where} cannot be read: {e}") from None
+
+    def no_duplicates(pairs: list) -> dict:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ArtefactError(f"{where} is corrupt: its header names a tensor twice")
+        return dict(pairs)
+
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtefactError(f"{where} is corrupt or truncated: the header is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ArtefactError(f"{where} is corrupt: the header is nested too deeply") from None
+    if not isinstance(header, dict):
+        raise ArtefactError(f"{where} is corrupt: the header is not a JSON object")
+    data_len = size - 8 - n
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not (isinstance(info, dict) and isinstance(info.get("dtype"), str) and isinstance(info.get("shape"), list)
+                and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2):
+            raise ArtefactError(f"{where} is corrupt: malformed header entry for tensor {name!r}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in _DTYPE_BYTES:
+            raise ArtefactError(f"{where} is corrupt: tensor {name!r} has unknown dtype {dtype!r}")
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape + offsets):
+            raise ArtefactError(f"{where} is corrupt: tensor {name!r} has a malformed shape or offsets")
+        begin, end = offsets
+        nbytes = math.prod(shape) * _DTYPE_BYTES[dtype]
+        if end < begin or end - begin != nbytes:
+            raise ArtefactError(f"{where} is corrupt: tensor {name!r} declares shape {tuple(shape)} ({nbytes} bytes "
+                                f"of {dtype}) but its data offsets span {end - begin} bytes")
+        spans.append((begin, end, name))
+        out[name] = (dtype, tuple(shape))
+    pos = 0
+    for begin, end, name in sorted(spans):
+        if begin != pos:
+            raise ArtefactError(f"{where} is corrupt: the data of tensor {name!r} starts at byte {begin}, expected "
+                                f"{pos} (tensors overlap or leave a gap)")
+        pos = end
+    if pos != data_len:
+        raise ArtefactError(f"{where} is corrupt or truncated: its tensors declare {pos} bytes of data but the file "
+                            f"holds {data_len} after the header")
+    return out
+
+
+def check_header(header: dict[str, tuple[str, tuple[int, ...]]], spec: TensorSpec, where: Path | str,
+                 config_path: Path | str) -> None:
+    """The declared tensors must be exactly those ``spec`` (from the config) implies: names, float dtypes, shapes."""
+    cfg = Path(config_path).name
+    for name, (shape, fields) in spec.items():  # first what is there: an oversized tensor is the likeliest news
+        if name not in header:
+            continue
+        dtype, got = header[name]
+        if dtype not in _FLOAT_DTYPES:
+            raise ArtefactError(f"{where}: tensor {name!r} has dtype {dtype}, expected floating point")
+        if tuple(got) != tuple(shape):
+            raise ArtefactError(f"{where}: tensor {name!r} has shape {tuple(got)}, but {cfg} ({fields}) implies "
+                                f"{tuple(shape)}")
+    missing = [k for k in spec if k not in header]
+    if missing:
+        k = missing[0]
+        raise ArtefactError(f"{where}: tensor {k!r} is missing ({len(missing)} missing in all); {cfg} "
+                            f"({spec[k][1]}) implies it with shape {spec[k][0]}")
+    extra = [k for k in header if k not in spec]
+    if extra:
+        shown = ", ".join(repr(k) for k in extra[:5]) + (" ..." if len(extra) > 5 else "")
+        raise ArtefactError(f"{where} holds tensor(s) that {cfg} does not describe: {shown}; refusing to load them")
+
+
+def check_tensors(tensors: dict[str, Any], spec: TensorSpec, owner: str) -> None:
+    """Loaded tensors must match ``spec``: the same names, float dtype, the implied shapes, finite values."""
+    if not isinstance(tensors, dict):
+        raise ArtefactError(f"{owner}: tensors must be a dict of arrays, got {type(tensors).__name__}")
+    for name, (shape, fields) in spec.items():
+        if name not in tensors:
+            raise ArtefactError(f"{owner}: tensor {name!r} is missing from the weights file")
+        arr = tensors[name]
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            raise ArtefactError(f"{owner}: tensor {name!r} has dtype {getattr(arr, 'dtype', type(arr).__name__)}, "
+                                "expected float")
+        if tuple(arr.shape) != tuple(shape):
+            raise ArtefactError(f"{owner}: tensor {name!r} has shape {tuple(arr.shape)}, expected {tuple(shape)} "
+                                f"(from {fields})")
+        if not np.isfinite(arr).all():
+            raise ArtefactError(f"{owner}: tensor {name!r} contains NaN or inf")
+    extra = sorted(set(tensors) - set(spec))
+    if extra:
+        raise ArtefactError(f"{owner}: unexpected tensor(s) {extra[:5]} that the config does not describe")
+
+
+def prefix_spec(spec: TensorSpec, prefix: str) -> TensorSpec:
+    return {f"{prefix}.{k}": v for k, v in spec.items()}
 
 
 def split_prefix(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

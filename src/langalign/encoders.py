@@ -19,7 +19,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -284,7 +284,27 @@ def _describe(ident: dict | None) -> str:
     if not ident:
         return "an unknown encoder"
     fp = ident.get("fingerprint")
-    return f"{ident.get('name')!r} ({ident.get('dim')}-d{', fingerprint ' + fp if fp else ''})"
+    if ident.get("name") is None:  # fitted from precomputed vectors, no encoder named
+        return f"an unrecorded encoder (precomputed {ident.get('dim')}-d embeddings)"
+    return f"{ident.get('name')!r} ({ident.get('dim')}-d{', fingerprint ' + str(fp) if fp else ''})"
+
+
+def _probe_fingerprint(dim: Any, probe: list) -> str | None:
+    """The fingerprint that ``probe`` values imply (as :meth:`Encoder.fingerprint` computes it)."""
+    try:
+        payload = f"{dim}|" + ",".join(f"{float(v):.{_PROBE_DECIMALS}f}" for v in probe)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _probe_difference(probe: list, mine: list) -> tuple[bool, str]:
+    """``(same, how they differ)`` for a recorded and a computed probe signature."""
+    if len(probe) != len(mine):
+        return False, f"the recorded probe has {len(probe)} values, this encoder gives {len(mine)}"
+    diffs = [abs(float(a) - b) / max(1.0, abs(b)) for a, b in zip(probe, mine)]
+    worst = max(diffs) if diffs else 0.0
+    return worst <= PROBE_TOLERANCE, f"by up to {worst:.3g}, tolerance {PROBE_TOLERANCE:g}"
 
 
 def _safe_identity(encoder: Encoder) -> dict:
@@ -316,14 +336,19 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
         problems.append("names differ")
     probe = recorded.get("probe")
     if isinstance(probe, list) and probe:
+        how = "they cannot be compared"
         try:
             mine = encoder.probe_signature()
-            same = len(probe) == len(mine) and all(abs(float(a) - b) <= PROBE_TOLERANCE * max(1.0, abs(b))
-                                                   for a, b in zip(probe, mine))
+            same, how = _probe_difference(probe, mine)
         except Exception:  # unreadable recorded values, or an encoder that cannot encode the probes
             same = False
         if not same:
-            problems.append("its vectors of the probe sentences differ (a different model or version)")
+            problems.append(f"its vectors of the probe sentences differ ({how}: a different model or version)")
+            fp = recorded.get("fingerprint")
+            if isinstance(fp, str) and fp != _probe_fingerprint(rdim, probe):
+                # Same fingerprint printed on both sides would read as a contradiction: say why.
+                problems.append(f"the recorded fingerprint {fp} does not match the recorded probe values, so "
+                                "the artefact's encoder entry was edited or damaged")
     if not problems:
         return
     msg = (f"{what} was made with encoder {_describe(recorded)} but is being used with "

@@ -23,3 +23,7 @@ class EncoderMismatchError(ArtefactError):
     A kind of :class:`ArtefactError` (the artefact is incompatible with that encoder), so code that
     handles artefact problems also handles this one.
     """
+
+
+class TrainingDivergedError(LangAlignError, ValueError):
+    """Training a neural map produced a NaN/inf loss (too large a learning rate, or extreme inputs)."""

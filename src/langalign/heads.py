@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from ._labels import check_labels
-from ._validation import check_matrix
+from ._validation import MAX_DIM, check_matrix
 from .errors import ArtefactError
 
 __all__ = ["LogisticRegressionHead", "MLPHead", "head_from_state", "make_head", "pair_features",
@@ -202,12 +202,34 @@ class _Head:
         raise NotImplementedError
 
     @classmethod
+    def config_tensors(cls, config: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Validate a saved head config; the tensors it implies, ``name -> (shape, fields)`` (no allocation)."""
+        head, _, _, expected = cls._parse_config(config)
+        fields = "n_features, n_classes" + (", params.hidden" if "W1" in expected else "")
+        return {k: (v, fields) for k, v in expected.items()}
+
+    @classmethod
     def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> "_Head":
         """Rebuild a fitted head from ``get_config()`` and ``state_dict()`` output.
 
         Raises ArtefactError if the config is for another head class or malformed,
         or if a tensor is missing, unexpected, of the wrong shape/dtype, or not finite.
         """
+        head, classes_arr, n_features, expected = cls._parse_config(config)
+        arrays = _check_tensors(tensors, expected, cls.__name__)
+        head.classes_ = classes_arr
+        head.n_features_in_ = n_features
+        mean, scale = arrays.pop("mean", None), arrays.pop("scale", None)
+        head.mean_ = None if mean is None else np.ascontiguousarray(mean, dtype=np.float64)
+        head.scale_ = None if scale is None else np.ascontiguousarray(scale, dtype=np.float64)
+        if head.scale_ is not None and np.any(head.scale_ <= 0):
+            raise ArtefactError(f"{cls.__name__} tensor 'scale' must be positive")
+        head._set_weights(arrays)
+        return head
+
+    @classmethod
+    def _parse_config(cls, config: Any) -> tuple["_Head", np.ndarray, int, dict[str, tuple[int, ...]]]:
+        """Unfitted head, classes, n_features and expected tensor shapes from a config, every value checked."""
         if not isinstance(config, dict):
             raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")
         if config.get("class") != cls.__name__:
@@ -242,7 +264,7 @@ class _Head:
         if len(set(classes)) != len(classes):
             raise ArtefactError("head config lists duplicate classes")
         n_features = config.get("n_features")
-        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or not 1 <= n_features <= 4 * MAX_DIM:
             raise ArtefactError(f"head config has an invalid n_features: {n_features!r}")
         if config.get("n_classes", len(classes)) != len(classes):
             raise ArtefactError(f"head config says n_classes={config.get('n_classes')} "
@@ -252,16 +274,7 @@ class _Head:
         if not head.standardize:
             expected.pop("mean", None)
             expected.pop("scale", None)
-        arrays = _check_tensors(tensors, expected, cls.__name__)
-        head.classes_ = classes_arr
-        head.n_features_in_ = n_features
-        mean, scale = arrays.pop("mean", None), arrays.pop("scale", None)
-        head.mean_ = None if mean is None else np.ascontiguousarray(mean, dtype=np.float64)
-        head.scale_ = None if scale is None else np.ascontiguousarray(scale, dtype=np.float64)
-        if head.scale_ is not None and np.any(head.scale_ <= 0):
-            raise ArtefactError(f"{cls.__name__} tensor 'scale' must be positive")
-        head._set_weights(arrays)
-        return head
+        return head, classes_arr, n_features, expected
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -565,7 +578,7 @@ class MLPHead(_Head):
     def _expected_shapes(cls, config: dict[str, Any], params: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         d, k = config["n_features"], config["n_classes"]
         h = params.get("hidden", 256)
-        if not isinstance(h, int) or isinstance(h, bool) or h < 1:
+        if not isinstance(h, int) or isinstance(h, bool) or not 1 <= h <= MAX_DIM:
             raise ArtefactError(f"MLPHead config has an invalid hidden size: {h!r}")
         return {"W1": (h, d), "b1": (h,), "W2": (k, h), "b2": (k,), "mean": (d,), "scale": (d,)}
 
@@ -597,12 +610,26 @@ def make_head(name: str, **params: Any) -> _Head:
     return cls(**params)
 
 
-def head_from_state(config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
-    """Rebuild any fitted head from its ``get_config()`` and ``state_dict()``."""
+def _head_class(config: Any) -> type[_Head]:
     if not isinstance(config, dict):
         raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")
     name = config.get("class")
     cls = HEAD_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ArtefactError(f"unknown head class {name!r} in config; known: {', '.join(HEAD_CLASSES)}")
-    return cls.from_state(config, tensors)
+    return cls
+
+
+def head_from_state(config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
+    """Rebuild any fitted head from its ``get_config()`` and ``state_dict()``."""
+    return _head_class(config).from_state(config, tensors)
+
+
+def head_config_tensors(config: Any, where: str, field: str = "head_config") -> dict:
+    """Validate a saved head config (``field`` of the file ``where``); the tensors it implies."""
+    try:
+        spec = _head_class(config).config_tensors(config)
+    except ArtefactError as e:
+        raise ArtefactError(f"{where}: {field}: {e}") from None
+    return {k: (shape, ", ".join(f"{field}.{f.strip()}" for f in fields.split(",")))
+            for k, (shape, fields) in spec.items()}

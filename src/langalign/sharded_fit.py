@@ -121,6 +121,7 @@ def fit_mapper_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, veri
     """
     from .mappers.neural import _NeuralMapper
 
+    mapper._validate_params()  # before any shard is read
     if isinstance(mapper, _NeuralMapper):
         return fit_neural_from_shards(mapper, x_path, y_path, verify=verify, held_out=held_out, **neural_kw)
     if not isinstance(mapper, (LinearMapper, ProcrustesMapper)):
@@ -185,6 +186,7 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
     from .mappers import checkpoint as ckpt_mod
     from .mappers.neural import LOSSES, resolve_device
 
+    mapper._validate_params()
     if mapper.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {mapper.loss!r}")
     if not 0.0 <= mapper.val_fraction < 1.0:

@@ -26,11 +26,11 @@ import numpy as np
 from ._labels import check_labels, match_classes
 from ._validation import check_matrix, check_texts
 from .aligner import LangAlign, guarded_from_state
-from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
+from .artefacts import add_prefix, load_artefact, prefix_spec, save_artefact, split_prefix
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
 from .evaluation import classification_report, cosine_pairs
-from .heads import head_from_state, make_head, pair_features
+from .heads import head_config_tensors, head_from_state, make_head, pair_features
 
 KIND = "classifier"
 MODES = ("forward", "reverse", "zero-shot")
@@ -195,9 +195,23 @@ class CrossLingualClassifier:
              target_encoder: Encoder | str | None = None, force: bool = False) -> "CrossLingualClassifier":
         """Load a saved classifier; encoders are checked against the recorded ones before
         first use, as in :meth:`LangAlign.load` (``force=True`` to override)."""
-        config, tensors = load_artefact(folder, KIND)
+        config, tensors = load_artefact(folder, KIND, expected=lambda c, w: guarded_from_state(
+            lambda c2, t2, where: cls.config_tensors(c2, where), w, c, {}))
         return guarded_from_state(cls._from_state, str(Path(folder) / "config.json"), config, tensors,
                                   source_encoder, target_encoder, force=force)
+
+    @classmethod
+    def config_tensors(cls, config: dict, where: str = "classifier config") -> dict:
+        """Validate a saved classifier config; the tensors it implies (``head.*``, ``aligner.*``)."""
+        mode = config.get("mode")
+        if not isinstance(mode, str) or mode not in MODES:
+            raise ArtefactError(f"{where}: unknown mode {mode!r}")
+        spec = prefix_spec(head_config_tensors(config.get("head_config"), where, "head_config"), "head")
+        if mode != "zero-shot":
+            if not isinstance(config.get("aligner"), dict):
+                raise ArtefactError(f"{where} lacks its aligner section")
+            spec.update(prefix_spec(LangAlign.config_tensors(config["aligner"], where, "aligner"), "aligner"))
+        return spec
 
     @classmethod
     def _from_state(cls, config: dict, tensors: dict, source_encoder: Encoder | str | None,

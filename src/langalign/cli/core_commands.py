@@ -94,7 +94,9 @@ def cmd_fit(args) -> int:
     # Before any work: a bad --output fails now, not after the fit (and never deletes a file).
     artefact_output(args.output, "aligner", args.overwrite,
                     [args.pairs, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
-    align = LangAlign(args.source_encoder, args.target_encoder or args.source_encoder, mapper=args.mapper,
+    # From texts the default encoder encodes them; from vectors none is implied (recorded as unknown).
+    src = args.source_encoder or ("use-multilingual" if args.pairs else None)
+    align = LangAlign(src, args.target_encoder or src, mapper=args.mapper,
                       reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed,
                       mapper_params=mapper_params)
     ckpt = {"checkpoint_dir": args.checkpoint_dir, "resume": args.resume}
@@ -144,7 +146,7 @@ def _first_line(e: BaseException) -> str:
 def _report_fit(align, args) -> None:
     align.save(args.output, overwrite=args.overwrite)
     held = align.scores_.get("forward")
-    msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
+    msg = f"saved aligner {align.side_label('source')} -> {align.side_label('target')} ({args.mapper}) to {args.output}"
     if held:
         msg += f"; held-out forward cosine {held['mean_cosine']:.3f}, top-1 {held['top1']:.3f}"
     print(msg)
@@ -285,7 +287,8 @@ def register(sub) -> None:
                                                "for bounded memory), instead of --pairs")
     p.add_argument("--target-embeddings", help="target vectors (.npy or shard folder), row-aligned with "
                                                "--source-embeddings")
-    p.add_argument("--source-encoder", default="use-multilingual", help="encoder name (default use-multilingual)")
+    p.add_argument("--source-encoder", default=None, help="encoder name (default use-multilingual with --pairs; "
+                   "with embeddings: the encoder that made them, recorded as unknown when not given)")
     p.add_argument("--target-encoder", default=None, help="encoder name (default: same as source)")
     p.add_argument("--mapper", default="default", help="default, linear, procrustes, centering, mlp, autoencoder, ...")
     p.add_argument("--no-reverse", action="store_true", help="skip the target -> source map")

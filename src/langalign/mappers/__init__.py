@@ -38,19 +38,34 @@ def make_mapper(name: str | BaseMapper = "default", **params: Any) -> BaseMapper
     if key not in MAPPER_NAMES:
         raise ValueError(f"unknown mapper {name!r}; choose one of {sorted(MAPPER_NAMES)} or pass a mapper instance")
     cls, defaults = MAPPER_NAMES[key]
+    unknown = sorted(set(params) - set(cls._param_names()))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for {cls.__name__} (mapper {name!r}); "
+                         f"valid: {cls._param_names()}")
     return cls(**{**defaults, **params})
 
 
-def mapper_from_state(config: dict[str, Any], tensors: dict) -> BaseMapper:
-    """Rebuild a fitted mapper from its saved config and tensors."""
+def _mapper_class(config: Any, where: str, field: str) -> type[BaseMapper]:
     cls_name = config.get("class") if isinstance(config, dict) else None
-    if cls_name not in MAPPER_CLASSES:
-        raise ArtefactError(f"unknown mapper class {cls_name!r} in config; known: {sorted(MAPPER_CLASSES)}")
-    return MAPPER_CLASSES[cls_name].from_state(config, tensors)
+    if not isinstance(cls_name, str) or cls_name not in MAPPER_CLASSES:
+        raise ArtefactError(f"{where}: unknown mapper class {cls_name!r} in {field}; known: {sorted(MAPPER_CLASSES)}")
+    return MAPPER_CLASSES[cls_name]
+
+
+def mapper_config_tensors(config: Any, where: str = "mapper config", field: str = "mapper") -> dict:
+    """Validate a saved mapper config; the tensors (name -> (shape, fields)) it implies."""
+    return _mapper_class(config, where, field).config_tensors(config, where, field)
+
+
+def mapper_from_state(config: dict[str, Any], tensors: dict, where: str = "mapper config",
+                      field: str = "mapper") -> BaseMapper:
+    """Rebuild a fitted mapper from its saved config and tensors."""
+    return _mapper_class(config, where, field).from_state(config, tensors, where, field)
 
 
 __all__ = [
     "BaseMapper", "NotFittedError", "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper",
-    "AutoEncoderMapper", "PairStats", "accumulate", "make_mapper", "mapper_from_state", "MAPPER_CLASSES",
+    "AutoEncoderMapper", "PairStats", "accumulate", "make_mapper", "mapper_from_state",
+    "mapper_config_tensors", "MAPPER_CLASSES",
     "MAPPER_NAMES", "DEFAULT_MAPPER",
 ]

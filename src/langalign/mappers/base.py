@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_matrix
+from .._validation import MAX_DIM, check_int_param, check_matrix
+from ..artefacts import TensorSpec, check_tensors
 from ..errors import ArtefactError
 
 
@@ -20,10 +21,12 @@ class BaseMapper:
     Subclasses implement ``fit(X, Y)``, ``_transform(X)`` and the pair
     ``_get_state() -> dict[str, np.ndarray]`` / ``_set_state(tensors)`` used by
     saving and loading (safetensors holds the arrays, JSON the parameters).
+    ``_validate_params()`` is the one place a class checks its parameters: ``fit``
+    calls it (scikit-learn style: not ``__init__``), and so does loading a saved
+    config. ``_state_shapes`` states the tensors a config implies, so a load can
+    compare them with the weights file's header before reading any data.
     """
 
-    # Names of array attributes that make up the fitted state, with their
-    # expected shapes as functions of (d_in, d_out); checked on load.
     kind: str = "base"
 
     @classmethod
@@ -49,6 +52,9 @@ class BaseMapper:
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({ps})"
+
+    def _validate_params(self) -> None:
+        """Raise ValueError naming the parameter when one is of the wrong type or out of range."""
 
     # -- fitted state ----------------------------------------------------------
     @property
@@ -98,22 +104,49 @@ class BaseMapper:
     def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _state_shapes(self, d_in: int, d_out: int, config: dict[str, Any], where: str,
+                      field: str) -> TensorSpec:  # pragma: no cover - abstract
+        """The fitted state's tensors for these dimensions: name -> (shape, config fields implying it)."""
+        raise NotImplementedError
+
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> "BaseMapper":
+    def _from_config(cls, config: Any, where: str, field: str) -> tuple["BaseMapper", int, int]:
+        """An unfitted instance and ``(d_in, d_out)`` from a saved config, every value checked."""
+        if not isinstance(config, dict):
+            raise ArtefactError(f"{where}: {field} must be a JSON object, got {type(config).__name__}")
         params = config.get("params", {})
+        if not isinstance(params, dict):
+            raise ArtefactError(f"{where}: {field}.params must be a JSON object of parameter names and values, "
+                                f"got {type(params).__name__} {str(params)[:40]!r}")
         unknown = set(params) - set(cls._param_names())
         if unknown:
-            raise ArtefactError(f"{cls.__name__}: unknown parameters in config: {sorted(unknown)}")
+            raise ArtefactError(f"{where}: {field}.params: unknown parameters for {cls.__name__}: {sorted(unknown)}")
         obj = cls(**params)
         try:
-            d_in, d_out = int(config["d_in"]), int(config["d_out"])
-        except (KeyError, TypeError, ValueError):
-            raise ArtefactError(f"{cls.__name__}: config lacks integer d_in/d_out") from None
-        for name, arr in tensors.items():
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise ArtefactError(f"{cls.__name__}: tensor {name!r} has dtype {arr.dtype}, expected float")
-            if not np.isfinite(arr).all():
-                raise ArtefactError(f"{cls.__name__}: tensor {name!r} contains NaN or inf")
+            obj._validate_params()
+        except (TypeError, ValueError) as e:
+            raise ArtefactError(f"{where}: invalid {field}.params for {cls.__name__}: {e}") from None
+        dims = []
+        for key in ("d_in", "d_out"):
+            if key not in config:
+                raise ArtefactError(f"{where}: {field} lacks {key}")
+            try:
+                dims.append(check_int_param(f"{field}.{key}", config[key], 1, MAX_DIM))
+            except ValueError as e:
+                raise ArtefactError(f"{where}: {e}") from None
+        return obj, dims[0], dims[1]
+
+    @classmethod
+    def config_tensors(cls, config: Any, where: str = "mapper config", field: str = "mapper") -> TensorSpec:
+        """Validate a saved mapper config and return the tensors it implies (no allocation)."""
+        obj, d_in, d_out = cls._from_config(config, where, field)
+        return obj._state_shapes(d_in, d_out, config, where, field)
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray], where: str = "mapper config",
+                   field: str = "mapper") -> "BaseMapper":
+        obj, d_in, d_out = cls._from_config(config, where, field)
+        check_tensors(tensors, obj._state_shapes(d_in, d_out, config, where, field), f"{where}: {field}")
         obj.d_in_, obj.d_out_ = d_in, d_out
         obj._set_state(tensors, config)
         return obj

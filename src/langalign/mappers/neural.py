@@ -10,6 +10,10 @@ Both have two forms:
   (a deep MLP fitted on software-manual pairs otherwise collapses on news).
 - ``residual=False``: the paper's plain form (network alone).
 
+Under 10 pairs there is no validation split, so nothing can judge a network: a
+residual net then stays at epoch 0 (the linear map, no training cost) and a plain
+one trains all epochs; both warn (:class:`~langalign.mappers.linear.UnderdeterminedWarning`).
+
 Training can checkpoint every epoch (``fit(..., checkpoint_dir=DIR)``) and resume
 from the last checkpoint (``resume=True``) with the same result as an
 uninterrupted run: a checkpoint holds the weights, the Adam moments, the RNG
@@ -21,17 +25,22 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_matrix, check_pairs, check_not_constant
-from ..errors import ArtefactError
+from .._validation import (MAX_DIM, MAX_LAYERS, check_bool_param, check_choice_param, check_float_param,
+                           check_int_param, check_matrix, check_not_constant, check_pairs)
+from ..errors import ArtefactError, TrainingDivergedError
 from .base import BaseMapper, expect_shape
-from .linear import LinearMapper
+from .linear import LinearMapper, UnderdeterminedWarning
 
 LOSSES = ("mse", "cosine", "infonce")
+# Adam steps are ~lr per weight; beyond 1 training can only diverge (the usual range is 1e-4 .. 1e-2).
+MAX_LR = 1.0
+MAX_EPOCHS = 1_000_000
 
 
 def _torch():
@@ -49,17 +58,37 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _mlp_layout(dims: list[int], dropout: float) -> list[Any]:
+    """The layers of :func:`_mlp` as ``(in, out)`` for a Linear, else "relu"/"dropout".
+
+    Pure Python: the loader derives tensor names and shapes from it without building a net.
+    """
+    layers: list[Any] = []
+    for i in range(len(dims) - 1):
+        layers.append((dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append("relu")
+            if dropout > 0:
+                layers.append("dropout")
+    return layers
+
+
 def _mlp(dims: list[int], dropout: float):
     """Linear layers with ReLU and Dropout between them (none after the last)."""
     nn = _torch().nn
-    layers: list[Any] = []
-    for i in range(len(dims) - 1):
-        layers.append(nn.Linear(dims[i], dims[i + 1]))
-        if i < len(dims) - 2:
-            layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+    layers = [nn.Linear(*lay) if isinstance(lay, tuple) else nn.ReLU() if lay == "relu" else nn.Dropout(dropout)
+              for lay in _mlp_layout(dims, dropout)]
     return nn.Sequential(*layers)
+
+
+def _mlp_shapes(dims: list[int], dropout: float, prefix: str, fields: str) -> dict:
+    """``state_dict`` names -> (shape, fields) of ``_mlp(dims, dropout)``, under ``prefix``."""
+    out = {}
+    for i, lay in enumerate(_mlp_layout(dims, dropout)):
+        if isinstance(lay, tuple):
+            out[f"{prefix}{i}.weight"] = ((lay[1], lay[0]), fields)
+            out[f"{prefix}{i}.bias"] = ((lay[1],), fields)
+    return out
 
 
 class _NeuralMapper(BaseMapper):
@@ -67,6 +96,39 @@ class _NeuralMapper(BaseMapper):
 
     def _build_net(self, d_in: int, d_out: int):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _net_shapes(self, d_in: int, d_out: int, field: str) -> dict:  # pragma: no cover - abstract
+        """``net.*`` tensors of ``_build_net(d_in, d_out)``: name -> (shape, config fields)."""
+        raise NotImplementedError
+
+    def _validate_params(self) -> None:
+        """Every training parameter, in one place (fit, sharded fit and loading a config call it)."""
+        check_float_param("dropout", self.dropout, 0.0, 1.0, hi_open=True)
+        check_choice_param("loss", self.loss, LOSSES)
+        check_bool_param("residual", self.residual)
+        check_float_param("lr", self.lr, 0.0, MAX_LR, lo_open=True)
+        check_float_param("weight_decay", self.weight_decay, 0.0)
+        check_int_param("epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int_param("batch_size", self.batch_size, 1, 1 << 31)
+        check_float_param("val_fraction", self.val_fraction, 0.0, 1.0, hi_open=True)
+        check_int_param("patience", self.patience, 0, MAX_EPOCHS)
+        check_float_param("temperature", self.temperature, 0.0, lo_open=True)
+        check_int_param("seed", self.seed, 0, 2**63 - 1)
+        dev = self.device
+        if not (isinstance(dev, str) and (dev in ("auto", "cpu", "mps") or dev == "cuda"
+                                          or (dev.startswith("cuda:") and dev[5:].isdigit()))):
+            raise ValueError(f"device must be 'auto', 'cpu', 'mps' or 'cuda[:N]', got {dev!r}")
+        lp = self.linear_params
+        if lp is not None:
+            if not isinstance(lp, dict):
+                raise ValueError(f"linear_params must be None or an object of LinearMapper parameters, got {lp!r}")
+            unknown = sorted(set(lp) - set(LinearMapper._param_names()))
+            if unknown:
+                raise ValueError(f"linear_params: unknown LinearMapper parameters {unknown}")
+            try:
+                LinearMapper(**lp)._validate_params()
+            except ValueError as e:
+                raise ValueError(f"linear_params: {e}") from None
 
     # -- training ----------------------------------------------------------------
     def fit(self, X: Any, Y: Any, checkpoint_dir: str | os.PathLike | None = None,
@@ -82,6 +144,7 @@ class _NeuralMapper(BaseMapper):
         from . import checkpoint as ckpt_mod
 
         torch = _torch()
+        self._validate_params()
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
@@ -91,11 +154,12 @@ class _NeuralMapper(BaseMapper):
             raise ValueError("resume=True needs checkpoint_dir (the folder the interrupted run wrote)")
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         run_key = ckpt_mod.run_key(X, Y, self.get_params(), type(self).__name__) if ckpt_dir is not None else ""
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         n, d_in, d_out = X.shape[0], X.shape[1], Y.shape[1]
+        # Under 10 pairs there is no validation split: nothing could tell whether a network
+        # correction generalises, so a residual net stays at epoch 0 (the linear map) and costs
+        # no training; the plain net (nothing to fall back on) trains, memorising the pairs.
+        epochs = 0 if (self.residual and n < 10) else self.epochs
+        self._warn_underdetermined(n, d_in, d_out)
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.seed)
         perm = rng.permutation(n)
@@ -144,7 +208,22 @@ class _NeuralMapper(BaseMapper):
             return total, count
 
         return self._train_epochs(net, opt, gen, rng, device, train_epoch, val_loss, n_val, ckpt_dir, run_key,
-                                  resume, n, d_in, d_out)
+                                  resume, n, d_in, d_out, epochs=epochs)
+
+    def _warn_underdetermined(self, n: int, d_in: int, d_out: int) -> None:
+        """Under 10 pairs (no validation split, no early stopping): say what happens instead of a network fit."""
+        if n >= 10:
+            return
+        n_params = sum(math.prod(shape) for shape, _ in self._net_shapes(d_in, d_out, "").values())
+        if self.residual:
+            what = ("the network correction is not trained (it could only memorise them) and the map is its "
+                    "linear part")
+        else:
+            what = (f"the {n_params:,}-parameter network is trained for all {self.epochs} epochs and can only "
+                    "memorise them")
+        warnings.warn(f"{type(self).__name__}: only {n} pairs, too few for a validation split (10 or more), so "
+                      f"nothing can judge a network; {what}. Use many more pairs, or LinearMapper",
+                      UnderdeterminedWarning, stacklevel=4)
 
     # -- the training machinery shared with langalign.sharded_fit ---------------------
     def _new_net(self, d_in: int, d_out: int, device: str):
@@ -169,12 +248,14 @@ class _NeuralMapper(BaseMapper):
 
     def _train_epochs(self, net, opt, gen, rng: np.random.Generator, device: str, train_epoch, val_loss,
                       n_val: int, ckpt_dir: Path | None, run_key: str, resume: bool, n: int, d_in: int,
-                      d_out: int) -> "_NeuralMapper":
+                      d_out: int, epochs: int | None = None) -> "_NeuralMapper":
         """Epochs with early stopping, a checkpoint after each and resume from the last one.
 
         ``train_epoch()`` runs one pass and returns ``(sum of batch loss x rows, rows)``;
         ``val_loss()`` gives the validation loss (NaN without a validation split).
+        ``epochs``: how many to run (default ``self.epochs``).
         """
+        n_epochs = self.epochs if epochs is None else epochs
         from . import checkpoint as ckpt_mod
 
         state = None
@@ -196,16 +277,18 @@ class _NeuralMapper(BaseMapper):
                               device=device, history=history, best=best, bad_epochs=bad_epochs)
 
         if start == 1 and not done:
-            save(0, self.epochs == 0)
-        for epoch in range(start, self.epochs + 1):
+            save(0, n_epochs == 0)
+        for epoch in range(start, n_epochs + 1):
             if done:
                 break
             net.train()
             total, count = train_epoch()
-            if not math.isfinite(total):
-                raise FloatingPointError(f"{type(self).__name__}: training loss became NaN/inf at epoch {epoch}; "
-                                         "lower lr or check the input vectors")
             vl = val_loss()
+            if not math.isfinite(total) or (n_val and not math.isfinite(vl)):
+                which = "training" if not math.isfinite(total) else "validation"
+                raise TrainingDivergedError(
+                    f"{type(self).__name__}: training diverged at epoch {epoch} (the {which} loss became NaN/inf); "
+                    f"lower lr (now {self.lr:g}) or check the scale of the input vectors")
             history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": vl})
             stop = False
             if n_val == 0:
@@ -216,7 +299,7 @@ class _NeuralMapper(BaseMapper):
             else:
                 bad_epochs += 1
                 stop = bad_epochs >= self.patience
-            save(epoch, stop or epoch == self.epochs)
+            save(epoch, stop or epoch == n_epochs)
             if stop:
                 break
         return self._finish_fit(net, best, history, n, d_in, d_out)
@@ -270,6 +353,24 @@ class _NeuralMapper(BaseMapper):
         if self.linear_ is not None:
             state.update({f"linear.{k}": v for k, v in self.linear_.state_dict().items()})
         return state
+
+    def _state_shapes(self, d_in: int, d_out: int, config: dict[str, Any], where: str, field: str) -> dict:
+        spec = {f"net.{k}": v for k, v in self._net_shapes(d_in, d_out, field).items()}
+        if self.residual:
+            info = config.get("fit_info")
+            lin_cfg = info.get("linear") if isinstance(info, dict) else None
+            if not isinstance(lin_cfg, dict):
+                raise ArtefactError(f"{where}: {field}: residual mapper config lacks its linear part "
+                                    f"({field}.fit_info.linear)")
+            lf = f"{field}.fit_info.linear"
+            if lin_cfg.get("class", "LinearMapper") != "LinearMapper":
+                raise ArtefactError(f"{where}: {lf}.class must be 'LinearMapper', got {lin_cfg.get('class')!r}")
+            lin = LinearMapper.config_tensors(lin_cfg, where, lf)
+            if (lin_cfg["d_in"], lin_cfg["d_out"]) != (d_in, d_out):
+                raise ArtefactError(f"{where}: {lf} is {lin_cfg['d_in']}->{lin_cfg['d_out']} but {field} is "
+                                    f"{d_in}->{d_out}")
+            spec.update({f"linear.{k}": v for k, v in lin.items()})
+        return spec
 
     def _set_state(self, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> None:
         torch = _torch()
@@ -332,11 +433,22 @@ class MLPMapper(_NeuralMapper):
         self.device = device
         self.linear_params = linear_params
 
-    def _build_net(self, d_in: int, d_out: int):
+    def _validate_params(self) -> None:
+        check_int_param("hidden_dim", self.hidden_dim, 1, MAX_DIM)
+        check_int_param("n_layers", self.n_layers, 1, MAX_LAYERS)
+        super()._validate_params()
+
+    def _dims(self, d_in: int, d_out: int) -> list[int]:
         if self.n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
-        dims = [d_in] + [self.hidden_dim] * (self.n_layers - 1) + [d_out]
-        return _mlp(dims, self.dropout)
+        return [d_in] + [self.hidden_dim] * (self.n_layers - 1) + [d_out]
+
+    def _build_net(self, d_in: int, d_out: int):
+        return _mlp(self._dims(d_in, d_out), self.dropout)
+
+    def _net_shapes(self, d_in: int, d_out: int, field: str) -> dict:
+        fields = ", ".join(f"{field}.{k}" for k in ("d_in", "d_out", "params.hidden_dim", "params.n_layers"))
+        return _mlp_shapes(self._dims(d_in, d_out), self.dropout, "", fields)
 
 
 class AutoEncoderMapper(_NeuralMapper):
@@ -368,6 +480,18 @@ class AutoEncoderMapper(_NeuralMapper):
         self.seed = seed
         self.device = device
         self.linear_params = linear_params
+
+    def _validate_params(self) -> None:
+        check_int_param("hidden_dim", self.hidden_dim, 1, MAX_DIM)
+        check_int_param("bottleneck_dim", self.bottleneck_dim, 1, MAX_DIM)
+        super()._validate_params()
+
+    def _net_shapes(self, d_in: int, d_out: int, field: str) -> dict:
+        # Sequential(encoder, ReLU, Dropout, decoder): the halves are children 0 and 3.
+        fields = ", ".join(f"{field}.{k}" for k in ("d_in", "d_out", "params.hidden_dim", "params.bottleneck_dim"))
+        h, z = self.hidden_dim, self.bottleneck_dim
+        return {**_mlp_shapes([d_in, h, h, z], self.dropout, "0.", fields),
+                **_mlp_shapes([z, h, h, d_out], self.dropout, "3.", fields)}
 
     def _build_net(self, d_in: int, d_out: int):
         nn = _torch().nn
