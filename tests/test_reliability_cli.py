@@ -68,7 +68,7 @@ def _bad_inputs(tmp: Path) -> dict[str, Path]:
     (d / "empty.tsv").write_bytes(b"")
     (d / "folder.txt").mkdir(exist_ok=True)
     (d / "folder.tsv").mkdir(exist_ok=True)
-    mixed = "안녕하세요\n".encode("utf-8") + "안녕하세요\n".encode("cp949")
+    mixed = "안녕하세요\n".encode() + "안녕하세요\n".encode("cp949")
     (d / "mixed.txt").write_bytes(mixed)
     (d / "mixed.tsv").write_bytes(b"source\ttarget\ntext\tlabel\n" + mixed)
     (d / "blank.txt").write_bytes(b"\n" * 1_000_000)
@@ -207,7 +207,7 @@ def test_kill_training_subprocess_then_resume_matches_uninterrupted(tmp_path, ca
     ckdir = tmp_path / "ck"
     script = tmp_path / "run.py"
     # The child is slowed down after each checkpoint so the kill lands mid-run.
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import sys, time, torch
         torch.set_num_threads(1)
         from langalign.mappers import checkpoint as ck

@@ -7,8 +7,9 @@ fitted from the same parallel pairs.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,7 @@ class LangAlign:
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, source_texts: Sequence[str], target_texts: Sequence[str], show_progress: bool | None = None,
-            checkpoint_dir: str | Path | None = None, resume: bool = False) -> "LangAlign":
+            checkpoint_dir: str | Path | None = None, resume: bool = False) -> LangAlign:
         """Fit from parallel texts: ``source_texts[i]`` translates to ``target_texts[i]``.
 
         With a multilingual target encoder, ``fit(english, english)`` fits a
@@ -145,7 +146,7 @@ class LangAlign:
         return self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume)
 
     def fit_embeddings(self, X: Any, Y: Any, checkpoint_dir: str | Path | None = None,
-                       resume: bool = False) -> "LangAlign":
+                       resume: bool = False) -> LangAlign:
         """Fit from arrays: rows of ``X`` (source space) pair with rows of ``Y`` (target space).
 
         ``checkpoint_dir``/``resume`` apply to neural mappers (see
@@ -173,7 +174,7 @@ class LangAlign:
         return self
 
     def fit_shards(self, source_dir: str | Path, target_dir: str | Path, checkpoint_dir: str | Path | None = None,
-                   resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> "LangAlign":
+                   resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> LangAlign:
         """Fit from two row-aligned shard folders (``langalign encode`` / ``Encoder.encode_to``).
 
         Memory stays bounded whatever the number of pairs: linear and Procrustes maps
@@ -351,7 +352,7 @@ class LangAlign:
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None, force: bool = False) -> "LangAlign":
+             target_encoder: Encoder | str | None = None, force: bool = False) -> LangAlign:
         """Load a saved aligner.
 
         Encoders are loaded lazily by their recorded names, unless given here. Either
@@ -366,7 +367,7 @@ class LangAlign:
     @classmethod
     def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray],
                    source_encoder: Encoder | str | None = None, target_encoder: Encoder | str | None = None,
-                   where: str = "aligner config", force: bool = False) -> "LangAlign":
+                   where: str = "aligner config", force: bool = False) -> LangAlign:
         """Rebuild from ``get_config()`` and the ``forward.*`` / ``reverse.*`` tensors."""
         try:
             src_cfg, tgt_cfg = config["source_encoder"], config["target_encoder"]

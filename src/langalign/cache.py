@@ -26,9 +26,10 @@ import re
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -18,8 +18,8 @@ import hashlib
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 

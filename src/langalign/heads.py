@@ -113,7 +113,7 @@ class _Head:
         return {name: copy.deepcopy(getattr(self, name)) if deep else getattr(self, name)
                 for name in self._param_names}
 
-    def set_params(self, **params: Any) -> "_Head":
+    def set_params(self, **params: Any) -> _Head:
         for name, value in params.items():
             if name not in self._param_names:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
@@ -211,7 +211,7 @@ class _Head:
         raise NotImplementedError
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> "_Head":
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
         """Rebuild a fitted head from ``get_config()`` and ``state_dict()`` output.
 
         Raises ArtefactError if the config is for another head class or malformed,
@@ -354,7 +354,7 @@ class LogisticRegressionHead(_Head):
         _check_positive("C", self.C)
         _check_positive("max_iter", self.max_iter, integer=True)
 
-    def fit(self, X: Any, y: Any) -> "LogisticRegressionHead":
+    def fit(self, X: Any, y: Any) -> LogisticRegressionHead:
         from sklearn.linear_model import LogisticRegression  # only needed to train
 
         self._validate_params()
@@ -471,7 +471,7 @@ class MLPHead(_Head):
         train_mask[val_idx] = False
         return np.flatnonzero(train_mask), val_idx
 
-    def fit(self, X: Any, y: Any) -> "MLPHead":
+    def fit(self, X: Any, y: Any) -> MLPHead:
         import torch  # only needed to train
 
         self._validate_params()

@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -105,11 +106,10 @@ def _fingerprint_or_none(enc: Encoder) -> str | None:
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[str],

@@ -18,8 +18,9 @@ Sentence-pair tasks (NLI) take ``(premise, hypothesis)`` tuples; the head sees
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class CrossLingualClassifier:
         self.pair_task_: bool | None = None
 
     @classmethod
-    def from_head(cls, align: LangAlign, head: Any, pair_task: bool = False) -> "CrossLingualClassifier":
+    def from_head(cls, align: LangAlign, head: Any, pair_task: bool = False) -> CrossLingualClassifier:
         """Wrap an already fitted English head (on source-encoder vectors) for target input."""
         clf = cls(align, mode="reverse", head=type(head).__name__)
         clf.head_ = head
@@ -115,12 +116,12 @@ class CrossLingualClassifier:
         return pair_features(transform(V[:, :d]), transform(V[:, d:]))
 
     # -- training and prediction -----------------------------------------------------
-    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> "CrossLingualClassifier":
+    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> CrossLingualClassifier:
         """Train the head on source-language texts (or ``(text, text)`` pairs) and labels."""
         V, pair = self._encode(texts, "source", "texts")
         return self.fit_embeddings(V, labels, pair=pair)
 
-    def fit_embeddings(self, X_source: Any, labels: Sequence[Any], pair: bool = False) -> "CrossLingualClassifier":
+    def fit_embeddings(self, X_source: Any, labels: Sequence[Any], pair: bool = False) -> CrossLingualClassifier:
         """Train from source-encoder vectors; for pairs, pass ``[u | v]`` side by side and ``pair=True``."""
         X = check_matrix(X_source, "X_source", allow_empty=False)
         F = self._features(X, pair, self.train_vectors)
@@ -185,7 +186,7 @@ class CrossLingualClassifier:
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None, force: bool = False) -> "CrossLingualClassifier":
+             target_encoder: Encoder | str | None = None, force: bool = False) -> CrossLingualClassifier:
         """Load a saved classifier; encoders are checked against the recorded ones before
         first use, as in :meth:`LangAlign.load` (``force=True`` to override)."""
         config, tensors = load_artefact(folder, KIND)
@@ -194,7 +195,7 @@ class CrossLingualClassifier:
 
     @classmethod
     def _from_state(cls, config: dict, tensors: dict, source_encoder: Encoder | str | None,
-                    target_encoder: Encoder | str | None, where: str, force: bool = False) -> "CrossLingualClassifier":
+                    target_encoder: Encoder | str | None, where: str, force: bool = False) -> CrossLingualClassifier:
         mode = config.get("mode")
         if mode not in MODES:
             raise ArtefactError(f"{where}: unknown mode {mode!r}")

@@ -30,7 +30,7 @@ def _diff_cell(row: dict[str, Any], key: str) -> str:
     return f" ({d:+.1f}{star})"
 
 
-def _rows_by_method(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, dict]]":
+def _rows_by_method(rows: list[dict[str, Any]]) -> OrderedDict[str, dict[str, dict]]:
     out: OrderedDict[str, dict[str, dict]] = OrderedDict()
     for r in rows:
         out.setdefault(r["method"], {})[r["lang"]] = r

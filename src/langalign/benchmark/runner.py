@@ -21,20 +21,19 @@ Grid (documented in the report):
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from ..aligner import LangAlign
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
-from ..heads import make_head
 from ..transfer import CrossLingualClassifier
 from . import tasks as T
 

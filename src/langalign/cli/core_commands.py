@@ -69,9 +69,8 @@ def write_vectors(path: str, arr: np.ndarray) -> None:
     p = Path(path)
     if p.suffix.lower() != ".npy":
         raise ValueError(f"vector output must end in .npy, got {p.name}")
-    with atomic_path(p) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+    with atomic_path(p) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
 
 
 def _labelled(path: str, args) -> Any:

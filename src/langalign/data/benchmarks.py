@@ -13,8 +13,8 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .._io import atomic_dir
 from ..errors import DataError, LangAlignError

@@ -27,8 +27,9 @@ import json
 import logging
 import os
 import unicodedata
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .._io import atomic_path
 from ..errors import DataError, LangAlignError

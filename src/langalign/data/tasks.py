@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DataError
 from .corpus import TOO_SHORT, LabelledDataset, ParallelCorpus, ReadSummary

@@ -23,7 +23,8 @@ A fixed ``alpha`` and Procrustes use one fold and need no index.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -34,7 +34,7 @@ class BaseMapper:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self._param_names()}
 
-    def set_params(self, **params: Any) -> "BaseMapper":
+    def set_params(self, **params: Any) -> BaseMapper:
         valid = set(self._param_names())
         for k, v in params.items():
             if k not in valid:
@@ -42,7 +42,7 @@ class BaseMapper:
             setattr(self, k, v)
         return self
 
-    def clone(self) -> "BaseMapper":
+    def clone(self) -> BaseMapper:
         """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
 
@@ -99,7 +99,7 @@ class BaseMapper:
         raise NotImplementedError
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> "BaseMapper":
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> BaseMapper:
         params = config.get("params", {})
         unknown = set(params) - set(cls._param_names())
         if unknown:

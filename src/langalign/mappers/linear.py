@@ -6,8 +6,9 @@ millions of pairs therefore run the same code and give the same answer.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import warnings
 
@@ -77,7 +78,7 @@ class PairStats:
         # A multiplicative hash spreads consecutive (often topic-sorted) rows over folds.
         return ((idx * 2654435761) % 4294967296) % self.n_folds
 
-    def update(self, X: np.ndarray, Y: np.ndarray) -> "PairStats":
+    def update(self, X: np.ndarray, Y: np.ndarray) -> PairStats:
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
         folds = self.fold_of(self.rows_seen, X.shape[0])
@@ -95,7 +96,7 @@ class PairStats:
         self.rows_seen += X.shape[0]
         return self
 
-    def merge(self, other: "PairStats") -> "PairStats":
+    def merge(self, other: PairStats) -> PairStats:
         """Add another accumulator's sums (e.g. from another worker)."""
         if (other.d_in, other.d_out, other.n_folds) != (self.d_in, self.d_out, self.n_folds):
             raise ValueError("cannot merge PairStats of different shapes")
@@ -213,7 +214,7 @@ class LinearMapper(BaseMapper):
         self.alphas = alphas
 
     # -- fitting -------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any) -> "LinearMapper":
+    def fit(self, X: Any, Y: Any) -> LinearMapper:
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
@@ -226,7 +227,7 @@ class LinearMapper(BaseMapper):
             return 1
         return int(max(2, min(self.cv, n // 2)))
 
-    def fit_stats(self, stats: PairStats) -> "LinearMapper":
+    def fit_stats(self, stats: PairStats) -> LinearMapper:
         """Fit from accumulated :class:`PairStats` (the path sharded/distributed fits use)."""
         d_in, d_out = stats.d_in, stats.d_out
         prior = self.prior
@@ -329,14 +330,14 @@ class ProcrustesMapper(BaseMapper):
             X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         return X
 
-    def fit(self, X: Any, Y: Any) -> "ProcrustesMapper":
+    def fit(self, X: Any, Y: Any) -> ProcrustesMapper:
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
         stats = accumulate([(self._prep(X), self._prep(Y))], X.shape[1], Y.shape[1], 1)
         return self.fit_stats(stats)
 
-    def fit_stats(self, stats: PairStats) -> "ProcrustesMapper":
+    def fit_stats(self, stats: PairStats) -> ProcrustesMapper:
         """Fit from sums of (already normalised, if ``normalize``) pairs."""
         total = stats.total()
         n, sx, sy, _, sxy, _ = total
@@ -396,7 +397,7 @@ class CenteringMapper(BaseMapper):
     def __init__(self):
         pass
 
-    def fit(self, X: Any, Y: Any) -> "CenteringMapper":
+    def fit(self, X: Any, Y: Any) -> CenteringMapper:
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         if X.shape[1] != Y.shape[1]:

@@ -70,7 +70,7 @@ class _NeuralMapper(BaseMapper):
 
     # -- training ----------------------------------------------------------------
     def fit(self, X: Any, Y: Any, checkpoint_dir: str | os.PathLike | None = None,
-            resume: bool = False) -> "_NeuralMapper":
+            resume: bool = False) -> _NeuralMapper:
         """Train on pairs ``X[i] -> Y[i]``.
 
         ``checkpoint_dir``: write a checkpoint (safetensors + JSON, atomically) after
@@ -169,7 +169,7 @@ class _NeuralMapper(BaseMapper):
 
     def _train_epochs(self, net, opt, gen, rng: np.random.Generator, device: str, train_epoch, val_loss,
                       n_val: int, ckpt_dir: Path | None, run_key: str, resume: bool, n: int, d_in: int,
-                      d_out: int) -> "_NeuralMapper":
+                      d_out: int) -> _NeuralMapper:
         """Epochs with early stopping, a checkpoint after each and resume from the last one.
 
         ``train_epoch()`` runs one pass and returns ``(sum of batch loss x rows, rows)``;
@@ -221,7 +221,7 @@ class _NeuralMapper(BaseMapper):
                 break
         return self._finish_fit(net, best, history, n, d_in, d_out)
 
-    def _finish_fit(self, net, best: tuple, history: list[dict], n: int, d_in: int, d_out: int) -> "_NeuralMapper":
+    def _finish_fit(self, net, best: tuple, history: list[dict], n: int, d_in: int, d_out: int) -> _NeuralMapper:
         """Install the best epoch's weights and the fitted state (shared with the sharded trainer)."""
         net.load_state_dict(best[2])
         net.eval()
