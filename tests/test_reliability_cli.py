@@ -48,7 +48,7 @@ def artefacts(tmp_path, capsys):
     d.mkdir()
     src = [f"english sentence {i} topic {i % 3}" for i in range(80)]
     tgt = [f"target sentence {i} topic {i % 3}" for i in range(80)]
-    (d / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"{a}\t{b}\n" for a, b in zip(src, tgt)))
+    (d / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"{a}\t{b}\n" for a, b in zip(src, tgt, strict=True)))
     (d / "train.tsv").write_text("text\tlabel\n" + "".join(f"{a}\t{i % 3}\n" for i, a in enumerate(src)))
     (d / "test.tsv").write_text("text\tlabel\n" + "".join(f"{a}\t{i % 3}\n" for i, a in enumerate(tgt)))
     (d / "ok.txt").write_text("one\ntwo\n")

@@ -260,7 +260,8 @@ class LangAlign:
     def _check_dims(self, dx: int, dy: int) -> None:
         for enc, d, side in ((self._src, dx, "source"), (self._tgt, dy, "target")):
             if isinstance(enc, Encoder) and enc.dim != d:
-                raise ValueError(f"{side} embeddings have dimension {d} but the {side} encoder {enc.name!r} gives {enc.dim}")
+                raise ValueError(f"{side} embeddings have dimension {d} but the {side} encoder {enc.name!r} "
+                                 f"gives {enc.dim}")
 
     @property
     def is_fitted(self) -> bool:
@@ -295,7 +296,8 @@ class LangAlign:
         items = list(data)
         if items and not isinstance(items[0], str):
             return self._check_vectors(np.asarray(items, dtype=np.float32), side)
-        return self.encode_source(items, show_progress) if side == "source" else self.encode_target(items, show_progress)
+        encode = self.encode_source if side == "source" else self.encode_target
+        return encode(items, show_progress)
 
     def _check_vectors(self, V: np.ndarray, side: str) -> np.ndarray:
         """Vectors given directly: same NaN/shape checks as texts, and a dimension naming the encoder."""

@@ -104,7 +104,8 @@ def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[s
     if not folder.exists():
         raise ArtefactError(f"no artefact at {folder}: the folder does not exist")
     if not folder.is_dir():
-        raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
+        raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} "
+                            f"and {WEIGHTS_NAME}")
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for p in (cfg_path, w_path):
         if not p.is_file() and not p.is_symlink():

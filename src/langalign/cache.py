@@ -111,7 +111,8 @@ class EmbeddingCache:
             con = sqlite3.connect(str(db), timeout=_BUSY_TIMEOUT_S, isolation_level=None)
             self._setup(con)
         except sqlite3.DatabaseError as e:
-            raise CacheError(f"embedding cache {db} is unusable ({e}); remove it with 'langalign cache clear'") from None
+            raise CacheError(f"embedding cache {db} is unusable ({e}); "
+                             "remove it with 'langalign cache clear'") from None
         return con
 
     @staticmethod

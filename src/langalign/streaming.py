@@ -31,8 +31,8 @@ from ._progress import progress_enabled
 from .encoders import Encoder
 from .errors import DataError
 
-__all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "read_pair_manifests", "iter_pair_chunks", "ShardError",
-           "DEFAULT_SHARD_SIZE"]
+__all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "read_pair_manifests", "iter_pair_chunks",
+           "ShardError", "DEFAULT_SHARD_SIZE"]
 
 MANIFEST = "manifest.json"
 FORMAT = "langalign-shards"
@@ -69,12 +69,10 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts is a single string; expected an iterable of strings")
     buf: list[str] = []
-    n = 0
-    for t in texts:
+    for n, t in enumerate(texts):
         if not isinstance(t, str):
             raise TypeError(f"texts[{n}] is {type(t).__name__}, expected str")
         buf.append(t)
-        n += 1
         if len(buf) == size:
             yield buf
             buf = []

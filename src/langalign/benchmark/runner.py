@@ -78,7 +78,7 @@ class Embeddings:
         if missing:
             _log(f"  encoding {len(missing):,} texts with {name}")
             vecs = enc.encode(missing, show_progress=len(missing) >= 500)
-            for t, v in zip(missing, np.asarray(vecs, dtype=np.float32)):
+            for t, v in zip(missing, np.asarray(vecs, dtype=np.float32), strict=True):
                 mem[t] = v
             self.encoded[name] = self.encoded.get(name, 0) + len(missing)
         return np.stack([mem[t] for t in texts]).astype(np.float32)
@@ -95,7 +95,8 @@ def _method_label(mode: str, mapper: str | None, pairs: str | None, n: int | Non
     if mode in ("zero-shot", "native", "raw"):
         return {"zero-shot": "zero-shot (no map)", "native": "native (target train)", "raw": "raw (no map)"}[mode]
     name = "LangAlign" if mode == "forward" else "Rev-LangAlign"
-    src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}", "english-bridge": f"English-only {n}"}[pairs]
+    src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}",
+           "english-bridge": f"English-only {n}"}[pairs]
     return f"{name} {mapper} [{src}]"
 
 
@@ -221,7 +222,8 @@ class BenchmarkRunner:
             Y_test = {lang: self.emb.items(t_enc, task.tests[lang][0], task.pair) for lang in self.langs}
             eng_head = CrossLingualClassifier(s_enc, mode="zero-shot").fit_embeddings(X_en, labels_en, pair=task.pair)
 
-            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray) -> None:
+            # setting is bound as a default: a closure would see the loop variable's later value
+            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray, setting: str = setting) -> None:
                 y = task.tests[lang][1]
                 rep = classification_report(y, list(pred))
                 metrics = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n_test": rep["n"]}
@@ -398,7 +400,8 @@ class BenchmarkRunner:
                 "zero_shot_reference": "two-encoder rows are compared with the same-encoder zero-shot predictions "
                                        "(zero-shot across minilm and use-multilingual is impossible: different spaces)",
                 "tasks_completed": done,
-                "task_info": {k: v for k, v in self.task_info.items() if k in done}, "wall_seconds": round(wall, 1), "task_seconds": self.timings,
+                "task_info": {k: v for k, v in self.task_info.items() if k in done},
+                "wall_seconds": round(wall, 1), "task_seconds": self.timings,
                 "texts_encoded_this_run": self.emb.encoded,
             },
             "results": self.results,

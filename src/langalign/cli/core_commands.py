@@ -81,7 +81,7 @@ def _labelled(path: str, args) -> Any:
 
 
 def _examples(ds) -> list[Any]:
-    return list(zip(ds.texts, ds.text_pairs)) if ds.text_pairs is not None else list(ds.texts)
+    return list(zip(ds.texts, ds.text_pairs, strict=True)) if ds.text_pairs is not None else list(ds.texts)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def cmd_predict(args) -> int:
         write_table(args.output, {"text": shown, "label": labels})
         print(f"wrote {len(labels)} predictions to {args.output}")
     else:
-        for t, lab in zip(shown, labels):
+        for t, lab in zip(shown, labels, strict=True):
             print(f"{lab}\t{t}")
     return 0
 

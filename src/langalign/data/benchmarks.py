@@ -6,6 +6,7 @@ back to the shared reference data (:func:`~langalign.data.home.find_reference_da
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -104,10 +105,8 @@ def _sib200_file(code: str, split: str, root: str | os.PathLike | None) -> Path:
         candidates = [Path(root)]
     else:
         candidates = [corpus_dir("sib200")]
-        try:
+        with contextlib.suppress(DataError):
             candidates.append(find_reference_data() / "sib200")
-        except DataError:
-            pass
     for c in candidates:
         p = c / folder / f"{split}.tsv"
         if p.is_file():
@@ -141,7 +140,7 @@ def load_sib200_parallel(src_lang: str, tgt_lang: str, split: str, root: str | o
     """
     a, b = load_sib200(src_lang, split, root), load_sib200(tgt_lang, split, root)
     assert a.meta is not None and b.meta is not None
-    b_by_id = {i: (t, lab) for i, t, lab in zip(b.meta["index_id"], b.texts, b.labels)}
+    b_by_id = {i: (t, lab) for i, t, lab in zip(b.meta["index_id"], b.texts, b.labels, strict=True)}
     missing = [i for i in a.meta["index_id"] if i not in b_by_id]
     extra = set(b_by_id) - set(a.meta["index_id"])
     if missing or extra:
@@ -150,7 +149,7 @@ def load_sib200_parallel(src_lang: str, tgt_lang: str, split: str, root: str | o
     summary = ReadSummary(origin=f"SIB-200 {split} {src_lang}-{tgt_lang}")
     cleaner = PairCleaner(summary, normalize="NFC", dedupe=dedupe, drop_identical=drop_identical)
     src, tgt, ids, labels = [], [], [], []
-    for i, text, lab in zip(a.meta["index_id"], a.texts, a.labels):
+    for i, text, lab in zip(a.meta["index_id"], a.texts, a.labels, strict=True):
         other, other_lab = b_by_id[i]
         if other_lab != lab:
             raise DataError(f"SIB-200 {split}: index_id {i} has label {lab!r} in {src_lang} "
@@ -263,10 +262,8 @@ def load_tatoeba(lang: str, root: str | os.PathLike | None = None, dedupe: bool 
         candidates = [Path(root)]
     else:
         candidates = [corpus_dir("tatoeba")]
-        try:
+        with contextlib.suppress(DataError):
             candidates.append(find_reference_data() / "tatoeba")
-        except DataError:
-            pass
     for folder in candidates:
         eng, other = folder / f"tatoeba.{code}-eng.eng", folder / f"tatoeba.{code}-eng.{code}"
         if eng.is_file() and other.is_file():
@@ -281,7 +278,7 @@ def load_tatoeba(lang: str, root: str | os.PathLike | None = None, dedupe: bool 
     summary = ReadSummary(origin=f"{folder}/tatoeba.{code}-eng")
     cleaner = PairCleaner(summary, dedupe=dedupe, drop_identical=drop_identical)
     src, tgt, line_nos = [], [], []
-    for n, (e, o) in enumerate(zip(e_lines, o_lines), 1):
+    for n, (e, o) in enumerate(zip(e_lines, o_lines, strict=True), 1):
         summary.rows_read += 1
         pair = cleaner.clean(f"line {n}", e, o)
         if pair is not None:

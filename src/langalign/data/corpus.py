@@ -108,7 +108,7 @@ class ParallelCorpus:
         return len(self.source)
 
     def pairs(self) -> Iterator[tuple[str, str]]:
-        return zip(self.source, self.target)
+        return zip(self.source, self.target, strict=True)
 
     def subset(self, indices: Sequence[int]) -> ParallelCorpus:
         idx = list(indices)

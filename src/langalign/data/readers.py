@@ -341,7 +341,7 @@ def read_parallel(path: str | os.PathLike, source: Column = "source", target: Co
             continue
         src.append(pair[0])
         tgt.append(pair[1])
-        for c, v in zip(extras, values[2:]):
+        for c, v in zip(extras, values[2:], strict=True):
             extras[c].append(v)
     log.info("%s", summary)
     return ParallelCorpus(src, tgt, extras or None, summary)
@@ -379,7 +379,7 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
         labels.append(lab)
         if pairs is not None:
             pairs.append(tp)
-        for c, v in zip(extras, values[n_fixed:]):
+        for c, v in zip(extras, values[n_fixed:], strict=True):
             extras[c].append(v)
         summary.kept += 1
     log.info("%s", summary)
@@ -401,11 +401,11 @@ def write_table(path: str | os.PathLike, columns: dict[str, Sequence[Any]], form
     for k, v in columns.items():
         if len(v) != n:
             raise ValueError(f"column {k!r} has {len(v)} values, expected {n}")
-    rows = list(zip(*columns.values()))
+    rows = list(zip(*columns.values(), strict=True))
     with atomic_path(p) as tmp:
         if fmt == "tsv":
             for i, row in enumerate(rows, 1):
-                for name, v in zip(names, row):
+                for name, v in zip(names, row, strict=True):
                     if isinstance(v, str) and any(ch in v for ch in "\t\n\r"):
                         raise DataError(f"{p}: row {i}, column {name!r}: TSV cannot hold a tab or line break; "
                                         f"write .csv or .jsonl instead")
@@ -421,7 +421,7 @@ def write_table(path: str | os.PathLike, columns: dict[str, Sequence[Any]], form
         elif fmt in ("jsonl", "json"):
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 for row in rows:
-                    f.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
+                    f.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n")
         else:
             pq = _pyarrow_parquet()
             import pyarrow as pa

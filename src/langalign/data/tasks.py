@@ -95,7 +95,7 @@ def _snli(root: Path) -> LabelledDataset:
         if not len(cols[0]) == len(cols[1]) == len(cols[2]):
             raise DataError(f"{folder}: s1/s2/labels.{part} have {len(cols[0])}/{len(cols[1])}/{len(cols[2])} "
                             f"lines; they must be line-aligned")
-        for n, (a, b, lab) in enumerate(zip(*cols), 1):
+        for a, b, lab in zip(*cols, strict=True):
             summary.rows_read += 1
             a, b, lab = normalize_text(a), normalize_text(b), lab.strip().lower()
             if not a or not b or lab not in _NLI_ALIASES:
@@ -171,7 +171,7 @@ def load_xnli_dev_parallel(lang: str, *, dedupe: bool = True, root: str | os.Pat
     cleaner = PairCleaner(summary, dedupe=dedupe, drop_identical=True)
     src, tgt, rows, fields, labels = [], [], [], [], []
     for field, a, b in (("premise", en.texts, other.texts), ("hypothesis", en.text_pairs, other.text_pairs)):
-        for i, (s, t) in enumerate(zip(a, b)):
+        for i, (s, t) in enumerate(zip(a, b, strict=True)):
             summary.rows_read += 1
             pair = cleaner.clean(f"row {i + 1} {field}", s, t)
             if pair is None:

@@ -61,7 +61,8 @@ def dataset_from_pairs(sources: Sequence[str], targets: Sequence[str], source_co
     if len(sources) != len(targets):
         raise ValueError(f"sources and targets differ in length: {len(sources)} != {len(targets)}")
     rd = _ray_data()
-    items = [{index_col: i, source_col: s, target_col: t} for i, (s, t) in enumerate(zip(sources, targets))]
+    items = [{index_col: i, source_col: s, target_col: t}
+             for i, (s, t) in enumerate(zip(sources, targets, strict=True))]
     return rd.from_items(items, override_num_blocks=num_blocks)
 
 
@@ -117,7 +118,7 @@ def _block_stats(batch: dict[str, np.ndarray], x_col: str, y_col: str, index_col
         idx, X, Y = idx[order], X[order], Y[order]
         # Runs of consecutive global indices, each added at its own offset.
         breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, idx.size]):
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, idx.size], strict=True):
             if hi > lo:
                 update_stats(stats, X[lo:hi], Y[lo:hi], start=int(idx[lo]))
     return {f: np.asarray(getattr(stats, f))[None] for f in _STATS_FIELDS}

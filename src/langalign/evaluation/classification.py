@@ -167,6 +167,6 @@ def format_report(report: dict[str, Any], digits: int = 4) -> str:
     cm = report["confusion_matrix"]
     cw = max([len(s) for s in labels] + [len(str(v)) for row in cm for v in row]) + 2
     lines.append(f"{'':<{width}}" + "".join(f"{s:>{cw}}" for s in labels))
-    for lab, row in zip(labels, cm):
+    for lab, row in zip(labels, cm, strict=True):
         lines.append(f"{lab:<{width}}" + "".join(f"{v:>{cw}d}" for v in row))
     return "\n".join(lines)

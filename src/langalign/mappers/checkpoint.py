@@ -136,7 +136,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def load_latest(folder: Path, key: str) -> dict[str, Any] | None:
     """The newest checkpoint in ``folder`` that reads back cleanly, or None if there is none."""
     errors = []
-    for epoch, path in reversed(_epoch_dirs(folder)):
+    for _epoch, path in reversed(_epoch_dirs(folder)):
         try:
             meta, tensors = _read(path)
         except Exception as e:  # a damaged newest checkpoint: fall back to an older one

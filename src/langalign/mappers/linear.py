@@ -151,10 +151,7 @@ class _RidgePath:
         kind, a = cand
         if kind == "identity":
             return self.P0, np.zeros(self.P0.shape[1])
-        if kind == "shift":
-            M = self.P0
-        else:
-            M = (self.P + a * self.P0) / (self.lam + a)[:, None]
+        M = self.P0 if kind == "shift" else (self.P + a * self.P0) / (self.lam + a)[:, None]
         return M, self.my - self.mxV @ M
 
     def solve(self, cand: tuple[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +255,7 @@ class LinearMapper(BaseMapper):
             mse = sse / (total[0] * d_out)
             best = int(np.argmin(mse))
             chosen = candidates[best]
-            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse)}
+            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse, strict=True)}
         else:
             chosen = ("ridge", float(self.alpha))
             self.cv_scores_ = {}
