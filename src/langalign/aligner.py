@@ -203,7 +203,7 @@ class LangAlign:
                 self.reverse_ = None
                 continue
             mapper = make_mapper(self.mapper, **self.mapper_params)
-            extra = {}
+            extra: dict[str, Any] = {}
             if _is_neural(mapper):
                 extra = {"shuffle_rows": shuffle_rows}
                 if checkpoint_dir is not None:  # as in fit_embeddings: resume needs the folder

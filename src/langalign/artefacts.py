@@ -50,7 +50,7 @@ def migrate_config(config: dict[str, Any], where: str) -> dict[str, Any]:
     """Upgrade ``config`` step by step to :data:`ARTEFACT_FORMAT_VERSION`."""
     from . import _version
 
-    version = config.get("format_version")
+    version: int = config["format_version"]  # an int: load_artefact checks it before migrating
     while version < _version.ARTEFACT_FORMAT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:  # pragma: no cover - a gap in the table is a packaging bug

@@ -298,7 +298,7 @@ class CachedEncoder(Encoder):
         inner = load_encoder(encoder)
         if isinstance(inner, CachedEncoder):
             inner = inner.encoder
-        self.encoder = inner
+        self.encoder: Encoder = inner
         self.cache = cache if cache is not None else EmbeddingCache()
         self.name = inner.name
         self.dim = inner.dim

@@ -103,6 +103,9 @@ class _Head:
     """Shared plumbing: params, preprocessing, probabilities, config and state."""
 
     _param_names: ClassVar[tuple[str, ...]] = ()
+    # Parameters both heads' __init__ store (declared for the type checker).
+    normalize: bool
+    standardize: bool
     classes_: np.ndarray
     n_features_in_: int
     mean_: np.ndarray | None
@@ -159,8 +162,15 @@ class _Head:
         if self.normalize:
             Z = _l2_normalize(Z)
         if self.standardize:
+            assert self.mean_ is not None and self.scale_ is not None  # set by fit when standardize
             Z = (Z - self.mean_) / self.scale_
         return Z
+
+    def fit(self, X: Any, y: Any) -> _Head:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     # --- prediction ------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
@@ -606,7 +616,7 @@ def make_head(name: str, **params: Any) -> _Head:
     return cls(**params)
 
 
-def head_from_state(config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
+def head_from_state(config: Any, tensors: dict[str, Any]) -> _Head:
     """Rebuild any fitted head from its ``get_config()`` and ``state_dict()``."""
     if not isinstance(config, dict):
         raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")

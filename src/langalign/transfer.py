@@ -30,7 +30,7 @@ from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
 from .evaluation import classification_report, cosine_pairs
-from .heads import head_from_state, make_head, pair_features
+from .heads import _Head, head_from_state, make_head, pair_features
 
 KIND = "classifier"
 MODES = ("forward", "reverse", "zero-shot")
@@ -80,7 +80,7 @@ class CrossLingualClassifier:
         self.mode = mode
         self.head = head
         self.head_params = dict(head_params or {})
-        self.head_ = None
+        self.head_: _Head | None = None
         self.pair_task_: bool | None = None
 
     @classmethod
@@ -129,7 +129,7 @@ class CrossLingualClassifier:
         self.pair_task_ = pair
         return self
 
-    def _require_head(self):
+    def _require_head(self) -> _Head:
         if self.head_ is None:
             raise ValueError("this classifier is not fitted yet; call fit(texts, labels) first")
         return self.head_
@@ -223,7 +223,8 @@ class CrossLingualClassifier:
                   head_params=head_params if isinstance(head_params, dict) else {})
         clf.head_ = head_from_state(config.get("head_config"), split_prefix(tensors, "head"))
         clf.pair_task_ = bool(config.get("pair_task"))
-        in_dim = align.forward_.d_out_ if mode == "forward" else (align.forward_.d_in_ if mode == "reverse" else None)
+        fwd = align.forward_
+        in_dim = None if mode == "zero-shot" or fwd is None else (fwd.d_out_ if mode == "forward" else fwd.d_in_)
         if in_dim is not None and clf.head_.n_features_in_ != (4 * in_dim if clf.pair_task_ else in_dim):
             raise ArtefactError(f"{where}: the head takes {clf.head_.n_features_in_} features but the aligner "
                                 f"gives {in_dim}-d vectors")

@@ -177,7 +177,7 @@ def stdout_summary(result: dict[str, Any]) -> str:
         out.append(f"{'setting':<5} {'method':<58} " + " ".join(f"{l:>6}" for l in langs) + f" {'mean':>6}")
         for setting in ("same", "two"):
             for method, by_lang in _rows_by_method([r for r in trows if r["setting"] == setting]).items():
-                vals = []
+                vals: list[float | None] = []
                 for lang in langs:
                     r = by_lang.get(lang)
                     if r is None:

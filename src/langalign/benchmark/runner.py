@@ -95,6 +95,7 @@ def _method_label(mode: str, mapper: str | None, pairs: str | None, n: int | Non
     if mode in ("zero-shot", "native", "raw"):
         return {"zero-shot": "zero-shot (no map)", "native": "native (target train)", "raw": "raw (no map)"}[mode]
     name = "LangAlign" if mode == "forward" else "Rev-LangAlign"
+    assert pairs is not None  # mapped rows always name their pairs
     src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}",
            "english-bridge": f"English-only {n}"}[pairs]
     return f"{name} {mapper} [{src}]"
@@ -162,6 +163,7 @@ class BenchmarkRunner:
         if key in self._aligners:
             return self._aligners[key]
         if source == "in-domain":
+            assert par is not None and n is not None  # checked above; in-domain rows have a size
             src_t, tgt_t = par
             idx = sorted(random.Random(self.seed).sample(range(len(src_t)), min(n, len(src_t))))
             src_t, tgt_t = [src_t[i] for i in idx], [tgt_t[i] for i in idx]
@@ -344,7 +346,7 @@ class BenchmarkRunner:
                     self._row("tatoeba", lang, setting, "reverse", info, scores(Xe, align.to_source(Yx), en, xx))
 
     # ---------------------------------------------------------------- main
-    def run(self, on_task_done: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(self, on_task_done: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
         t_start = time.time()
         try:
             import torch

@@ -147,6 +147,7 @@ def load_libreoffice_task(langs, home: Path | None, seed: int) -> Classification
     for lang in langs:
         tr = load_libreoffice_help(lang, "train", home).sample(LIBREOFFICE_PAIRS, seed)
         te = load_libreoffice_help(lang, "test", home)
+        assert tr.meta is not None and te.meta is not None  # the corpus carries page labels
         for s, lab in zip(tr.source, tr.meta["label"], strict=True):
             en_items.setdefault(s, lab)
         tests[lang] = (list(te.target), list(te.meta["label"]))
@@ -172,6 +173,7 @@ def load_sts_task(langs, root: Path, seed: int) -> STSTask:
         tests[lang] = (_pairs(t), [float(x) for x in t.labels])
         tr = load_sts(lang, "train", root=root)
         if len(tr) == len(en_tr):
+            assert en_tr.text_pairs is not None and tr.text_pairs is not None  # STS rows are pairs
             src = list(en_tr.texts) + list(en_tr.text_pairs)
             tgt = list(tr.texts) + list(tr.text_pairs)
             seen, s2, t2 = set(), [], []
@@ -203,6 +205,7 @@ def english_pool(tasks: dict[str, Any], root: Path, limit: int, seed: int, quick
     texts: list[str] = []
     parts = []
     snli = load_nli("en", "train", max_examples=SNLI_TRAIN_SAMPLE, seed=seed, root=root)
+    assert snli.text_pairs is not None  # NLI rows are pairs
     s = list(dict.fromkeys(list(snli.texts) + list(snli.text_pairs)))
     texts += s
     parts.append(f"SNLI sentences {len(s):,}")

@@ -160,8 +160,8 @@ def cmd_train(args) -> int:
     print(f"training data: {ds.summary}", file=sys.stderr)
     clf.fit(_examples(ds), ds.labels)
     clf.save(args.output)
-    print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, {len(clf.head_.classes_)} classes) "
-          f"to {args.output}")
+    print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, "
+          f"{len(clf._require_head().classes_)} classes) to {args.output}")
     return 0
 
 

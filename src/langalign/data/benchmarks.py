@@ -79,6 +79,7 @@ def import_sib200(src_dir: str | os.PathLike, langs: Sequence[str] | None = None
             for split in SIB200_SPLITS:
                 path = root / code / f"{split}.tsv"
                 ds = read_labelled(path, text="text", label="category", extra_columns=("index_id",))
+                assert ds.meta is not None  # holds the extra column
                 if ds.summary.total_dropped:
                     raise DataError(f"{path}: {ds.summary}; SIB-200 files should have no empty rows")
                 write_table(out / code / f"{split}.tsv", {"index_id": ds.meta["index_id"],

@@ -49,7 +49,7 @@ Column = str | int
 def normalize_text(text: str, form: str | None = "NFC") -> str:
     """The normalisation every reader applies: Unicode ``form`` (None: none), then strip."""
     if form:
-        text = unicodedata.normalize(form, text)
+        text = unicodedata.normalize(form, text)  # type: ignore[arg-type]  # a str form; ValueError if unknown
     return text.strip()
 
 
@@ -368,7 +368,7 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
     for where, values in iter_records(path, cols, format, summary):
         t = normalize_text(_as_text(path, where, text, values[0]), normalize)
         lab = values[1].strip() if isinstance(values[1], str) else values[1]
-        tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if pairs is not None else "x"
+        tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if text_pair is not None else "x"
         if not t or not tp or lab is None or lab == "":
             reason = EMPTY_LABEL if t and tp else EMPTY
             if strict:

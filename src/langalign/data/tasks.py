@@ -208,7 +208,8 @@ def _jrte(path: Path, split: str) -> LabelledDataset:
     assert ds.meta is not None
     ds.meta = {"usage": ds.meta.pop("4"), "id": ds.meta.pop("0")}
     if split != "all":
-        ds = _filter(ds, lambda i: ds.meta["usage"][i] == split, f"other split than {split}")
+        usage = ds.meta["usage"]
+        ds = _filter(ds, lambda i: usage[i] == split, f"other split than {split}")
     ds = _filter(ds, lambda i: ds.labels[i] != "0", NEUTRAL_DROPPED)
     return _map_labels(ds, {"1": "positive", "-1": "negative"}, path)
 

@@ -104,8 +104,9 @@ def encode_dataset(ds: Any, encoder: str | Encoder | Callable[[], Encoder], text
 def _block_stats(batch: dict[str, np.ndarray], x_col: str, y_col: str, index_col: str | None, d_in: int,
                  d_out: int, n_folds: int, normalize: bool) -> dict[str, np.ndarray]:
     """PairStats of one block, returned as one row of tensor columns."""
-    X = check_matrix(np.stack(batch[x_col]) if batch[x_col].dtype == object else batch[x_col], x_col, dim=d_in)
-    Y = check_matrix(np.stack(batch[y_col]) if batch[y_col].dtype == object else batch[y_col], y_col, dim=d_out)
+    # An object column holds one row vector per element; np.stack takes them as a list.
+    X = check_matrix(np.stack(list(batch[x_col])) if batch[x_col].dtype == object else batch[x_col], x_col, dim=d_in)
+    Y = check_matrix(np.stack(list(batch[y_col])) if batch[y_col].dtype == object else batch[y_col], y_col, dim=d_out)
     if normalize:
         prep = ProcrustesMapper(normalize=True)._prep
         X, Y = prep(X), prep(Y)

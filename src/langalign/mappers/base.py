@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._validation import check_matrix
 from ..errors import ArtefactError
+
+
+_M = TypeVar("_M", bound="BaseMapper")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -25,6 +28,9 @@ class BaseMapper:
     # Names of array attributes that make up the fitted state, with their
     # expected shapes as functions of (d_in, d_out); checked on load.
     kind: str = "base"
+    # Set by fit / from_state (declared, not assigned, so is_fitted's hasattr still works).
+    d_in_: int
+    d_out_: int
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -67,6 +73,9 @@ class BaseMapper:
             return np.empty((0, self.d_out_), dtype=np.float32)
         return np.asarray(self._transform(X), dtype=np.float32)
 
+    def fit(self, X: Any, Y: Any) -> BaseMapper:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def fit_transform(self, X: Any, Y: Any) -> np.ndarray:
         return self.fit(X, Y).transform(X)
 
@@ -99,7 +108,7 @@ class BaseMapper:
         raise NotImplementedError
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> BaseMapper:
+    def from_state(cls: type[_M], config: dict[str, Any], tensors: dict[str, np.ndarray]) -> _M:
         params = config.get("params", {})
         unknown = set(params) - set(cls._param_names())
         if unknown:

@@ -47,7 +47,7 @@ def run_key(X: np.ndarray, Y: np.ndarray, params: dict[str, Any], cls_name: str)
     for A in (X, Y):
         A = np.ascontiguousarray(A, dtype=np.float32)
         h.update(repr(A.shape).encode())
-        h.update(memoryview(A).cast("B"))
+        h.update(A.data.cast("B"))  # A.data: the array's memoryview (no copy)
     return run_key_from_digest(h.hexdigest(), params, cls_name)
 
 

@@ -65,6 +65,21 @@ def _mlp(dims: list[int], dropout: float):
 class _NeuralMapper(BaseMapper):
     """Training loop, losses, early stopping, residual path; subclasses build the net."""
 
+    # Parameters every subclass's __init__ stores (declared for the type checker).
+    loss: str
+    residual: bool
+    lr: float
+    weight_decay: float
+    epochs: int
+    batch_size: int
+    val_fraction: float
+    patience: int
+    temperature: float
+    seed: int
+    device: str
+    linear_params: dict | None
+    linear_: LinearMapper | None
+
     def _build_net(self, d_in: int, d_out: int):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -113,7 +128,7 @@ class _NeuralMapper(BaseMapper):
         Xt = torch.from_numpy(X).to(device)
         Yt = torch.from_numpy(Y).to(device)
         if self.residual:
-            Bt = torch.from_numpy(self.linear_.transform(X)).to(device)
+            Bt = torch.from_numpy(base.transform(X)).to(device)
         gen = torch.Generator().manual_seed(self.seed)
 
         def predict(idx):
