@@ -56,10 +56,28 @@ class BaseMapper:
         ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({ps})"
 
+    # -- scikit-learn protocol (tags read by its estimator checks, >= 1.6) ----------
+    def __sklearn_tags__(self) -> Any:
+        """A transformer whose fit needs a 2-D target ``Y`` (n, d_out); outputs float32."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None,
+                    target_tags=TargetTags(required=True, multi_output=True, single_output=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float32"]))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
     # -- fitted state ----------------------------------------------------------
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "d_in_")
+
+    @property
+    def n_features_in_(self) -> int:
+        """``d_in_`` under scikit-learn's name (absent, i.e. AttributeError, until fitted)."""
+        self._check_fitted()
+        return self.d_in_
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
