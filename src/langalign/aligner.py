@@ -41,7 +41,8 @@ class LangAlign:
         also fit the target -> source map (Rev-LangAlign). Default True.
     held_out:
         fraction of the pairs kept aside to score the fitted maps (recorded in
-        ``scores_`` and in the saved config). 0 disables it.
+        ``scores_`` and in the saved config): a number in [0, 1); 0 disables it.
+        Checked by ``fit``; a split that leaves fewer than 2 pairs to fit on is refused.
     """
 
     def __init__(self, source_encoder: Encoder | str | None, target_encoder: Encoder | str | None = None,
@@ -158,7 +159,9 @@ class LangAlign:
         check_pairs(X, Y)
         self._check_dims(X.shape[1], Y.shape[1])
         n = X.shape[0]
-        n_held = int(round(n * self.held_out)) if (self.held_out and n >= 50) else 0
+        frac = check_held_out(self.held_out)
+        n_held = int(round(n * frac)) if (frac and n >= 50) else 0
+        _check_split(n, n_held, frac)
         perm = np.random.default_rng(self.seed).permutation(n)
         held, train = perm[:n_held], perm[n_held:]
         Xtr, Ytr = X[train], Y[train]
@@ -196,7 +199,10 @@ class LangAlign:
         self._check_dims(int(mx["dim"]), int(my["dim"]))
         self._check_shard_encoder(mx, "source", source_dir)
         self._check_shard_encoder(my, "target", target_dir)
-        frac = min(float(self.held_out), MAX_SHARD_HELD_OUT / n) if (self.held_out and n >= 50) else 0.0
+        held_out = check_held_out(self.held_out)
+        frac = min(held_out, MAX_SHARD_HELD_OUT / n) if (held_out and n >= 50) else 0.0
+        n_held = _count_held_out(n, frac)
+        _check_split(n, n_held, held_out)
         kw: dict[str, Any] = {"verify": verify, "held_out": frac}
         for direction, (a, b) in (("forward", (source_dir, target_dir)), ("reverse", (target_dir, source_dir))):
             if direction == "reverse" and not self.reverse:
@@ -210,7 +216,6 @@ class LangAlign:
                     extra.update(checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
             fitted = fit_mapper_from_shards(mapper, a, b, **kw, **extra)
             setattr(self, f"{direction}_", fitted)
-        n_held = _count_held_out(n, frac)
         self.training_ = {
             "n_pairs": n, "n_train": n - n_held, "n_held_out": n_held, "data": "shards",
             "held_out_rows": "hash of the row index (langalign.sharded_fit.held_out_mask)" if n_held else None,
@@ -348,9 +353,14 @@ class LangAlign:
             "held_out_scores": self.scores_,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically."""
-        return save_artefact(folder, self.get_config(), self.state_dict(), KIND)
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically.
+
+        ``folder`` must be new, empty, or an aligner saved before (``overwrite=True``:
+        any langalign artefact); a folder holding anything else is refused, never
+        deleted (:func:`~langalign.artefacts.check_destination`).
+        """
+        return save_artefact(folder, self.get_config(), self.state_dict(), KIND, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
@@ -420,6 +430,22 @@ class LangAlign:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
+
+
+def check_held_out(value: Any) -> float:
+    """``held_out`` as a float, or a ValueError: it is a fraction of the pairs, in [0, 1)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not ok or not (0.0 <= float(value) < 1.0):  # NaN fails the comparison too
+        shown = value if ok else repr(value)
+        raise ValueError(f"held_out must be a fraction of the pairs in [0, 1) (e.g. 0.1 keeps 10% aside to score "
+                         f"the maps, 0 keeps none), got {shown}")
+    return float(value)
+
+
+def _check_split(n: int, n_held: int, held_out: float) -> None:
+    if n_held and n - n_held < 2:
+        raise ValueError(f"held_out={held_out:g} keeps {n_held} of {n} pairs aside and leaves {n - n_held} to fit "
+                         "on; lower held_out")
 
 
 def _is_neural(mapper: BaseMapper) -> bool:

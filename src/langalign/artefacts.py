@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,81 @@ def _inside(folder: Path, p: Path, where: Path) -> Path:
     return real
 
 
-def save_artefact(folder: str | Path, config: dict[str, Any], tensors: dict[str, np.ndarray], kind: str) -> Path:
-    """Write ``config`` and ``tensors`` atomically into ``folder`` (replacing it)."""
+def check_destination(folder: str | Path, kind: str, overwrite: bool = False) -> None:
+    """Raise :class:`ArtefactError` unless a ``kind`` artefact may be saved at ``folder``.
+
+    The rule (a user's files are never deleted): a folder that does not exist is
+    created; an empty folder is used; a langalign artefact of the same ``kind`` (a
+    folder holding only ``config.json`` with ``"format": "langalign"`` and
+    ``model.safetensors``) is replaced atomically. With ``overwrite=True`` a
+    langalign artefact of another kind may be replaced too. Anything else is refused
+    and left untouched: a folder with any other file in it, a foreign
+    ``config.json``, a file, a symbolic link, the current folder or one of its parents.
+    """
+    from ._io import refuse_current_folder
+    from .errors import LangAlignError
+
+    text = os.fspath(folder)
+    p = Path(text)
+    if not text.strip() or p.name in ("", ".", ".."):
+        raise ArtefactError(f"cannot save an artefact to {text!r}: give a folder name of its own "
+                            "(e.g. aligners/en-ko), not the current folder or a parent")
+    try:
+        refuse_current_folder(p)
+    except LangAlignError as e:
+        raise ArtefactError(str(e)) from None
+    if p.is_symlink():
+        raise ArtefactError(f"refusing to save to {p}: it is a symbolic link; give the real folder or a new name")
+    if not p.exists():
+        return
+    if not p.is_dir():
+        raise ArtefactError(f"refusing to save to {p}: it exists and is not a folder; nothing was written")
+    try:
+        names = sorted(e.name for e in p.iterdir())
+    except OSError as e:
+        raise ArtefactError(f"cannot save to {p}: its contents cannot be listed ({e.strerror or e})") from None
+    if not names:
+        return
+    foreign = [n for n in names if n not in (CONFIG_NAME, WEIGHTS_NAME)]
+    found = _artefact_kind(p / CONFIG_NAME)
+    if foreign or found is None:
+        shown = ", ".join(foreign[:3] or names[:3]) + (" ..." if len(foreign or names) > 3 else "")
+        why = (f"it holds files that are not part of a langalign artefact ({shown})" if foreign
+               else f"its {CONFIG_NAME} is not a langalign config")
+        raise ArtefactError(f"refusing to replace {p}: {why}; nothing was touched. Save to a new or empty folder")
+    if found != kind and not overwrite:
+        raise ArtefactError(f"refusing to replace {p}: it holds a langalign {found!r} artefact, not a {kind!r}; "
+                            "save to another folder, or pass overwrite=True (CLI: --overwrite) to replace it")
+
+
+def _artefact_kind(cfg: Path) -> str | None:
+    """The ``kind`` of a langalign config file (``""`` when it has none), or None if it is not one."""
+    try:
+        if not cfg.is_file() or os.path.getsize(cfg) > MAX_CONFIG_BYTES:
+            return None
+        config = json.loads(cfg.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # ValueError: bad JSON or UTF-8
+        return None
+    if not isinstance(config, dict) or config.get("format") != "langalign":
+        return None
+    kind = config.get("kind")
+    return kind if isinstance(kind, str) else ""
+
+
+def save_artefact(folder: str | Path, config: dict[str, Any], tensors: dict[str, np.ndarray], kind: str,
+                  overwrite: bool = False) -> Path:
+    """Write ``config`` and ``tensors`` atomically into ``folder``.
+
+    What may be replaced is decided by :func:`check_destination` (checked before
+    writing and again just before the swap). A failed write names ``folder`` and leaves
+    what was there unchanged: an ``OSError`` with its errno (``ENOSPC`` for a full disk)
+    or, for other safetensors failures, an :class:`ArtefactError`.
+    """
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
+    check_destination(folder, kind, overwrite)
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ArtefactError(f"cannot save to {folder}: it exists and is not a folder")
     full = {"format": "langalign", "format_version": ARTEFACT_FORMAT_VERSION, "kind": kind,
             "langalign_version": __version__, **config}
     clean = {}
@@ -89,10 +158,29 @@ def save_artefact(folder: str | Path, config: dict[str, Any], tensors: dict[str,
         if not np.isfinite(arr).all():
             raise ArtefactError(f"refusing to save tensor {k!r}: it contains NaN or inf")
         clean[k] = arr
-    with atomic_dir(folder) as tmp:
-        save_file(clean, str(tmp / WEIGHTS_NAME), metadata={"format": "langalign", "kind": kind})
-        (tmp / CONFIG_NAME).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        with atomic_dir(folder, check=lambda p: check_destination(p, kind, overwrite)) as tmp:
+            save_file(clean, str(tmp / WEIGHTS_NAME), metadata={"format": "langalign", "kind": kind})
+            (tmp / CONFIG_NAME).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except (SafetensorError, OSError) as e:
+        raise _save_error(e, folder) from None
     return folder
+
+
+def _save_error(e: Exception, folder: Path) -> Exception:
+    """A failed write as an error naming ``folder`` (never the hidden temporary folder).
+
+    An operating-system failure (a full disk, no permission) stays an ``OSError`` with
+    its errno, whichever writer hit it (safetensors reports its own as text).
+    """
+    errno_, reason = getattr(e, "errno", None), getattr(e, "strerror", None)
+    if not isinstance(e, OSError):
+        m = re.search(r"code: (\d+).*?message: \"([^\"]*)\"", str(e))
+        errno_, reason = (int(m.group(1)), m.group(2)) if m else (None, None)
+    if errno_ is None:
+        cls = OSError if isinstance(e, OSError) else ArtefactError
+        return cls(f"cannot save the artefact to {folder}: {e}; nothing was replaced")
+    return OSError(errno_, f"cannot save the artefact to {folder}: {reason or e}; nothing was replaced")
 
 
 def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from ._labels import check_labels
 from ._validation import check_matrix
 from .errors import ArtefactError
 
@@ -51,20 +52,10 @@ def pair_features(U: Any, V: Any) -> np.ndarray:
 
 
 def _check_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (classes, y as class indices); labels must be all-int or all-str."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {arr.shape}")
+    """Return (classes, y as class indices); labels must be all-int or all-str (see :mod:`langalign._labels`)."""
+    arr = check_labels(y, "y")
     if arr.shape[0] != n:
         raise ValueError(f"X has {n} rows but y has {arr.shape[0]} labels")
-    if arr.dtype.kind == "O":
-        if all(isinstance(v, str) for v in arr):
-            arr = arr.astype(str)
-        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in arr):
-            arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iuU":
-        raise TypeError(f"labels must be all integers or all strings (they are stored in JSON), "
-                        f"got dtype {arr.dtype}; convert them first, e.g. y.astype(int) or y.astype(str)")
     classes, y_idx = np.unique(arr, return_inverse=True)
     if classes.size < 2:
         shown = repr(classes[0].item()) if classes.size else "none"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from .encoders import Encoder
 from .errors import DataError
 
 __all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "read_pair_manifests", "iter_pair_chunks",
-           "ShardError", "DEFAULT_SHARD_SIZE"]
+           "shard_files", "ShardError", "DEFAULT_SHARD_SIZE"]
 
 MANIFEST = "manifest.json"
 FORMAT = "langalign-shards"
@@ -81,7 +82,11 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a shard folder (raises :class:`ShardError` naming the problem)."""
+    """The manifest of a shard folder (raises :class:`ShardError` naming the problem).
+
+    Every field is checked for type and range (a manifest is input like any other);
+    the shard files themselves are checked by the readers, see :func:`shard_files`.
+    """
     p = Path(path) / MANIFEST
     if not p.is_file():
         raise ShardError(f"{path}: no {MANIFEST}; not a langalign shard folder (write one with 'langalign encode')")
@@ -89,11 +94,126 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         m = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ShardError(f"{p}: unreadable manifest: {e}") from None
+    except RecursionError:
+        raise ShardError(f"{p}: unreadable manifest: nested too deeply") from None
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ShardError(f"{p}: not a langalign shard manifest")
-    if int(m.get("version", 0)) > FORMAT_VERSION:
-        raise ShardError(f"{p}: shard format version {m.get('version')} is newer than this langalign supports")
+    _check_fields(p, m)
     return m
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_fields(p: Path, m: dict[str, Any]) -> None:
+    # Types first: a wrong type must be a ShardError here, not a TypeError (or a
+    # 10**12-row loop) somewhere downstream.
+    def bad(field: str, want: str) -> ShardError:
+        return ShardError(f"{p}: field {field!r} is {m.get(field)!r}; expected {want}")
+
+    version = m.get("version", 0)
+    if not _is_int(version) or version < 0:
+        raise bad("version", "a non-negative integer")
+    if version > FORMAT_VERSION:
+        raise ShardError(f"{p}: shard format version {version} is newer than this langalign supports")
+    for field in ("dim", "shard_size"):
+        if not _is_int(m.get(field)) or m[field] < 1:
+            raise bad(field, "an integer >= 1")
+    if not _is_int(m.get("count")) or m["count"] < 0:
+        raise bad("count", "an integer >= 0")
+    if not isinstance(m.get("complete", False), bool):
+        raise bad("complete", "true or false")
+    if not isinstance(m.get("encoder", ""), str):
+        raise bad("encoder", "an encoder name (a string)")
+    if not isinstance(m.get("fingerprint"), (str, type(None))):
+        raise bad("fingerprint", "a string or null")
+    if m.get("dtype", "float32") != "float32":
+        raise bad("dtype", '"float32"')
+    shards = m.get("shards")
+    if not isinstance(shards, list):
+        raise bad("shards", "a list of shard entries")
+    seen: set[str] = set()
+    for i, s in enumerate(shards):
+        where = f"{p}: shards[{i}]"
+        if not isinstance(s, dict):
+            raise ShardError(f"{where} is {s!r}; expected an object with file and count")
+        name = s.get("file")
+        if not isinstance(name, str) or not name:
+            raise ShardError(f"{where}: 'file' is {name!r}; expected a file name")
+        parts = Path(name).parts
+        if "\0" in name or Path(name).is_absolute() or ".." in parts or name in (".", ""):
+            raise ShardError(f"{where}: file {name!r} is outside the shard folder; a shard file must be "
+                             "named relative to its folder (no absolute path, no '..')")
+        if name in seen:
+            raise ShardError(f"{where}: file {name!r} is listed twice")
+        seen.add(name)
+        count = s.get("count")
+        if not _is_int(count) or count < 0:
+            raise ShardError(f"{where}: 'count' is {count!r}; expected an integer >= 0")
+        if count > m["shard_size"]:
+            raise ShardError(f"{where}: 'count' {count} exceeds the manifest's shard_size {m['shard_size']}")
+        for key in ("sha256", "input_sha256"):
+            if not isinstance(s.get(key, ""), str):
+                raise ShardError(f"{where}: {key!r} is {s.get(key)!r}; expected a hex digest")
+    total = sum(s["count"] for s in shards)
+    if total != m["count"]:
+        raise ShardError(f"{p}: field 'count' is {m['count']} but its shards hold {total} rows by their counts")
+
+
+def shard_files(path: str | os.PathLike, m: dict[str, Any] | None = None) -> list[Path]:
+    """The shard files of a folder, each checked against its manifest entry before any data is read.
+
+    Each must be a regular file inside the folder (a symlink may not lead out), and
+    its ``.npy`` header must say exactly (count, dim) float32, with the bytes to
+    match: counts and dims come from the files, never from the manifest alone.
+    """
+    m = read_manifest(path) if m is None else m
+    folder = Path(path)
+    root = folder.resolve()
+    dim = m["dim"]
+    out = []
+    for i, s in enumerate(m["shards"]):
+        f = folder / s["file"]
+        where = f"{folder / MANIFEST}: shards[{i}] ({s['file']})"
+        try:
+            real = f.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, or a symlink loop
+            raise ShardError(f"{where}: shard listed in the manifest is missing") from None
+        if not real.is_relative_to(root):
+            raise ShardError(f"{where}: leads outside the shard folder (to {real}); refusing to read it")
+        if real in out:  # "./a.npy" and "a.npy", or a symlink to another entry: the same rows twice
+            raise ShardError(f"{where}: is the same file as shards[{out.index(real)}]")
+        st = real.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ShardError(f"{where}: not a regular file")
+        shape, dtype, offset = _npy_header(real, where)
+        if shape != (s["count"], dim) or dtype != np.float32:
+            raise ShardError(f"{where}: shape {shape} dtype {dtype}, manifest says ({s['count']}, {dim}) float32")
+        need = offset + s["count"] * dim * 4
+        if st.st_size != need:
+            raise ShardError(f"{where}: file holds {st.st_size} bytes but its header needs {need} (truncated or "
+                             "altered)")
+        out.append(real)
+    return out
+
+
+def _npy_header(f: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a .npy header; reads a few hundred bytes, never the data."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(f, "rb") as fh:
+            version = npy.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f".npy format version {version} is not one np.save writes for float32")
+            return tuple(shape), dtype, fh.tell()
+    except Exception as e:  # any header problem means: not a shard
+        raise ShardError(f"{where}: unreadable shard, not a .npy array ({e})") from None
 
 
 def _fingerprint_or_none(enc: Encoder) -> str | None:
@@ -169,7 +289,7 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
         fname = shard_name(i)
         prev = old_shards[i] if i < len(old_shards) else None
         if (prev is not None and prev.get("input_sha256") == digest and prev.get("count") == len(chunk)
-                and (out / fname).is_file()):
+                and prev.get("file") == fname and (out / fname).is_file()):
             manifest["shards"].append(prev)
             reused += 1
         else:
@@ -206,25 +326,27 @@ def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = Fals
                 allow_incomplete: bool = False) -> Iterator[np.ndarray]:
     """Yield the shard arrays of a folder in order, one at a time (bounded memory).
 
-    Checks each shard's shape against the manifest; ``verify=True`` also checks
-    its sha256. An unfinished folder (interrupted ``encode_to``) raises unless
+    Every shard file is checked (inside the folder, regular, header matching the
+    manifest: :func:`shard_files`) before the first is read; ``verify=True`` also
+    checks each sha256. An unfinished folder (interrupted ``encode_to``) raises unless
     ``allow_incomplete``. ``mmap=True`` memory-maps instead of reading.
     """
     m = read_manifest(path)
     if not allow_incomplete:
         _check_complete(path, m)
-    dim = int(m["dim"])
-    for s in m["shards"]:
-        f = Path(path) / s["file"]
-        if not f.is_file():
-            raise ShardError(f"{f}: shard listed in the manifest is missing")
+    return _read_checked(m, shard_files(path, m), verify, mmap)
+
+
+def _read_checked(m: dict[str, Any], files: list[Path], verify: bool, mmap: bool) -> Iterator[np.ndarray]:
+    dim = m["dim"]
+    for s, f in zip(m["shards"], files):
         if verify and _sha256_file(f) != s.get("sha256"):
             raise ShardError(f"{f}: checksum does not match the manifest (file changed or corrupt)")
         try:
             arr = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise ShardError(f"{f}: unreadable shard ({e})") from None
-        if arr.shape != (int(s["count"]), dim) or arr.dtype != np.float32:
+        if arr.shape != (s["count"], dim) or arr.dtype != np.float32:  # changed since the header check
             raise ShardError(f"{f}: shape {arr.shape} dtype {arr.dtype}, manifest says ({s['count']}, {dim}) float32")
         yield arr
 
@@ -232,9 +354,11 @@ def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = Fals
 def load_shards(path: str | os.PathLike, verify: bool = False) -> np.ndarray:
     """All rows of a shard folder as one (count, dim) float32 array."""
     m = read_manifest(path)
-    out = np.empty((int(m.get("count", 0)), int(m["dim"])), dtype=np.float32)
+    _check_complete(path, m)
+    files = shard_files(path, m)  # before allocating: the size comes from the files, not the manifest
+    out = np.empty((m["count"], m["dim"]), dtype=np.float32)
     pos = 0
-    for arr in read_shards(path, verify=verify):
+    for arr in _read_checked(m, files, verify, False):
         out[pos : pos + arr.shape[0]] = arr
         pos += arr.shape[0]
     if pos != out.shape[0]:
@@ -249,23 +373,32 @@ def _check_complete(path: str | os.PathLike, m: dict[str, Any]) -> None:
 
 
 def read_pair_manifests(x_path: str | os.PathLike, y_path: str | os.PathLike) -> tuple[dict, dict]:
-    """The manifests of two shard folders holding pairs: both finished, with the same row count."""
+    """The manifests of two shard folders holding pairs: both finished, with the same row count.
+
+    Every shard file of both is checked against its manifest (:func:`shard_files`), so
+    the counts returned are what the files hold, before any work starts.
+    """
+    mx, my, _, _ = _pair_files(x_path, y_path)
+    return mx, my
+
+
+def _pair_files(x_path: str | os.PathLike, y_path: str | os.PathLike) -> tuple[dict, dict, list[Path], list[Path]]:
     mx, my = read_manifest(x_path), read_manifest(y_path)
     # Completeness first: an interrupted encode also has too few rows, and "run the
     # encode again" is the useful message.
     _check_complete(x_path, mx)
     _check_complete(y_path, my)
-    if int(mx.get("count", 0)) != int(my.get("count", 0)):
+    if mx["count"] != my["count"]:
         raise ShardError(f"{x_path} has {mx.get('count')} rows but {y_path} has {my.get('count')}; "
                          "pairs must be row-aligned")
-    return mx, my
+    return mx, my, shard_files(x_path, mx), shard_files(y_path, my)
 
 
 def iter_pair_chunks(x_path: str | os.PathLike, y_path: str | os.PathLike, verify: bool = False,
                      mmap: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Row-aligned ``(X_chunk, Y_chunk)`` pieces of two shard folders, whatever their shard sizes."""
-    read_pair_manifests(x_path, y_path)
-    xs, ys = read_shards(x_path, verify=verify, mmap=mmap), read_shards(y_path, verify=verify, mmap=mmap)
+    mx, my, fx, fy = _pair_files(x_path, y_path)
+    xs, ys = _read_checked(mx, fx, verify, mmap), _read_checked(my, fy, verify, mmap)
     xa = ya = None
     xo = yo = 0
     while True:

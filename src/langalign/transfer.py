@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._labels import check_labels, match_classes
 from ._validation import check_matrix, check_texts
 from .aligner import LangAlign, guarded_from_state
 from .artefacts import add_prefix, load_artefact, save_artefact, split_prefix
@@ -156,11 +157,17 @@ class CrossLingualClassifier:
         return head.predict(self._features(Y, bool(self.pair_task_), self.input_vectors))
 
     def evaluate(self, texts: Sequence[Any], labels: Sequence[Any]) -> dict[str, Any]:
-        """Accuracy, macro-F1, per-class report and confusion matrix on target-language data."""
-        return classification_report(list(labels), list(self.predict(texts)))
+        """Accuracy, macro-F1, per-class report and confusion matrix on target-language data.
+
+        ``labels`` are compared with the head's classes by :func:`langalign._labels.match_classes`:
+        the strings ``"0", "1"`` of a TSV test set are the integer classes ``0, 1`` (and back).
+        """
+        y = match_classes(check_labels(labels, "labels"), self._require_head().classes_, "test labels")
+        return classification_report(y, self.predict(texts))
 
     # -- saving ----------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the classifier atomically; ``folder`` as in :meth:`LangAlign.save`."""
         head = self._require_head()
         config = {"mode": self.mode, "head": self.head, "head_params": self.head_params,
                   "pair_task": bool(self.pair_task_), "head_config": head.get_config()}
@@ -172,7 +179,7 @@ class CrossLingualClassifier:
         else:
             config["aligner"] = self.align.get_config()
             tensors.update(add_prefix(self.align.state_dict(), "aligner"))
-        return save_artefact(folder, config, tensors, KIND)
+        return save_artefact(folder, config, tensors, KIND, overwrite=overwrite)
 
     def _zero_shot_identity(self, side: str) -> dict:
         enc = self.align._src if side == "source" else self.align._tgt

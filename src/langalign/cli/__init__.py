@@ -2,13 +2,14 @@
 
 Each command group lives in its own module exposing ``register(subparsers)``;
 handlers return an exit code. Errors that langalign raises on purpose are
-printed as one line (``langalign: error: ...``) with exit code 2; a traceback
-appears only with ``--debug``.
+printed as one line (``langalign: error: ...``) with exit code 2, warnings as
+``langalign: warning: ...``; a traceback appears only with ``--debug``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .._version import __version__
 from ..errors import LangAlignError
@@ -51,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not args.debug:  # one line each, like errors; --debug keeps Python's form (with the source line)
+                warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         hint = " (the last checkpoint is kept; run the same command with --resume)" \
             if getattr(args, "checkpoint_dir", None) else ""
@@ -66,12 +70,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line, never a traceback unless asked for
         if args.debug:
             raise
+        if _is_safetensor_error(e):  # a write failed (full disk, ...) where no layer named the file
+            print(f"langalign: error: a safetensors file could not be written or read: {_one_line(e)}",
+                  file=sys.stderr)
+            return 2
         print(f"langalign: internal error: {type(e).__name__}: {_one_line(e)} (rerun with --debug for the "
               "traceback, and please report it)", file=sys.stderr)
         return 3
 
 
-def _one_line(e: BaseException) -> str:
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"langalign: warning: {_one_line(message)}", file=sys.stderr)
+
+
+def _is_safetensor_error(e: BaseException) -> bool:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - a core dependency
+        return False
+    return isinstance(e, SafetensorError)
+
+
+def _one_line(e: BaseException | Warning | str) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 2000 else text[:2000] + " ..."
 

@@ -36,7 +36,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
     from ..benchmark.report import stdout_summary
     from ..data import find_reference_data, parse_langs
+    from .outputs import folder_output
 
+    folder_output(args.out, "--out")
     data = args.data if args.data is not None else find_reference_data()
     if not Path(data).is_dir():
         raise FileNotFoundError(f"{data}: no such folder")

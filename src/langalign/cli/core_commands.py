@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, LangAlignError
+from .outputs import artefact_output, file_output, folder_output
 
 TEXT_FORMATS = ".txt, .tsv, .csv, .jsonl or .parquet"
 
@@ -21,27 +23,13 @@ def _formatter():
 # -- input / output helpers ----------------------------------------------------------
 def read_texts(path: str, column: str = "text") -> list[str]:
     """Texts from a .txt file (one per line) or a column of a table file."""
-    from ..data.readers import _as_text, iter_records, normalize_text
+    from ..data.readers import _as_text, iter_records, normalize_text, read_lines
 
     p = Path(path)
     if p.suffix.lower() in (".txt", ".text", ""):
-        if not p.exists():
-            raise DataError(f"{p}: no such file")
-        if p.is_dir():
-            raise DataError(f"{p}: is a folder, expected a text file")
-        from ..data.readers import decode_utf8
-
-        text = decode_utf8(p.read_bytes(), p)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        out = [normalize_text(line.rstrip("\r")) for line in lines]
         # Blank lines among texts are kept (rows stay aligned with the input); a file
         # with no text at all is almost certainly the wrong file.
-        if not any(out):
-            raise DataError(f"{p}: no text: the file is empty" if not out else
-                            f"{p}: no text: all {len(out)} lines are blank")
-        return out
+        return read_lines(p)
     return [normalize_text(_as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
 
 
@@ -57,6 +45,11 @@ def read_input(path: str, column: str = "text") -> np.ndarray | list[str]:
             if isinstance(e, (PermissionError, IsADirectoryError)):
                 raise
             raise DataError(f"{p}: not a readable numeric .npy array ({type(e).__name__}: {e})") from None
+        if not isinstance(arr, np.ndarray):  # np.load opens a zip (.npz) whatever the file is called
+            if hasattr(arr, "close"):
+                arr.close()
+            raise DataError(f"{p}: is a zip archive of arrays (.npz), not a .npy array; save one array with "
+                            "numpy.save")
         if arr.ndim != 2 or arr.dtype.kind not in "fiu":
             raise DataError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} dtype {arr.dtype}")
         return arr.astype(np.float32, copy=False)
@@ -86,12 +79,20 @@ def _examples(ds) -> list[Any]:
 
 # -- commands ------------------------------------------------------------------------
 def cmd_fit(args) -> int:
-    from ..aligner import LangAlign
+    from ..aligner import LangAlign, check_held_out
     from ..data import read_parallel
 
     mapper_params = _json_object(args.mapper_params, "--mapper-params") if args.mapper_params else {}
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
+    try:
+        check_held_out(args.held_out)
+    except ValueError:
+        raise ValueError(f"--held-out must be a fraction in [0, 1) (e.g. 0.1 keeps 10% of the pairs aside to "
+                         f"score the maps, 0 keeps none), got {args.held_out}") from None
+    # Before any work: a bad --output fails now, not after the fit (and never deletes a file).
+    artefact_output(args.output, "aligner", args.overwrite,
+                    [args.pairs, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
     align = LangAlign(args.source_encoder, args.target_encoder or args.source_encoder, mapper=args.mapper,
                       reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed,
                       mapper_params=mapper_params)
@@ -101,7 +102,8 @@ def cmd_fit(args) -> int:
         print(f"pairs: {corpus.summary}", file=sys.stderr)
         if len(corpus) < 2:
             raise DataError(f"{args.pairs}: need at least 2 usable pairs, found {len(corpus)}")
-        align.fit(corpus.source, corpus.target, **ckpt)
+        with _diverged("--mapper-params"):
+            align.fit(corpus.source, corpus.target, **ckpt)
     else:
         if not (args.source_embeddings and args.target_embeddings):
             raise ValueError("give --pairs FILE, or both --source-embeddings and --target-embeddings "
@@ -111,19 +113,35 @@ def cmd_fit(args) -> int:
             if not all(dirs):
                 raise ValueError("--source-embeddings and --target-embeddings must both be shard folders "
                                  "(from 'langalign encode') or both .npy files")
-            align.fit_shards(args.source_embeddings, args.target_embeddings, **ckpt)
+            with _diverged("--mapper-params"):
+                align.fit_shards(args.source_embeddings, args.target_embeddings, **ckpt)
             _report_fit(align, args)
             return 0
         X, Y = read_input(args.source_embeddings), read_input(args.target_embeddings)
         if isinstance(X, list) or isinstance(Y, list):
             raise ValueError("--source-embeddings and --target-embeddings must be .npy files")
-        align.fit_embeddings(X, Y, **ckpt)
+        with _diverged("--mapper-params"):
+            align.fit_embeddings(X, Y, **ckpt)
     _report_fit(align, args)
     return 0
 
 
+@contextmanager
+def _diverged(flag: str) -> Iterator[None]:
+    """A numerical blow-up during training is the user's settings, not a bug: say what to change."""
+    try:
+        yield
+    except FloatingPointError as e:
+        raise LangAlignError(f"training diverged: {_first_line(e)} (training parameters such as lr are set "
+                             f"with {flag})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def _report_fit(align, args) -> None:
-    align.save(args.output)
+    align.save(args.output, overwrite=args.overwrite)
     held = align.scores_.get("forward")
     msg = f"saved aligner {align.source_name} -> {align.target_name} ({args.mapper}) to {args.output}"
     if held:
@@ -134,6 +152,7 @@ def _report_fit(align, args) -> None:
 def cmd_transform(args) -> int:
     from ..aligner import LangAlign
 
+    file_output(args.output, "--output", (".npy",))
     align = LangAlign.load(args.aligner, args.source_encoder, args.target_encoder, force=args.force)
     data = read_input(args.input, args.column)
     out = align.to_target(data) if args.direction == "to-target" else align.to_source(data)
@@ -147,6 +166,7 @@ def cmd_train(args) -> int:
     from ..transfer import CrossLingualClassifier
 
     head_params = _json_object(args.head_params, "--head-params") if args.head_params else {}
+    artefact_output(args.output, "classifier", args.overwrite, [args.data, args.aligner])
     if args.mode == "zero-shot":
         if not args.encoder:
             raise ValueError("--mode zero-shot needs --encoder NAME (one multilingual encoder for both sides)")
@@ -158,8 +178,9 @@ def cmd_train(args) -> int:
         clf = CrossLingualClassifier(align, mode=args.mode, head=args.head, head_params=head_params)
     ds = _labelled(args.data, args)
     print(f"training data: {ds.summary}", file=sys.stderr)
-    clf.fit(_examples(ds), ds.labels)
-    clf.save(args.output)
+    with _diverged("--head-params"):
+        clf.fit(_examples(ds), ds.labels)
+    clf.save(args.output, overwrite=args.overwrite)
     print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, "
           f"{len(clf._require_head().classes_)} classes) to {args.output}")
     return 0
@@ -169,6 +190,11 @@ def cmd_predict(args) -> int:
     from ..data import write_table
     from ..transfer import CrossLingualClassifier
 
+    if args.output is not None:
+        from ..data.readers import detect_format
+
+        file_output(args.output, "--output")
+        detect_format(args.output)
     clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     if clf.pair_task_:
         if not args.pair_column:
@@ -181,7 +207,7 @@ def cmd_predict(args) -> int:
         texts: list[Any] = rows
     else:
         texts = read_texts(args.input, args.column)
-    labels = [str(x) for x in clf.predict(texts)] if texts else []
+    labels = clf.predict(texts).tolist() if texts else []  # native: an integer class stays one in .jsonl
     shown = [t if isinstance(t, str) else " ||| ".join(t) for t in texts]
     if args.output:
         write_table(args.output, {"text": shown, "label": labels})
@@ -196,10 +222,12 @@ def cmd_evaluate(args) -> int:
     from ..evaluation import format_report
     from ..transfer import CrossLingualClassifier
 
+    file_output(args.json, "--json")
     clf = CrossLingualClassifier.load(args.model, args.source_encoder, args.target_encoder, force=args.force)
     ds = _labelled(args.data, args)
     print(f"test data: {ds.summary}", file=sys.stderr)
-    report = clf.evaluate(_examples(ds), [str(x) for x in ds.labels])
+    # Labels as read (TSV: strings, JSONL: native); evaluate matches them with the model's classes.
+    report = clf.evaluate(_examples(ds), ds.labels)
     print(format_report(report))
     if args.json:
         from .._io import write_json_atomic
@@ -212,6 +240,7 @@ def cmd_evaluate(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
+    folder_output(args.out, "--out")
     run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from)
     return 0
 
@@ -264,7 +293,10 @@ def register(sub) -> None:
     p.add_argument("--mapper-params", help='JSON object of mapper parameters, e.g. \'{"epochs": 20}\'')
     p.add_argument("--checkpoint-dir", help="neural mappers: checkpoint every epoch into this folder")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
-    p.add_argument("--output", required=True, help="artefact folder to write")
+    p.add_argument("--output", required=True, help="artefact folder to write: new, empty, or an aligner saved "
+                                                   "before (replaced); any other folder is refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="also replace a langalign artefact of another kind (never a folder with other files)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("transform", help="map texts or vectors with a saved aligner", formatter_class=_formatter(),
@@ -301,7 +333,10 @@ def register(sub) -> None:
     p.add_argument("--encoder", help="encoder name (zero-shot mode)")
     p.add_argument("--head", choices=["logreg", "mlp"], default="logreg")
     p.add_argument("--head-params", help='JSON object of head parameters, e.g. \'{"C": 2.0}\'')
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="classifier folder to write: new, empty, or a classifier "
+                                                   "saved before (replaced); any other folder is refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="also replace a langalign artefact of another kind (never a folder with other files)")
     _load_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -135,7 +135,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise ValueError("--langs applies to sib200 only; tatoeba imports every pair it finds")
         folder = import_tatoeba(args.dir)
     m = read_manifest(folder)
-    print(f"imported {args.dataset} into {folder}: {_total(m['counts']):,} rows, "
+    # An import adds or updates languages; the totals are the whole corpus, earlier imports included.
+    what = f"{args.dataset} ({args.langs})" if args.langs else args.dataset
+    print(f"imported {what} into {folder}; the corpus now holds {_total(m['counts']):,} rows, "
           f"languages {', '.join(m.get('languages', []))}")
     return 0
 

@@ -54,25 +54,21 @@ def register(subparsers: Any) -> None:
 # ---------------------------------------------------------------- input
 
 def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
+    # The readers' line rule ("\r\n", "\r" or "\n"), BOM and UTF-8 messages, streamed.
+    from ..data.readers import iter_file_lines
+
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder, expected a text file")
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}: line {n}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
-            if n == 1:
-                line = line.lstrip("\ufeff")
-            yield n, line.rstrip("\n").rstrip("\r")
+    return iter_file_lines(path)
 
 
 def iter_texts(path: Path, column: str | None = None) -> Iterator[str]:
     """Texts of a .txt / .tsv / .jsonl file, read lazily; malformed rows raise DataError naming the line.
 
     Argument problems (file type, missing --column) are raised at once, not on first read.
+    Input without any text raises at the end, with the message the other commands give.
     """
     suffix = path.suffix.lower()
     if suffix in (".txt", "") and column is not None:
@@ -84,44 +80,92 @@ def iter_texts(path: Path, column: str | None = None) -> Iterator[str]:
     return _iter_texts(path, suffix, column)
 
 
+def check_has_text(path: Path, column: str | None = None) -> None:
+    """Refuse, before any work, input the other commands refuse: no data rows, or only blank lines.
+
+    Reads only up to the first text (the whole file only when there is none).
+    """
+    for text in iter_texts(path, column):
+        if text.strip() or path.suffix.lower() not in (".txt", ""):
+            return
+
+
+def _cell(path: Path, n: int, text: str, limit: int) -> str:
+    if len(text) > limit:  # the per-cell limit every reader has
+        from ..data.readers import cell_too_long
+
+        raise cell_too_long(path, f"line {n}", "the text", len(text))
+    return text
+
+
 def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
+    from ..data import readers
+    from ..data.readers import duplicate_column, no_text_error
+
+    limit = readers.MAX_CELL_CHARS
+    blank = True  # nothing but whitespace so far
     if suffix in (".txt", ""):
-        for _, line in _open_lines(path):
-            yield line
+        n = 0
+        for n, line in _open_lines(path):
+            blank = blank and not line.strip()
+            yield _cell(path, n, line, limit)
+        if blank:
+            raise no_text_error(path, n)
     elif suffix == ".tsv":
         assert column is not None
         idx: int | None = int(column) if column.isdigit() else None
         width = None
+        rows = 0
+        header = False
         for n, line in _open_lines(path):
+            blank = blank and not line.strip()
             fields = line.split("\t")
+            if fields == [""]:
+                continue  # blank line
             if idx is None:  # the first line is the header
                 names = [f.strip() for f in fields]
                 if column not in names:
                     raise DataError(f"{path}: no column {column!r}; columns found: {', '.join(map(repr, names))}")
-                idx, width = names.index(column), len(names)
+                if names.count(column) > 1:
+                    raise duplicate_column(path, column, [i for i, h in enumerate(names) if h == column])
+                idx, width, header = names.index(column), len(names), True
                 continue
             if width is None:
                 width = len(fields)
                 if idx >= width:
                     raise DataError(f"{path}: line {n}: column {idx} requested but rows have {width} fields")
-            if fields == [""]:
-                continue  # blank line
             if len(fields) != width:
                 raise DataError(f"{path}: line {n}: expected {width} fields but found {len(fields)}")
-            yield fields[idx]
+            rows += 1
+            yield _cell(path, n, fields[idx], limit)
+        if not rows:
+            raise DataError(f"{path}: file is empty" if blank else
+                            f"{path}: no data rows" + (" (only a header)" if header else ""))
     else:  # .jsonl
+        from ..data.readers import _loads_record
+
+        rows = 0
         for n, line in _open_lines(path):
             if not line.strip():
                 continue
+            blank = False
             try:
-                obj = json.loads(line)
+                obj = _loads_record(line, [column])
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {n}: invalid JSON ({e.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}: line {n}: JSON nested too deeply to read") from None
             if not isinstance(obj, dict) or column not in obj:
                 raise DataError(f"{path}: line {n}: no key {column!r}")
+            if column in getattr(obj, "duplicates", ()):
+                raise DataError(f"{path}: line {n}: key {column!r} appears more than once in the record; "
+                                "JSON would silently keep the last, so say which one is meant")
             if not isinstance(obj[column], str):
                 raise DataError(f"{path}: line {n}: {column!r} is {type(obj[column]).__name__}, expected a string")
-            yield obj[column]
+            rows += 1
+            yield _cell(path, n, obj[column], limit)
+        if not rows:
+            raise DataError(f"{path}: file is empty" if blank else f"{path}: no data rows")
 
 
 # ---------------------------------------------------------------- handlers
@@ -129,14 +173,15 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..encoders import load_encoder
     from ..streaming import encode_to
+    from .outputs import folder_output
 
     if args.shard_size < 1:
         raise ValueError(f"--shard-size must be >= 1, got {args.shard_size}")
     if not args.input.exists():
         raise FileNotFoundError(f"{args.input}: no such file")
-    if args.input.is_file() and args.input.stat().st_size == 0:
-        raise DataError(f"{args.input}: file is empty")
+    check_has_text(args.input, args.column)  # before loading a model or creating the output
     texts = iter_texts(args.input, args.column)
+    folder_output(args.output, "--output")
     enc = load_encoder(args.encoder)
     t0 = time.perf_counter()
     fresh = not args.output.exists()

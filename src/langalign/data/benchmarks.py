@@ -22,7 +22,7 @@ from ..errors import DataError, LangAlignError
 from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import corpus_dir, find_reference_data, write_manifest
 from .langcodes import language, normalize_lang, sib200_code, tatoeba_code
-from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, write_table
+from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, split_lines, write_table
 
 log = logging.getLogger("langalign.data")
 
@@ -58,6 +58,8 @@ def import_sib200(src_dir: str | os.PathLike, langs: Sequence[str] | None = None
 
     Every file is validated and rewritten Unicode-normalised; ``langs`` (any
     spelling, or SIB-200 folder names) restricts which languages are copied.
+    An import adds languages to the corpus or updates them; languages imported
+    before and not named now are kept (with their counts in the manifest).
     Returns the corpus folder.
     """
     src = Path(src_dir)
@@ -73,7 +75,12 @@ def import_sib200(src_dir: str | os.PathLike, langs: Sequence[str] | None = None
         folders = wanted
     counts: dict[str, dict[str, int]] = {}
     ids: dict[str, list[str]] = {}
-    with atomic_dir(corpus_dir("sib200", home)) as out:
+    target = corpus_dir("sib200", home)
+    with atomic_dir(target) as out:
+        kept = [n for n in _keep_entries(target, out, set(folders)) if _SIB_FOLDER.match(n) and (out / n).is_dir()]
+        for code in kept:
+            counts[code] = {split: len(read_labelled(out / code / f"{split}.tsv", text="text", label="category"))
+                            for split in SIB200_SPLITS if (out / code / f"{split}.tsv").is_file()}
         for code in folders:
             counts[code] = {}
             for split in SIB200_SPLITS:
@@ -92,10 +99,48 @@ def import_sib200(src_dir: str | os.PathLike, langs: Sequence[str] | None = None
             labels = root / code / "labels.txt"
             if labels.is_file():
                 shutil.copyfile(labels, out / code / "labels.txt")
+        languages = sorted(set(folders) | set(kept))
+        sources = {**_old_sources(target, kept), **{code: str(root) for code in folders}}
         write_manifest(out, name="sib200", source=f"imported from {root}", licence=SIB200_LICENCE,
-                       counts=counts, extra={"languages": folders})
-    log.info("imported SIB-200 (%d languages) from %s", len(folders), root)
+                       counts={code: counts[code] for code in languages},
+                       extra={"languages": languages, "sources": {code: sources[code] for code in languages}})
+    log.info("imported SIB-200 (%d languages) from %s; %d kept from before", len(folders), root, len(kept))
     return corpus_dir("sib200", home)
+
+
+def _keep_entries(corpus: Path, out: Path, replaced: set[str]) -> list[str]:
+    """Copy everything of an earlier import that this one does not replace into ``out``.
+
+    Returns the names carried over; callers count their rows again, so the manifest
+    stays true even where the old one is lost or stale.
+    """
+    from .home import MANIFEST
+
+    if not corpus.is_dir():
+        return []
+    kept = []
+    for entry in sorted(corpus.iterdir()):
+        if entry.name in replaced or entry.name == MANIFEST:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, out / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, out / entry.name, follow_symlinks=False)
+        kept.append(entry.name)
+    return kept
+
+
+def _old_sources(corpus: Path, codes: list[str]) -> dict[str, str]:
+    """Where each kept language came from, as the earlier manifest says."""
+    from .home import read_manifest
+
+    try:
+        m = read_manifest(corpus)
+    except DataError:
+        m = {}
+    old = m.get("sources") if isinstance(m.get("sources"), dict) else {}
+    fallback = m.get("source") if isinstance(m.get("source"), str) else "an earlier import"
+    return {code: str(old.get(code, fallback.removeprefix("imported from "))) for code in codes}
 
 
 def _sib200_file(code: str, split: str, root: str | os.PathLike | None) -> Path:
@@ -202,11 +247,7 @@ def _read_lines(path: Path) -> list[str]:
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path}: file is empty")
-    text = decode_utf8(data, path)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [l[:-1] if l.endswith("\r") else l for l in lines]
+    return split_lines(decode_utf8(data, path))
 
 
 def _tatoeba_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
@@ -230,7 +271,13 @@ def import_tatoeba(src_dir: str | os.PathLike, home: str | os.PathLike | None = 
         raise DataError(f"{folder}: no Tatoeba files found (expected pairs like tatoeba.kor-eng.kor "
                         f"and tatoeba.kor-eng.eng)")
     counts: dict[str, int] = {}
-    with atomic_dir(corpus_dir("tatoeba", home)) as out:
+    target = corpus_dir("tatoeba", home)
+    with atomic_dir(target) as out:
+        # As for SIB-200: pairs imported before and not in this folder are kept.
+        new_names = {p.name for pair in pairs.values() for p in pair}
+        _keep_entries(target, out, new_names)
+        for code, (e_path, _) in _tatoeba_pairs(out).items():
+            counts[code] = len(_read_lines(e_path))
         for code, (eng, other) in pairs.items():
             e_lines, o_lines = _read_lines(eng), _read_lines(other)
             if len(e_lines) != len(o_lines):
@@ -244,7 +291,7 @@ def import_tatoeba(src_dir: str | os.PathLike, home: str | os.PathLike | None = 
                 (out / p.name).write_text("".join(l + "\n" for l in norm), encoding="utf-8")
             counts[code] = len(e_lines)
         write_manifest(out, name="tatoeba", source=f"imported from {folder}", licence=TATOEBA_LICENCE,
-                       counts=counts, extra={"languages": list(pairs)})
+                       counts=dict(sorted(counts.items())), extra={"languages": sorted(counts)})
     return corpus_dir("tatoeba", home)
 
 

@@ -24,7 +24,7 @@ from ..errors import DataError
 from .corpus import TOO_SHORT, LabelledDataset, ParallelCorpus, ReadSummary
 from .home import find_reference_data
 from .langcodes import normalize_lang
-from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled
+from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, split_lines
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 SENTIMENT_LABELS = ("positive", "negative")
@@ -88,10 +88,7 @@ def _snli(root: Path) -> LabelledDataset:
             p = folder / f"{name}.{part}"
             if not p.is_file():
                 raise DataError(f"{p}: no such file")
-            lines = decode_utf8(p.read_bytes(), p).split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            cols.append(lines)
+            cols.append(split_lines(decode_utf8(p.read_bytes(), p)))
         if not len(cols[0]) == len(cols[1]) == len(cols[2]):
             raise DataError(f"{folder}: s1/s2/labels.{part} have {len(cols[0])}/{len(cols[1])}/{len(cols[2])} "
                             f"lines; they must be line-aligned")

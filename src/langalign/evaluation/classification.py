@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .._labels import check_labels
+
 __all__ = ["classification_report", "mcnemar", "format_report"]
 
 # McNemar: below this many discordant pairs the chi-square approximation is poor,
@@ -24,10 +26,17 @@ def _native(x: Any) -> Any:
 
 
 def _as_labels(y: Any, name: str) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    return arr
+    # Strings or integers, one type per array (a NaN or a mix of 1 and "1" is an error).
+    return check_labels(y, name)
+
+
+def _same_type(**arrays: np.ndarray) -> None:
+    """Labels of different types never compare equal: refuse rather than score every sample as a miss."""
+    kinds = {k: ("strings" if v.dtype.kind == "U" else "integers") for k, v in arrays.items() if v.size}
+    if len(set(kinds.values())) > 1:
+        shown = ", ".join(f"{k} holds {t}" for k, t in kinds.items())
+        raise TypeError(f"labels of different types cannot be compared ({shown}); convert one side first "
+                        "(CrossLingualClassifier.evaluate matches integer classes with their decimal text)")
 
 
 def _check_same_length(**arrays: np.ndarray) -> int:
@@ -54,7 +63,8 @@ def classification_report(y_true: Sequence[Any], y_pred: Sequence[Any],
 
     ``labels`` fixes the class order (and restricts the per-class table and macro
     average to those classes, like scikit-learn); by default it is the sorted union
-    of the labels seen in ``y_true`` and ``y_pred``. Labels may be strings or ints.
+    of the labels seen in ``y_true`` and ``y_pred``. Labels are strings or ints, one type for all
+    (see :mod:`langalign._labels`).
     Precision/recall/F1 of a class with an empty denominator are 0.
 
     ``confusion_matrix[i][j]`` counts samples of true class ``labels[i]`` predicted
@@ -64,6 +74,7 @@ def classification_report(y_true: Sequence[Any], y_pred: Sequence[Any],
     yt = _as_labels(y_true, "y_true")
     yp = _as_labels(y_pred, "y_pred")
     n = _check_same_length(y_true=yt, y_pred=yp)
+    _same_type(y_true=yt, y_pred=yp)
     if labels is None:
         try:
             label_arr = np.unique(np.concatenate([yt, yp]))
@@ -71,9 +82,10 @@ def classification_report(y_true: Sequence[Any], y_pred: Sequence[Any],
             raise TypeError("labels in y_true/y_pred are of mixed types and cannot be sorted; "
                             "pass labels= explicitly") from None
     else:
-        label_arr = np.asarray(list(labels))
-        if label_arr.ndim != 1 or len(label_arr) == 0:
+        label_arr = _as_labels(list(labels), "labels")
+        if len(label_arr) == 0:
             raise ValueError("labels must be a non-empty 1-D sequence")
+        _same_type(y_true=yt, labels=label_arr)
         if len(np.unique(label_arr)) != len(label_arr):
             raise ValueError("labels contains duplicates")
     k = len(label_arr)
@@ -125,6 +137,7 @@ def mcnemar(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any])
     pa = _as_labels(pred_a, "pred_a")
     pb = _as_labels(pred_b, "pred_b")
     n = _check_same_length(y_true=yt, pred_a=pa, pred_b=pb)
+    _same_type(y_true=yt, pred_a=pa, pred_b=pb)
     ok_a = pa == yt
     ok_b = pb == yt
     b = int(np.sum(ok_a & ~ok_b))
