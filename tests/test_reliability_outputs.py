@@ -252,9 +252,8 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monke
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(OSError, match="simulated"):
-        with atomic_dir(target) as tmp:
-            (tmp / "b.txt").write_text("new")
+    with pytest.raises(OSError, match="simulated"), atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("new")
     monkeypatch.undo()
     assert snapshot(target) == {"a.txt": b"old"}
     assert hidden_leftovers(tmp_path) == []
@@ -583,13 +582,11 @@ def test_deeply_nested_jsonl_names_file_and_line(tmp_path, capsys):
 
 def test_atomic_path_errors_name_the_real_path(tmp_path):
     (tmp_path / "t.npy").mkdir()
-    with pytest.raises(OSError) as e:
-        with atomic_path(tmp_path / "t.npy") as tmp:
-            tmp.write_bytes(b"x")
+    with pytest.raises(OSError) as e, atomic_path(tmp_path / "t.npy") as tmp:
+        tmp.write_bytes(b"x")
     assert "t.npy" in str(e.value) and ".tmp" not in str(e.value)
-    with pytest.raises(OSError) as e:
-        with atomic_path(tmp_path / "u.npy") as tmp:
-            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    with pytest.raises(OSError) as e, atomic_path(tmp_path / "u.npy") as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
     assert e.value.errno == errno.ENOSPC and "u.npy" in str(e.value) and ".tmp" not in str(e.value)
     assert hidden_leftovers(tmp_path) == []
 
