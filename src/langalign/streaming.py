@@ -23,7 +23,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -102,7 +102,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return m
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -172,7 +172,7 @@ def shard_files(path: str | os.PathLike, m: dict[str, Any] | None = None) -> lis
     folder = Path(path)
     root = folder.resolve()
     dim = m["dim"]
-    out = []
+    out: list[Path] = []
     for i, s in enumerate(m["shards"]):
         f = folder / s["file"]
         where = f"{folder / MANIFEST}: shards[{i}] ({s['file']})"
@@ -339,7 +339,7 @@ def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = Fals
 
 def _read_checked(m: dict[str, Any], files: list[Path], verify: bool, mmap: bool) -> Iterator[np.ndarray]:
     dim = m["dim"]
-    for s, f in zip(m["shards"], files):
+    for s, f in zip(m["shards"], files, strict=True):
         if verify and _sha256_file(f) != s.get("sha256"):
             raise ShardError(f"{f}: checksum does not match the manifest (file changed or corrupt)")
         try:

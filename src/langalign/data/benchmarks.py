@@ -138,8 +138,9 @@ def _old_sources(corpus: Path, codes: list[str]) -> dict[str, str]:
         m = read_manifest(corpus)
     except DataError:
         m = {}
-    old = m.get("sources") if isinstance(m.get("sources"), dict) else {}
-    fallback = m.get("source") if isinstance(m.get("source"), str) else "an earlier import"
+    sources, source = m.get("sources"), m.get("source")
+    old = sources if isinstance(sources, dict) else {}
+    fallback = source if isinstance(source, str) else "an earlier import"
     return {code: str(old.get(code, fallback.removeprefix("imported from "))) for code in codes}
 
 

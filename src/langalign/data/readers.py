@@ -245,7 +245,7 @@ def duplicate_column(path: Any, name: Any, positions: list[int]) -> DataError:
 
 def _check_cells(path: Any, where: str, columns: Sequence[Any], values: Sequence[Any]) -> None:
     # Called only for a line longer than the limit: no cell of a shorter one can exceed it.
-    for c, v in zip(columns, values):
+    for c, v in zip(columns, values, strict=True):
         if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
             raise cell_too_long(path, where, f"column {c!r}", len(v))
 

@@ -57,7 +57,7 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def classification_report(y_true: Sequence[Any], y_pred: Sequence[Any],
+def classification_report(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray,
                           labels: Sequence[Any] | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and a confusion matrix.
 
