@@ -42,7 +42,8 @@ def main() -> None:
         par = load_sib200_parallel("en", lang, "train").sample(args.pairs, args.seed)
         Xp, Yp = use.encode(par.source), use.encode(par.target)
         zs = CrossLingualClassifier(use, mode="zero-shot").fit_embeddings(X_en, en.labels)
-        rows.setdefault("zero-shot (no map)", {})[lang] = float(np.mean(zs.predict_embeddings(Yt) == np.array(te.labels)))
+        acc = float(np.mean(zs.predict_embeddings(Yt) == np.array(te.labels)))
+        rows.setdefault("zero-shot (no map)", {})[lang] = acc
         for mapper in MAPPERS:
             params = {} if mapper == "default" else {**BUDGET, "seed": args.seed}
             t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import gc
 import json
 import os
@@ -28,8 +29,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -54,12 +56,12 @@ def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, int, Any]:
         top = [base]
         stop = threading.Event()
 
-        def sample() -> None:
+        def sample(stop: threading.Event, top: list[int]) -> None:
             while not stop.is_set():
                 top[0] = max(top[0], _rss())
                 stop.wait(0.005)
 
-        th = threading.Thread(target=sample, daemon=True)
+        th = threading.Thread(target=sample, args=(stop, top), daemon=True)
         th.start()
         t0 = time.perf_counter()
         try:
@@ -127,7 +129,8 @@ def bench_encode(n: int, tmp: Path, rounds: int = 2) -> dict[str, Any]:
     # moment should not be charged to one path only.
     best: dict[str, tuple[float, int]] = {}
     for r in range(rounds):
-        for key, fn in (("raw", raw), ("encode_to", via_encode_to), ("encode", lambda: enc.encode(texts, batch_size=256))):
+        for key, fn in (("raw", raw), ("encode_to", via_encode_to),
+                        ("encode", functools.partial(enc.encode, texts, batch_size=256))):
             log(f"encode: round {r + 1}/{rounds}, {key} on {n} sentences")
             secs, peak, out = measure(fn)
             if key == "raw":
@@ -174,17 +177,18 @@ def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict
     for n in sizes:
         X, Y = _synthetic_pairs(n, d)
         data_mb = mb(X.nbytes + Y.nbytes)
-        cases: list[tuple[str, Callable[[], Any]]] = [
-            ("linear (alpha=auto, 5-fold CV)", lambda: LinearMapper().fit(X, Y)),
-            ("linear (fixed alpha)", lambda: LinearMapper(alpha=1.0).fit(X, Y)),
-            ("procrustes", lambda: ProcrustesMapper().fit(X, Y)),
+        # Each case takes (X, Y), so no closure holds this iteration's arrays after `del X, Y` below.
+        cases: list[tuple[str, Callable[[np.ndarray, np.ndarray], Any]]] = [
+            ("linear (alpha=auto, 5-fold CV)", lambda X, Y: LinearMapper().fit(X, Y)),
+            ("linear (fixed alpha)", lambda X, Y: LinearMapper(alpha=1.0).fit(X, Y)),
+            ("procrustes", lambda X, Y: ProcrustesMapper().fit(X, Y)),
         ]
         if n in mlp_sizes:
             cases.append(("MLP, 1 epoch (6x1024, residual)",
-                          lambda: MLPMapper(epochs=1, val_fraction=0.0, device="cpu").fit(X, Y)))
-        for name, fn in cases:
+                          lambda X, Y: MLPMapper(epochs=1, val_fraction=0.0, device="cpu").fit(X, Y)))
+        for name, fit in cases:
             log(f"fit: {name} on {n} pairs")
-            secs, peak, _ = measure(fn)
+            secs, peak, _ = measure(functools.partial(fit, X, Y))
             rows.append({"mapper": name, "pairs": n, "seconds": secs, "peak_mb": mb(peak), "data_mb": data_mb,
                          "pairs_per_s": n / secs})
         # The same linear fit from shards: memory bounded by one shard, not the data.
@@ -197,7 +201,7 @@ def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict
         gc.collect()
         os.sync()  # time the fit reading shards, not the kernel flushing the writes just made
         log(f"fit: linear from shards on {n} pairs")
-        secs, peak, _ = measure(lambda: fit_mapper_from_shards(LinearMapper(), sx, sy))
+        secs, peak, _ = measure(lambda sx=sx, sy=sy: fit_mapper_from_shards(LinearMapper(), sx, sy))
         rows.append({"mapper": "linear (alpha=auto) from shards", "pairs": n, "seconds": secs, "peak_mb": mb(peak),
                      "data_mb": data_mb, "pairs_per_s": n / secs})
         shutil.rmtree(sx, ignore_errors=True)
@@ -220,7 +224,7 @@ def bench_transform(n: int, d: int) -> dict[str, Any]:
                  "vectors_per_s": n / t_bare})
     for name, m in (("LinearMapper.transform", lin), ("ProcrustesMapper.transform", pro)):
         log(f"transform: {name}")
-        secs, peak, _ = measure(lambda: m.transform(X), repeat=2)
+        secs, peak, _ = measure(functools.partial(m.transform, X), repeat=2)
         rows.append({"path": name, "seconds": secs, "peak_mb": mb(peak), "ratio": secs / t_bare,
                      "vectors_per_s": n / secs})
     return {"n": n, "dim": d, "rows": rows}
@@ -241,7 +245,7 @@ def bench_retrieval(sizes: list[int], d: int, csls_sizes: list[int]) -> dict[str
                 continue
             for be in backends:
                 log(f"retrieval: {n} x {n}, {method}, {be}")
-                secs, peak, top = measure(lambda: retrieve(Q, C, k=10, method=method, backend=be))
+                secs, peak, top = measure(functools.partial(retrieve, Q, C, k=10, method=method, backend=be))
                 tops[(method, be)] = top
                 acc = float((top.indices[:, 0] == np.arange(n)).mean())
                 rows.append({"queries_x_candidates": f"{n} x {n}", "method": method, "backend": be,
@@ -386,7 +390,8 @@ def to_markdown(res: dict[str, Any]) -> str:
         out.append("")
     if "retrieval" in res:
         r_ = res["retrieval"]
-        out += [f"**Retrieval** (top-{r_['k']}, {r_['dim']}-d, exact; CSLS neighbourhood k={r_['neighbourhood_k']})", "",
+        out += [f"**Retrieval** (top-{r_['k']}, {r_['dim']}-d, exact; "
+                f"CSLS neighbourhood k={r_['neighbourhood_k']})", "",
                 "| queries x candidates | method | backend | seconds | peak MB | top-1 same as numpy |",
                 "|---|---|---|---:|---:|---:|"]
         out += [f"| {r['queries_x_candidates']} | {r['method']} | {r['backend']} | {_fmt_s(r['seconds'])} | "

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +40,8 @@ def test_outputs_exist_and_parse(quick_run):
     result = json.loads((out / "benchmark.json").read_text(encoding="utf-8"))
     assert result["meta"]["quick"] is True and result["meta"]["seed"] == 0
     for r in result["results"]:
-        assert {"task", "lang", "setting", "method", "mode", "mapper", "pairs", "n_pairs", "metrics", "encoders"} <= set(r)
+        assert {"task", "lang", "setting", "method", "mode", "mapper", "pairs", "n_pairs", "metrics",
+                "encoders"} <= set(r)
         assert 0.0 <= r["metrics"]["accuracy"] <= 1.0 and 0.0 <= r["metrics"]["macro_f1"] <= 1.0
         if r["mode"] != "zero-shot":
             vs = r["vs_zero_shot"]

@@ -127,8 +127,8 @@ def test_sib200_parallel_join(reference):
     assert s.rows_read == 204 and s.kept + s.total_dropped == 204
     assert len(corpus) == s.kept
     # the join is by index_id: each pair's English side is the English text with that id
-    by_id = dict(zip(en.meta["index_id"], en.texts))
-    assert all(by_id[i] == src for i, src in zip(corpus.meta["index_id"], corpus.source))
+    by_id = dict(zip(en.meta["index_id"], en.texts, strict=True))
+    assert all(by_id[i] == src for i, src in zip(corpus.meta["index_id"], corpus.source, strict=True))
     assert len(corpus.meta["label"]) == len(corpus)
 
 

@@ -77,7 +77,7 @@ def test_page_labels():
 def test_split_pages_every_label_everywhere_and_seeded():
     pages = {"a": [f"a{i}" for i in range(30)], "b": [f"b{i}" for i in range(3)]}
     s = split_pages(pages, seed=0)
-    for label, ps in pages.items():
+    for ps in pages.values():
         assert {s[p] for p in ps} == {"train", "dev", "test"}
     assert split_pages(pages, seed=0) == s
     assert split_pages(pages, seed=1) != s

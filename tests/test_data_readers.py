@@ -262,7 +262,7 @@ def test_subset_and_sample_keep_meta_aligned(tmp_path):
     ds = read_labelled(path, extra_columns=("id",))
     sub = ds.sample(4, seed=1)
     assert len(sub) == 4 and sub.sample(10) is sub
-    for t, i in zip(sub.texts, sub.meta["id"]):
+    for t, i in zip(sub.texts, sub.meta["id"], strict=True):
         assert t == f"t{i} x"
     assert ds.sample(4, seed=1).texts == sub.texts  # seeded: reproducible
 

@@ -190,7 +190,8 @@ def test_errors():
 
 
 def test_registry_names_are_classes():
-    assert set(MAPPER_CLASSES) == {"LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper"}
+    assert set(MAPPER_CLASSES) == {"LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper",
+                                   "AutoEncoderMapper"}
 
 
 @settings(max_examples=25, deadline=None)

@@ -48,7 +48,7 @@ def artefacts(tmp_path, capsys):
     d.mkdir()
     src = [f"english sentence {i} topic {i % 3}" for i in range(80)]
     tgt = [f"target sentence {i} topic {i % 3}" for i in range(80)]
-    (d / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"{a}\t{b}\n" for a, b in zip(src, tgt)))
+    (d / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"{a}\t{b}\n" for a, b in zip(src, tgt, strict=True)))
     (d / "train.tsv").write_text("text\tlabel\n" + "".join(f"{a}\t{i % 3}\n" for i, a in enumerate(src)))
     (d / "test.tsv").write_text("text\tlabel\n" + "".join(f"{a}\t{i % 3}\n" for i, a in enumerate(tgt)))
     (d / "ok.txt").write_text("one\ntwo\n")
@@ -68,7 +68,7 @@ def _bad_inputs(tmp: Path) -> dict[str, Path]:
     (d / "empty.tsv").write_bytes(b"")
     (d / "folder.txt").mkdir(exist_ok=True)
     (d / "folder.tsv").mkdir(exist_ok=True)
-    mixed = "안녕하세요\n".encode("utf-8") + "안녕하세요\n".encode("cp949")
+    mixed = "안녕하세요\n".encode() + "안녕하세요\n".encode("cp949")
     (d / "mixed.txt").write_bytes(mixed)
     (d / "mixed.tsv").write_bytes(b"source\ttarget\ntext\tlabel\n" + mixed)
     (d / "blank.txt").write_bytes(b"\n" * 1_000_000)
@@ -211,7 +211,7 @@ def test_kill_training_subprocess_then_resume_matches_uninterrupted(tmp_path, ca
     ckdir = tmp_path / "ck"
     script = tmp_path / "run.py"
     # The child is slowed down after each checkpoint so the kill lands mid-run.
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import sys, time, torch
         torch.set_num_threads(1)
         from langalign.mappers import checkpoint as ck

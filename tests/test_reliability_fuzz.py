@@ -175,7 +175,7 @@ def test_hand_made_broken_artefacts(work):
         "weights huge header length": ("model.safetensors", (2**62).to_bytes(8, "little") + b"{}"),
         "weights is a pickle": ("model.safetensors", b"\x80\x04\x95cos\nsystem\n(S'echo hi'\ntR."),
     }
-    for name, (which, data) in cases.items():
+    for which, data in cases.values():
         COUNTS["hand-made"] += 1
         with pytest.raises(ArtefactError):
             la.LangAlign.load(_mutated_copy(work, "al", which, data))

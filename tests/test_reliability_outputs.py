@@ -252,9 +252,8 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monke
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(OSError, match="simulated"):
-        with atomic_dir(target) as tmp:
-            (tmp / "b.txt").write_text("new")
+    with pytest.raises(OSError, match="simulated"), atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("new")
     monkeypatch.undo()
     assert snapshot(target) == {"a.txt": b"old"}
     assert hidden_leftovers(tmp_path) == []
@@ -345,14 +344,15 @@ def _labelled_files(t: Path, n: int = 60) -> tuple[list[str], list[int]]:
     texts = [f"sentence {i} topic {i % 3} words" for i in range(n)]
     labels = [i % 3 for i in range(n)]
     with open(t / "train.jsonl", "w") as f:
-        for x, y in zip(texts, labels):
+        for x, y in zip(texts, labels, strict=True):
             f.write(json.dumps({"text": x, "label": y}) + "\n")
     test_texts = [f"other {i} topic {i % 3} here" for i in range(n)]
     with open(t / "test.jsonl", "w") as f:
-        for x, y in zip(test_texts, labels):
+        for x, y in zip(test_texts, labels, strict=True):
             f.write(json.dumps({"text": x, "label": y}) + "\n")
-    (t / "test.tsv").write_text("text\tlabel\n" + "".join(f"{x}\t{y}\n" for x, y in zip(test_texts, labels)))
-    (t / "train.tsv").write_text("text\tlabel\n" + "".join(f"{x}\t{y}\n" for x, y in zip(texts, labels)))
+    (t / "test.tsv").write_text("text\tlabel\n"
+                                + "".join(f"{x}\t{y}\n" for x, y in zip(test_texts, labels, strict=True)))
+    (t / "train.tsv").write_text("text\tlabel\n" + "".join(f"{x}\t{y}\n" for x, y in zip(texts, labels, strict=True)))
     return test_texts, labels
 
 
@@ -423,7 +423,8 @@ def test_integer_classes_match_their_decimal_text(y, flips):
     from langalign._labels import check_labels, match_classes
 
     classes = np.unique(np.array(y, dtype=np.int64))
-    pred = np.array([v if f else classes[0] for v, f in zip(y, flips)], dtype=np.int64)
+    # flips has 40 entries, y up to 40: the extra flips go unused
+    pred = np.array([v if f else classes[0] for v, f in zip(y, flips, strict=False)], dtype=np.int64)
     as_text = match_classes(check_labels([str(v) for v in y]), classes)
     assert classification_report(as_text, pred) == classification_report(y, pred)
     str_classes = classes.astype(str)
@@ -583,13 +584,11 @@ def test_deeply_nested_jsonl_names_file_and_line(tmp_path, capsys):
 
 def test_atomic_path_errors_name_the_real_path(tmp_path):
     (tmp_path / "t.npy").mkdir()
-    with pytest.raises(OSError) as e:
-        with atomic_path(tmp_path / "t.npy") as tmp:
-            tmp.write_bytes(b"x")
+    with pytest.raises(OSError) as e, atomic_path(tmp_path / "t.npy") as tmp:
+        tmp.write_bytes(b"x")
     assert "t.npy" in str(e.value) and ".tmp" not in str(e.value)
-    with pytest.raises(OSError) as e:
-        with atomic_path(tmp_path / "u.npy") as tmp:
-            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    with pytest.raises(OSError) as e, atomic_path(tmp_path / "u.npy") as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
     assert e.value.errno == errno.ENOSPC and "u.npy" in str(e.value) and ".tmp" not in str(e.value)
     assert hidden_leftovers(tmp_path) == []
 

@@ -55,8 +55,8 @@ def test_streaming_encode_and_sharded_fit_keep_memory_flat(tmp_path):
     assert p_enc_big < 0.25 * full_big, (p_enc_big, full_big)
 
     for mapper in (LinearMapper(alpha=1.0), LinearMapper(), ProcrustesMapper(normalize=True)):
-        p_fit_small = _peak(lambda: fit_mapper_from_shards(mapper.clone(), tmp_path / "xs", tmp_path / "ys"))
-        p_fit_big = _peak(lambda: fit_mapper_from_shards(mapper.clone(), tmp_path / "xb", tmp_path / "yb"))
+        p_fit_small = _peak(lambda m=mapper: fit_mapper_from_shards(m.clone(), tmp_path / "xs", tmp_path / "ys"))
+        p_fit_big = _peak(lambda m=mapper: fit_mapper_from_shards(m.clone(), tmp_path / "xb", tmp_path / "yb"))
         assert p_fit_big < 2 * p_fit_small + (1 << 20), (mapper, p_fit_small, p_fit_big)
         # PairStats (k folds x DIM^2 float64) plus one shard pair; never the corpus (2 x 20 MB)
         assert p_fit_big < 2 * full_big, (mapper, p_fit_big)

@@ -51,7 +51,7 @@ def test_transfer_beats_zero_shot_on_rotated_space(fitted, mode):
 
 def test_pair_task_and_round_trip(tmp_path, fitted):
     texts, labels = corpus(120)
-    pairs = list(zip(texts, texts[1:] + texts[:1]))
+    pairs = list(zip(texts, texts[1:] + texts[:1], strict=True))
     clf = CrossLingualClassifier(fitted, mode="reverse", head="mlp",
                                  head_params={"epochs": 5, "seed": 0, "device": "cpu"}).fit(pairs, labels)
     xx_pairs = [(a.replace("en-", "xx-"), b.replace("en-", "xx-")) for a, b in pairs[:20]]

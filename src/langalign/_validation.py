@@ -30,6 +30,14 @@ def check_texts(texts: Any, name: str = "texts") -> list[str]:
 
 def check_matrix(X: Any, name: str = "X", *, dim: int | None = None, allow_empty: bool = True) -> np.ndarray:
     """Return X as a C-contiguous float32 2-D array; reject NaN/inf naming the rows."""
+    if X is None:  # np.asarray(None) is a 0-d NaN, which would be reported as a shape problem
+        raise ValueError(f"{name}: Expected array-like (array or non-string sequence), got None")
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # a scipy.sparse matrix/array, without importing scipy
+        raise TypeError(f"{name} is a sparse matrix; sparse input is not supported (pass {name}.toarray())")
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "c":
+        # the float32 cast below would drop the imaginary part with only a warning
+        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}; expected real vectors")
     try:
         arr = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as e:
@@ -38,6 +46,9 @@ def check_matrix(X: Any, name: str = "X", *, dim: int | None = None, allow_empty
         arr = arr.reshape(0, dim or 0)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, dim), got shape {arr.shape}")
+    if arr.shape[0] > 0 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required; "
+                         "a vector needs at least one dimension")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name} has dimension {arr.shape[1]}, expected {dim}")
     if not allow_empty and arr.shape[0] == 0:

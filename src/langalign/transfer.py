@@ -18,8 +18,9 @@ Sentence-pair tasks (NLI) take ``(premise, hypothesis)`` tuples; the head sees
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from .artefacts import add_prefix, load_artefact, prefix_spec, save_artefact, sp
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
 from .evaluation import classification_report, cosine_pairs
-from .heads import head_config_tensors, head_from_state, make_head, pair_features
+from .heads import _Head, head_config_tensors, head_from_state, make_head, pair_features
 
 KIND = "classifier"
 MODES = ("forward", "reverse", "zero-shot")
@@ -80,11 +81,11 @@ class CrossLingualClassifier:
         self.mode = mode
         self.head = head
         self.head_params = dict(head_params or {})
-        self.head_ = None
+        self.head_: _Head | None = None
         self.pair_task_: bool | None = None
 
     @classmethod
-    def from_head(cls, align: LangAlign, head: Any, pair_task: bool = False) -> "CrossLingualClassifier":
+    def from_head(cls, align: LangAlign, head: Any, pair_task: bool = False) -> CrossLingualClassifier:
         """Wrap an already fitted English head (on source-encoder vectors) for target input."""
         clf = cls(align, mode="reverse", head=type(head).__name__)
         clf.head_ = head
@@ -116,12 +117,12 @@ class CrossLingualClassifier:
         return pair_features(transform(V[:, :d]), transform(V[:, d:]))
 
     # -- training and prediction -----------------------------------------------------
-    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> "CrossLingualClassifier":
+    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> CrossLingualClassifier:
         """Train the head on source-language texts (or ``(text, text)`` pairs) and labels."""
         V, pair = self._encode(texts, "source", "texts")
         return self.fit_embeddings(V, labels, pair=pair)
 
-    def fit_embeddings(self, X_source: Any, labels: Sequence[Any], pair: bool = False) -> "CrossLingualClassifier":
+    def fit_embeddings(self, X_source: Any, labels: Sequence[Any], pair: bool = False) -> CrossLingualClassifier:
         """Train from source-encoder vectors; for pairs, pass ``[u | v]`` side by side and ``pair=True``."""
         X = check_matrix(X_source, "X_source", allow_empty=False)
         F = self._features(X, pair, self.train_vectors)
@@ -129,7 +130,7 @@ class CrossLingualClassifier:
         self.pair_task_ = pair
         return self
 
-    def _require_head(self):
+    def _require_head(self) -> _Head:
         if self.head_ is None:
             raise ValueError("this classifier is not fitted yet; call fit(texts, labels) first")
         return self.head_
@@ -192,7 +193,7 @@ class CrossLingualClassifier:
 
     @classmethod
     def load(cls, folder: str | Path, source_encoder: Encoder | str | None = None,
-             target_encoder: Encoder | str | None = None, force: bool = False) -> "CrossLingualClassifier":
+             target_encoder: Encoder | str | None = None, force: bool = False) -> CrossLingualClassifier:
         """Load a saved classifier; encoders are checked against the recorded ones before
         first use, as in :meth:`LangAlign.load` (``force=True`` to override)."""
         config, tensors = load_artefact(folder, KIND, expected=lambda c, w: guarded_from_state(
@@ -215,7 +216,7 @@ class CrossLingualClassifier:
 
     @classmethod
     def _from_state(cls, config: dict, tensors: dict, source_encoder: Encoder | str | None,
-                    target_encoder: Encoder | str | None, where: str, force: bool = False) -> "CrossLingualClassifier":
+                    target_encoder: Encoder | str | None, where: str, force: bool = False) -> CrossLingualClassifier:
         mode = config.get("mode")
         if mode not in MODES:
             raise ArtefactError(f"{where}: unknown mode {mode!r}")
@@ -243,7 +244,8 @@ class CrossLingualClassifier:
                   head_params=head_params if isinstance(head_params, dict) else {})
         clf.head_ = head_from_state(config.get("head_config"), split_prefix(tensors, "head"))
         clf.pair_task_ = bool(config.get("pair_task"))
-        in_dim = align.forward_.d_out_ if mode == "forward" else (align.forward_.d_in_ if mode == "reverse" else None)
+        fwd = align.forward_
+        in_dim = None if mode == "zero-shot" or fwd is None else (fwd.d_out_ if mode == "forward" else fwd.d_in_)
         if in_dim is not None and clf.head_.n_features_in_ != (4 * in_dim if clf.pair_task_ else in_dim):
             raise ArtefactError(f"{where}: the head takes {clf.head_.n_features_in_} features but the aligner "
                                 f"gives {in_dim}-d vectors")

@@ -30,7 +30,7 @@ def _diff_cell(row: dict[str, Any], key: str) -> str:
     return f" ({d:+.1f}{star})"
 
 
-def _rows_by_method(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, dict]]":
+def _rows_by_method(rows: list[dict[str, Any]]) -> OrderedDict[str, dict[str, dict]]:
     out: OrderedDict[str, dict[str, dict]] = OrderedDict()
     for r in rows:
         out.setdefault(r["method"], {})[r["lang"]] = r
@@ -177,7 +177,7 @@ def stdout_summary(result: dict[str, Any]) -> str:
         out.append(f"{'setting':<5} {'method':<58} " + " ".join(f"{l:>6}" for l in langs) + f" {'mean':>6}")
         for setting in ("same", "two"):
             for method, by_lang in _rows_by_method([r for r in trows if r["setting"] == setting]).items():
-                vals = []
+                vals: list[float | None] = []
                 for lang in langs:
                     r = by_lang.get(lang)
                     if r is None:
@@ -207,7 +207,6 @@ def plot_accuracy(result: dict[str, Any], path: Path) -> None:
     heights = []
     groups = []
     for t in tasks:
-        methods = _rows_by_method([r for r in rows if r["task"] == t])
         labels = []
         for setting in ("same", "two"):
             for m in _rows_by_method([r for r in rows if r["task"] == t and r["setting"] == setting]):
@@ -217,7 +216,8 @@ def plot_accuracy(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(11, sum(heights) or 3), squeeze=False,
                              gridspec_kw={"height_ratios": heights or [1]})
     colors = {"ko": "#1f77b4", "ja": "#d62728", "zh": "#2ca02c"}
-    for ax, (task, labels) in zip(axes[:, 0], groups):
+    # strict=False: with no groups there is still one (empty) axis
+    for ax, (task, labels) in zip(axes[:, 0], groups, strict=False):
         y = np.arange(len(labels))
         for k, lang in enumerate(LANG_ORDER):
             vals = []
@@ -257,13 +257,14 @@ def plot_pca(plot_data: dict[str, Any], path: Path) -> bool:
 
     first = next(iter(plot_data.values()))
     panels = [("raw: use-multilingual en vs ko (zero-shot space)", first["en_raw_same"], first["ko_raw"])]
-    for key, d in plot_data.items():
-        src = {"in-domain": f"in-domain {d['n']}", "libreoffice": "LibreOffice", "english-bridge": "English-only"}[d["source"]]
+    for d in plot_data.values():
+        src = {"in-domain": f"in-domain {d['n']}", "libreoffice": "LibreOffice",
+               "english-bridge": "English-only"}[d["source"]]
         enc = "use-multilingual" if d["setting"] == "same" else "minilm"
         panels.append((f"Rev-LangAlign default [{src}]: {enc} en vs ko mapped", d["en_source"], d["ko_mapped"]))
     panels = panels[:4]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
-    for ax, (title, E, K) in zip(axes[0], panels):
+    for ax, (title, E, K) in zip(axes[0], panels, strict=True):
         pe, pk = _pca2(E, K)
         n = min(len(pe), len(pk))
         for i in range(0, n, 4):

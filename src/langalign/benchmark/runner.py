@@ -21,20 +21,19 @@ Grid (documented in the report):
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from ..aligner import LangAlign
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
-from ..heads import make_head
 from ..transfer import CrossLingualClassifier
 from . import tasks as T
 
@@ -79,7 +78,7 @@ class Embeddings:
         if missing:
             _log(f"  encoding {len(missing):,} texts with {name}")
             vecs = enc.encode(missing, show_progress=len(missing) >= 500)
-            for t, v in zip(missing, np.asarray(vecs, dtype=np.float32)):
+            for t, v in zip(missing, np.asarray(vecs, dtype=np.float32), strict=True):
                 mem[t] = v
             self.encoded[name] = self.encoded.get(name, 0) + len(missing)
         return np.stack([mem[t] for t in texts]).astype(np.float32)
@@ -96,7 +95,9 @@ def _method_label(mode: str, mapper: str | None, pairs: str | None, n: int | Non
     if mode in ("zero-shot", "native", "raw"):
         return {"zero-shot": "zero-shot (no map)", "native": "native (target train)", "raw": "raw (no map)"}[mode]
     name = "LangAlign" if mode == "forward" else "Rev-LangAlign"
-    src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}", "english-bridge": f"English-only {n}"}[pairs]
+    assert pairs is not None  # mapped rows always name their pairs
+    src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}",
+           "english-bridge": f"English-only {n}"}[pairs]
     return f"{name} {mapper} [{src}]"
 
 
@@ -162,6 +163,7 @@ class BenchmarkRunner:
         if key in self._aligners:
             return self._aligners[key]
         if source == "in-domain":
+            assert par is not None and n is not None  # checked above; in-domain rows have a size
             src_t, tgt_t = par
             idx = sorted(random.Random(self.seed).sample(range(len(src_t)), min(n, len(src_t))))
             src_t, tgt_t = [src_t[i] for i in idx], [tgt_t[i] for i in idx]
@@ -222,7 +224,8 @@ class BenchmarkRunner:
             Y_test = {lang: self.emb.items(t_enc, task.tests[lang][0], task.pair) for lang in self.langs}
             eng_head = CrossLingualClassifier(s_enc, mode="zero-shot").fit_embeddings(X_en, labels_en, pair=task.pair)
 
-            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray) -> None:
+            # setting is bound as a default: a closure would see the loop variable's later value
+            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray, setting: str = setting) -> None:
                 y = task.tests[lang][1]
                 rep = classification_report(y, list(pred))
                 metrics = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n_test": rep["n"]}
@@ -343,7 +346,7 @@ class BenchmarkRunner:
                     self._row("tatoeba", lang, setting, "reverse", info, scores(Xe, align.to_source(Yx), en, xx))
 
     # ---------------------------------------------------------------- main
-    def run(self, on_task_done: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(self, on_task_done: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
         t_start = time.time()
         try:
             import torch
@@ -399,7 +402,8 @@ class BenchmarkRunner:
                 "zero_shot_reference": "two-encoder rows are compared with the same-encoder zero-shot predictions "
                                        "(zero-shot across minilm and use-multilingual is impossible: different spaces)",
                 "tasks_completed": done,
-                "task_info": {k: v for k, v in self.task_info.items() if k in done}, "wall_seconds": round(wall, 1), "task_seconds": self.timings,
+                "task_info": {k: v for k, v in self.task_info.items() if k in done},
+                "wall_seconds": round(wall, 1), "task_seconds": self.timings,
                 "texts_encoded_this_run": self.emb.encoded,
             },
             "results": self.results,

@@ -71,7 +71,7 @@ class RetrievalTask:
 
 def _pairs(ds) -> list[tuple[str, str]]:
     assert ds.text_pairs is not None
-    return list(zip(ds.texts, ds.text_pairs))
+    return list(zip(ds.texts, ds.text_pairs, strict=True))
 
 
 def _sample(items: list[Any], n: int | None, seed: int) -> list[int]:
@@ -109,7 +109,8 @@ def load_nli_task(langs, root: Path, seed: int) -> ClassificationTask:
         except DataError:
             pass  # no XNLI dev translation for this language (ja)
     return ClassificationTask(
-        "nli", f"NLI (3-way; train SNLI {SNLI_TRAIN_SAMPLE:,} of 19,666 pairs; test {NLI_TEST_SAMPLE:,} pairs of KorNLI / JNLI / XNLI-zh)", True,
+        "nli", f"NLI (3-way; train SNLI {SNLI_TRAIN_SAMPLE:,} of 19,666 pairs; "
+               f"test {NLI_TEST_SAMPLE:,} pairs of KorNLI / JNLI / XNLI-zh)", True,
         _pairs(en), list(en.labels), tests, {}, parallel, "XNLI dev en-xx (row-aligned; never test data)",
         primary_metric="macro_f1",
         notes=[f"cost bounds: a seeded {SNLI_TRAIN_SAMPLE:,} of the 19,666 SNLI pairs for training, a seeded "
@@ -146,7 +147,8 @@ def load_libreoffice_task(langs, home: Path | None, seed: int) -> Classification
     for lang in langs:
         tr = load_libreoffice_help(lang, "train", home).sample(LIBREOFFICE_PAIRS, seed)
         te = load_libreoffice_help(lang, "test", home)
-        for s, lab in zip(tr.source, tr.meta["label"]):
+        assert tr.meta is not None and te.meta is not None  # the corpus carries page labels
+        for s, lab in zip(tr.source, tr.meta["label"], strict=True):
             en_items.setdefault(s, lab)
         tests[lang] = (list(te.target), list(te.meta["label"]))
         native[lang] = (list(tr.target), list(tr.meta["label"]))
@@ -171,16 +173,18 @@ def load_sts_task(langs, root: Path, seed: int) -> STSTask:
         tests[lang] = (_pairs(t), [float(x) for x in t.labels])
         tr = load_sts(lang, "train", root=root)
         if len(tr) == len(en_tr):
+            assert en_tr.text_pairs is not None and tr.text_pairs is not None  # STS rows are pairs
             src = list(en_tr.texts) + list(en_tr.text_pairs)
             tgt = list(tr.texts) + list(tr.text_pairs)
             seen, s2, t2 = set(), [], []
-            for a, b in zip(src, tgt):
+            for a, b in zip(src, tgt, strict=True):
                 if (a, b) not in seen and a != b:
                     seen.add((a, b))
                     s2.append(a)
                     t2.append(b)
             parallel[lang] = (s2, t2)
-    return STSTask("sts", "STS-B similarity (Spearman of cosine; no training)", (_pairs(en), [float(x) for x in en.labels]),
+    return STSTask("sts", "STS-B similarity (Spearman of cosine; no training)",
+                   (_pairs(en), [float(x) for x in en.labels]),
                    tests, parallel, "STS-B train translations (row-aligned with English STS-B train)",
                    notes=["aligned = target sentences reverse-mapped (Rev-LangAlign) into the English encoder's space; "
                           "in the two-encoder setting that is minilm's space",
@@ -201,6 +205,7 @@ def english_pool(tasks: dict[str, Any], root: Path, limit: int, seed: int, quick
     texts: list[str] = []
     parts = []
     snli = load_nli("en", "train", max_examples=SNLI_TRAIN_SAMPLE, seed=seed, root=root)
+    assert snli.text_pairs is not None  # NLI rows are pairs
     s = list(dict.fromkeys(list(snli.texts) + list(snli.text_pairs)))
     texts += s
     parts.append(f"SNLI sentences {len(s):,}")

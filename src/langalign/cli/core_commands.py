@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +63,8 @@ def write_vectors(path: str, arr: np.ndarray) -> None:
     p = Path(path)
     if p.suffix.lower() != ".npy":
         raise ValueError(f"vector output must end in .npy, got {p.name}")
-    with atomic_path(p) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+    with atomic_path(p) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
 
 
 def _labelled(path: str, args) -> Any:
@@ -75,7 +75,7 @@ def _labelled(path: str, args) -> Any:
 
 
 def _examples(ds) -> list[Any]:
-    return list(zip(ds.texts, ds.text_pairs)) if ds.text_pairs is not None else list(ds.texts)
+    return list(zip(ds.texts, ds.text_pairs, strict=True)) if ds.text_pairs is not None else list(ds.texts)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -184,8 +184,8 @@ def cmd_train(args) -> int:
     with _diverged("--head-params"):
         clf.fit(_examples(ds), ds.labels)
     clf.save(args.output, overwrite=args.overwrite)
-    print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, {len(clf.head_.classes_)} classes) "
-          f"to {args.output}")
+    print(f"saved {args.mode} classifier ({args.head}, {len(ds)} examples, "
+          f"{len(clf._require_head().classes_)} classes) to {args.output}")
     return 0
 
 
@@ -216,7 +216,7 @@ def cmd_predict(args) -> int:
         write_table(args.output, {"text": shown, "label": labels})
         print(f"wrote {len(labels)} predictions to {args.output}")
     else:
-        for t, lab in zip(shown, labels):
+        for t, lab in zip(shown, labels, strict=True):
             print(f"{lab}\t{t}")
     return 0
 

@@ -92,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         reference = None
     rows = []
     for m in corpora:
-        row = {"name": m.get("name"), "path": m.get("path"), "licence": m.get("licence"),
+        row: dict[str, Any] = {"name": m.get("name"), "path": m.get("path"), "licence": m.get("licence"),
                "created": m.get("created"), "languages": m.get("languages"),
                "total": _total(m.get("counts", {})), "counts": m.get("counts"), "error": m.get("error")}
         if args.verify and not m.get("error"):

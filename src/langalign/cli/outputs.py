@@ -3,8 +3,8 @@ not after a long fit, and never costs the user a file (see :func:`langalign.arte
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import ArtefactError, LangAlignError
 

@@ -6,6 +6,7 @@ back to the shared reference data (:func:`~langalign.data.home.find_reference_da
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -13,8 +14,8 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .._io import atomic_dir
 from ..errors import DataError, LangAlignError
@@ -85,6 +86,7 @@ def import_sib200(src_dir: str | os.PathLike, langs: Sequence[str] | None = None
             for split in SIB200_SPLITS:
                 path = root / code / f"{split}.tsv"
                 ds = read_labelled(path, text="text", label="category", extra_columns=("index_id",))
+                assert ds.meta is not None  # holds the extra column
                 if ds.summary.total_dropped:
                     raise DataError(f"{path}: {ds.summary}; SIB-200 files should have no empty rows")
                 write_table(out / code / f"{split}.tsv", {"index_id": ds.meta["index_id"],
@@ -136,8 +138,9 @@ def _old_sources(corpus: Path, codes: list[str]) -> dict[str, str]:
         m = read_manifest(corpus)
     except DataError:
         m = {}
-    old = m.get("sources") if isinstance(m.get("sources"), dict) else {}
-    fallback = m.get("source") if isinstance(m.get("source"), str) else "an earlier import"
+    sources, source = m.get("sources"), m.get("source")
+    old = sources if isinstance(sources, dict) else {}
+    fallback = source if isinstance(source, str) else "an earlier import"
     return {code: str(old.get(code, fallback.removeprefix("imported from "))) for code in codes}
 
 
@@ -149,10 +152,8 @@ def _sib200_file(code: str, split: str, root: str | os.PathLike | None) -> Path:
         candidates = [Path(root)]
     else:
         candidates = [corpus_dir("sib200")]
-        try:
+        with contextlib.suppress(DataError):
             candidates.append(find_reference_data() / "sib200")
-        except DataError:
-            pass
     for c in candidates:
         p = c / folder / f"{split}.tsv"
         if p.is_file():
@@ -186,7 +187,7 @@ def load_sib200_parallel(src_lang: str, tgt_lang: str, split: str, root: str | o
     """
     a, b = load_sib200(src_lang, split, root), load_sib200(tgt_lang, split, root)
     assert a.meta is not None and b.meta is not None
-    b_by_id = {i: (t, lab) for i, t, lab in zip(b.meta["index_id"], b.texts, b.labels)}
+    b_by_id = {i: (t, lab) for i, t, lab in zip(b.meta["index_id"], b.texts, b.labels, strict=True)}
     missing = [i for i in a.meta["index_id"] if i not in b_by_id]
     extra = set(b_by_id) - set(a.meta["index_id"])
     if missing or extra:
@@ -195,7 +196,7 @@ def load_sib200_parallel(src_lang: str, tgt_lang: str, split: str, root: str | o
     summary = ReadSummary(origin=f"SIB-200 {split} {src_lang}-{tgt_lang}")
     cleaner = PairCleaner(summary, normalize="NFC", dedupe=dedupe, drop_identical=drop_identical)
     src, tgt, ids, labels = [], [], [], []
-    for i, text, lab in zip(a.meta["index_id"], a.texts, a.labels):
+    for i, text, lab in zip(a.meta["index_id"], a.texts, a.labels, strict=True):
         other, other_lab = b_by_id[i]
         if other_lab != lab:
             raise DataError(f"SIB-200 {split}: index_id {i} has label {lab!r} in {src_lang} "
@@ -310,10 +311,8 @@ def load_tatoeba(lang: str, root: str | os.PathLike | None = None, dedupe: bool 
         candidates = [Path(root)]
     else:
         candidates = [corpus_dir("tatoeba")]
-        try:
+        with contextlib.suppress(DataError):
             candidates.append(find_reference_data() / "tatoeba")
-        except DataError:
-            pass
     for folder in candidates:
         eng, other = folder / f"tatoeba.{code}-eng.eng", folder / f"tatoeba.{code}-eng.{code}"
         if eng.is_file() and other.is_file():
@@ -328,7 +327,7 @@ def load_tatoeba(lang: str, root: str | os.PathLike | None = None, dedupe: bool 
     summary = ReadSummary(origin=f"{folder}/tatoeba.{code}-eng")
     cleaner = PairCleaner(summary, dedupe=dedupe, drop_identical=drop_identical)
     src, tgt, line_nos = [], [], []
-    for n, (e, o) in enumerate(zip(e_lines, o_lines), 1):
+    for n, (e, o) in enumerate(zip(e_lines, o_lines, strict=True), 1):
         summary.rows_read += 1
         pair = cleaner.clean(f"line {n}", e, o)
         if pair is not None:

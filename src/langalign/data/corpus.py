@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 # Reasons a row is dropped (or flagged and kept). One vocabulary for every reader,
 # so summaries from different sources read the same way.
@@ -107,14 +108,14 @@ class ParallelCorpus:
         return len(self.source)
 
     def pairs(self) -> Iterator[tuple[str, str]]:
-        return zip(self.source, self.target)
+        return zip(self.source, self.target, strict=True)
 
-    def subset(self, indices: Sequence[int]) -> "ParallelCorpus":
+    def subset(self, indices: Sequence[int]) -> ParallelCorpus:
         idx = list(indices)
         return ParallelCorpus([self.source[i] for i in idx], [self.target[i] for i in idx],
                               _subset_meta(self.meta, len(self), idx), self.summary)
 
-    def sample(self, max_examples: int | None, seed: int = 0) -> "ParallelCorpus":
+    def sample(self, max_examples: int | None, seed: int = 0) -> ParallelCorpus:
         """A seeded random subset of at most ``max_examples`` rows, in original order."""
         idx = _sample_indices(len(self), max_examples, seed)
         return self if idx is None else self.subset(idx)
@@ -143,13 +144,13 @@ class LabelledDataset:
     def label_counts(self) -> dict[Any, int]:
         return dict(sorted(Counter(self.labels).items(), key=lambda kv: str(kv[0])))
 
-    def subset(self, indices: Sequence[int]) -> "LabelledDataset":
+    def subset(self, indices: Sequence[int]) -> LabelledDataset:
         idx = list(indices)
         pairs = None if self.text_pairs is None else [self.text_pairs[i] for i in idx]
         return LabelledDataset([self.texts[i] for i in idx], [self.labels[i] for i in idx], pairs,
                                _subset_meta(self.meta, len(self), idx), self.summary)
 
-    def sample(self, max_examples: int | None, seed: int = 0) -> "LabelledDataset":
+    def sample(self, max_examples: int | None, seed: int = 0) -> LabelledDataset:
         """A seeded random subset of at most ``max_examples`` rows, in original order."""
         idx = _sample_indices(len(self), max_examples, seed)
         return self if idx is None else self.subset(idx)

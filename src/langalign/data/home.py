@@ -15,8 +15,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .._io import write_json_atomic
 from ..errors import DataError

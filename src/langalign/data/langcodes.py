@@ -6,6 +6,7 @@ This table is the single place that knows all of them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -75,7 +76,7 @@ def tatoeba_code(code: str) -> str:
     return language(code).tatoeba
 
 
-def parse_langs(spec: str | list[str] | tuple[str, ...]) -> list[str]:
+def parse_langs(spec: str | Sequence[str]) -> list[str]:
     """``"ko,ja, zh"`` or a list -> canonical codes, order kept, duplicates removed."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out: list[str] = []

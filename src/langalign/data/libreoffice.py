@@ -44,9 +44,10 @@ import tarfile
 import tempfile
 import urllib.parse
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .._io import atomic_dir
 from .._progress import progress

@@ -42,8 +42,9 @@ import logging
 import os
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .._io import atomic_path
 from ..errors import DataError, LangAlignError
@@ -73,7 +74,7 @@ Column = str | int
 def normalize_text(text: str, form: str | None = "NFC") -> str:
     """The normalisation every reader applies: Unicode ``form`` (None: none), then strip."""
     if form:
-        text = unicodedata.normalize(form, text)
+        text = unicodedata.normalize(form, text)  # type: ignore[arg-type]  # a str form; ValueError if unknown
     return text.strip()
 
 
@@ -244,7 +245,7 @@ def duplicate_column(path: Any, name: Any, positions: list[int]) -> DataError:
 
 def _check_cells(path: Any, where: str, columns: Sequence[Any], values: Sequence[Any]) -> None:
     # Called only for a line longer than the limit: no cell of a shorter one can exceed it.
-    for c, v in zip(columns, values):
+    for c, v in zip(columns, values, strict=True):
         if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
             raise cell_too_long(path, where, f"column {c!r}", len(v))
 
@@ -692,7 +693,7 @@ def read_parallel(path: str | os.PathLike, source: Column = "source", target: Co
             continue
         src.append(pair[0])
         tgt.append(pair[1])
-        for c, v in zip(extras, values[2:]):
+        for c, v in zip(extras, values[2:], strict=True):
             extras[c].append(v)
     log.info("%s", summary)
     return ParallelCorpus(src, tgt, extras or None, summary)
@@ -726,7 +727,7 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
         lab = values[1].strip() if isinstance(values[1], str) else values[1]
         if lab is not None and lab != "":
             first_label = _check_label(path, where, label, lab, first_label)
-        tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if pairs is not None else "x"
+        tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if text_pair is not None else "x"
         if not t or not tp or lab is None or lab == "":
             reason = EMPTY_LABEL if t and tp else EMPTY
             if strict:
@@ -737,7 +738,7 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
         labels.append(lab)
         if pairs is not None:
             pairs.append(tp)
-        for c, v in zip(extras, values[n_fixed:]):
+        for c, v in zip(extras, values[n_fixed:], strict=True):
             extras[c].append(v)
         summary.kept += 1
     log.info("%s", summary)
@@ -774,11 +775,11 @@ def write_table(path: str | os.PathLike, columns: dict[str, Sequence[Any]], form
     for k, v in columns.items():
         if len(v) != n:
             raise ValueError(f"column {k!r} has {len(v)} values, expected {n}")
-    rows = list(zip(*columns.values()))
+    rows = list(zip(*columns.values(), strict=True))
     with atomic_path(p) as tmp:
         if fmt == "tsv":
             for i, row in enumerate(rows, 1):
-                for name, v in zip(names, row):
+                for name, v in zip(names, row, strict=True):
                     if isinstance(v, str) and any(ch in v for ch in "\t\n\r"):
                         raise DataError(f"{p}: row {i}, column {name!r}: TSV cannot hold a tab or line break; "
                                         f"write .csv or .jsonl instead")
@@ -794,7 +795,7 @@ def write_table(path: str | os.PathLike, columns: dict[str, Sequence[Any]], form
         elif fmt in ("jsonl", "json"):
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 for row in rows:
-                    f.write(json.dumps(dict(zip(names, row)), ensure_ascii=False) + "\n")
+                    f.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n")
         else:
             pq = _pyarrow_parquet()
             import pyarrow as pa

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DataError
 from .corpus import TOO_SHORT, LabelledDataset, ParallelCorpus, ReadSummary
@@ -91,7 +92,7 @@ def _snli(root: Path) -> LabelledDataset:
         if not len(cols[0]) == len(cols[1]) == len(cols[2]):
             raise DataError(f"{folder}: s1/s2/labels.{part} have {len(cols[0])}/{len(cols[1])}/{len(cols[2])} "
                             f"lines; they must be line-aligned")
-        for n, (a, b, lab) in enumerate(zip(*cols), 1):
+        for a, b, lab in zip(*cols, strict=True):
             summary.rows_read += 1
             a, b, lab = normalize_text(a), normalize_text(b), lab.strip().lower()
             if not a or not b or lab not in _NLI_ALIASES:
@@ -167,7 +168,7 @@ def load_xnli_dev_parallel(lang: str, *, dedupe: bool = True, root: str | os.Pat
     cleaner = PairCleaner(summary, dedupe=dedupe, drop_identical=True)
     src, tgt, rows, fields, labels = [], [], [], [], []
     for field, a, b in (("premise", en.texts, other.texts), ("hypothesis", en.text_pairs, other.text_pairs)):
-        for i, (s, t) in enumerate(zip(a, b)):
+        for i, (s, t) in enumerate(zip(a, b, strict=True)):
             summary.rows_read += 1
             pair = cleaner.clean(f"row {i + 1} {field}", s, t)
             if pair is None:
@@ -204,7 +205,8 @@ def _jrte(path: Path, split: str) -> LabelledDataset:
     assert ds.meta is not None
     ds.meta = {"usage": ds.meta.pop("4"), "id": ds.meta.pop("0")}
     if split != "all":
-        ds = _filter(ds, lambda i: ds.meta["usage"][i] == split, f"other split than {split}")
+        usage = ds.meta["usage"]
+        ds = _filter(ds, lambda i: usage[i] == split, f"other split than {split}")
     ds = _filter(ds, lambda i: ds.labels[i] != "0", NEUTRAL_DROPPED)
     return _map_labels(ds, {"1": "positive", "-1": "negative"}, path)
 

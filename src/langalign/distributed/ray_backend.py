@@ -23,7 +23,8 @@ A fixed ``alpha`` and Procrustes use one fold and need no index.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,8 @@ def dataset_from_pairs(sources: Sequence[str], targets: Sequence[str], source_co
     if len(sources) != len(targets):
         raise ValueError(f"sources and targets differ in length: {len(sources)} != {len(targets)}")
     rd = _ray_data()
-    items = [{index_col: i, source_col: s, target_col: t} for i, (s, t) in enumerate(zip(sources, targets))]
+    items = [{index_col: i, source_col: s, target_col: t}
+             for i, (s, t) in enumerate(zip(sources, targets, strict=True))]
     return rd.from_items(items, override_num_blocks=num_blocks)
 
 
@@ -102,8 +104,9 @@ def encode_dataset(ds: Any, encoder: str | Encoder | Callable[[], Encoder], text
 def _block_stats(batch: dict[str, np.ndarray], x_col: str, y_col: str, index_col: str | None, d_in: int,
                  d_out: int, n_folds: int, normalize: bool) -> dict[str, np.ndarray]:
     """PairStats of one block, returned as one row of tensor columns."""
-    X = check_matrix(np.stack(batch[x_col]) if batch[x_col].dtype == object else batch[x_col], x_col, dim=d_in)
-    Y = check_matrix(np.stack(batch[y_col]) if batch[y_col].dtype == object else batch[y_col], y_col, dim=d_out)
+    # An object column holds one row vector per element; np.stack takes them as a list.
+    X = check_matrix(np.stack(list(batch[x_col])) if batch[x_col].dtype == object else batch[x_col], x_col, dim=d_in)
+    Y = check_matrix(np.stack(list(batch[y_col])) if batch[y_col].dtype == object else batch[y_col], y_col, dim=d_out)
     if normalize:
         prep = ProcrustesMapper(normalize=True)._prep
         X, Y = prep(X), prep(Y)
@@ -116,7 +119,7 @@ def _block_stats(batch: dict[str, np.ndarray], x_col: str, y_col: str, index_col
         idx, X, Y = idx[order], X[order], Y[order]
         # Runs of consecutive global indices, each added at its own offset.
         breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, idx.size]):
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, idx.size], strict=True):
             if hi > lo:
                 update_stats(stats, X[lo:hi], Y[lo:hi], start=int(idx[lo]))
     return {f: np.asarray(getattr(stats, f))[None] for f in _STATS_FIELDS}

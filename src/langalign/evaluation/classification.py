@@ -5,7 +5,8 @@ can write them straight into a report file.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -56,7 +57,7 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def classification_report(y_true: Sequence[Any], y_pred: Sequence[Any],
+def classification_report(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray,
                           labels: Sequence[Any] | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and a confusion matrix.
 
@@ -179,6 +180,6 @@ def format_report(report: dict[str, Any], digits: int = 4) -> str:
     cm = report["confusion_matrix"]
     cw = max([len(s) for s in labels] + [len(str(v)) for row in cm for v in row]) + 2
     lines.append(f"{'':<{width}}" + "".join(f"{s:>{cw}}" for s in labels))
-    for lab, row in zip(labels, cm):
+    for lab, row in zip(labels, cm, strict=True):
         lines.append(f"{lab:<{width}}" + "".join(f"{v:>{cw}d}" for v in row))
     return "\n".join(lines)

@@ -20,7 +20,8 @@ the same matrix column-wise.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -86,6 +87,7 @@ class _Scorer:
     def block(self, cos: np.ndarray, qs: slice, cs: slice) -> np.ndarray:
         if self.method == "cosine":
             return cos
+        assert self.r_q is not None and self.r_c is not None  # given for every method but cosine
         rq = self.r_q[qs, None]
         rc = self.r_c[None, cs]
         if self.method == "csls":
@@ -95,6 +97,7 @@ class _Scorer:
     def pairs(self, cos: np.ndarray, qi: np.ndarray, cj: np.ndarray) -> np.ndarray:
         if self.method == "cosine":
             return cos
+        assert self.r_q is not None and self.r_c is not None  # given for every method but cosine
         rq = self.r_q[qi]
         rc = self.r_c[cj]
         if self.method == "csls":

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._validation import MAX_DIM, check_int_param, check_matrix
 from ..artefacts import TensorSpec, check_tensors
 from ..errors import ArtefactError
+
+
+_M = TypeVar("_M", bound="BaseMapper")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -28,6 +31,9 @@ class BaseMapper:
     """
 
     kind: str = "base"
+    # Set by fit / from_state (declared, not assigned, so is_fitted's hasattr still works).
+    d_in_: int
+    d_out_: int
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -37,7 +43,7 @@ class BaseMapper:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self._param_names()}
 
-    def set_params(self, **params: Any) -> "BaseMapper":
+    def set_params(self, **params: Any) -> BaseMapper:
         valid = set(self._param_names())
         for k, v in params.items():
             if k not in valid:
@@ -45,13 +51,25 @@ class BaseMapper:
             setattr(self, k, v)
         return self
 
-    def clone(self) -> "BaseMapper":
+    def clone(self) -> BaseMapper:
         """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
 
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({ps})"
+
+    # -- scikit-learn protocol (tags read by its estimator checks, >= 1.6) ----------
+    def __sklearn_tags__(self) -> Any:
+        """A transformer whose fit needs a 2-D target ``Y`` (n, d_out); outputs float32."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None,
+                    target_tags=TargetTags(required=True, multi_output=True, single_output=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float32"]))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
 
     def _validate_params(self) -> None:
         """Raise ValueError naming the parameter when one is of the wrong type or out of range."""
@@ -60,6 +78,12 @@ class BaseMapper:
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "d_in_")
+
+    @property
+    def n_features_in_(self) -> int:
+        """``d_in_`` under scikit-learn's name (absent, i.e. AttributeError, until fitted)."""
+        self._check_fitted()
+        return self.d_in_
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
@@ -72,6 +96,9 @@ class BaseMapper:
         if X.shape[0] == 0:
             return np.empty((0, self.d_out_), dtype=np.float32)
         return np.asarray(self._transform(X), dtype=np.float32)
+
+    def fit(self, X: Any, Y: Any) -> BaseMapper:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def fit_transform(self, X: Any, Y: Any) -> np.ndarray:
         return self.fit(X, Y).transform(X)
@@ -110,7 +137,7 @@ class BaseMapper:
         raise NotImplementedError
 
     @classmethod
-    def _from_config(cls, config: Any, where: str, field: str) -> tuple["BaseMapper", int, int]:
+    def _from_config(cls: type[_M], config: Any, where: str, field: str) -> tuple[_M, int, int]:
         """An unfitted instance and ``(d_in, d_out)`` from a saved config, every value checked."""
         if not isinstance(config, dict):
             raise ArtefactError(f"{where}: {field} must be a JSON object, got {type(config).__name__}")
@@ -143,8 +170,8 @@ class BaseMapper:
         return obj._state_shapes(d_in, d_out, config, where, field)
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, np.ndarray], where: str = "mapper config",
-                   field: str = "mapper") -> "BaseMapper":
+    def from_state(cls: type[_M], config: dict[str, Any], tensors: dict[str, np.ndarray],
+                   where: str = "mapper config", field: str = "mapper") -> _M:
         obj, d_in, d_out = cls._from_config(config, where, field)
         check_tensors(tensors, obj._state_shapes(d_in, d_out, config, where, field), f"{where}: {field}")
         obj.d_in_, obj.d_out_ = d_in, d_out

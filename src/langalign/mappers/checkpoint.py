@@ -47,7 +47,7 @@ def run_key(X: np.ndarray, Y: np.ndarray, params: dict[str, Any], cls_name: str)
     for A in (X, Y):
         A = np.ascontiguousarray(A, dtype=np.float32)
         h.update(repr(A.shape).encode())
-        h.update(memoryview(A).cast("B"))
+        h.update(A.data.cast("B"))  # A.data: the array's memoryview (no copy)
     return run_key_from_digest(h.hexdigest(), params, cls_name)
 
 
@@ -136,7 +136,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def load_latest(folder: Path, key: str) -> dict[str, Any] | None:
     """The newest checkpoint in ``folder`` that reads back cleanly, or None if there is none."""
     errors = []
-    for epoch, path in reversed(_epoch_dirs(folder)):
+    for _epoch, path in reversed(_epoch_dirs(folder)):
         try:
             meta, tensors = _read(path)
         except Exception as e:  # a damaged newest checkpoint: fall back to an older one

@@ -12,8 +12,9 @@ an n-dimensional span. It gives the same map and the same cross-validation choic
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import warnings
 
@@ -97,7 +98,7 @@ class PairStats:
     def fold_of(self, start: int, count: int) -> np.ndarray:
         return fold_ids(start, count, self.n_folds)
 
-    def update(self, X: np.ndarray, Y: np.ndarray) -> "PairStats":
+    def update(self, X: np.ndarray, Y: np.ndarray) -> PairStats:
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
         folds = self.fold_of(self.rows_seen, X.shape[0])
@@ -115,7 +116,7 @@ class PairStats:
         self.rows_seen += X.shape[0]
         return self
 
-    def merge(self, other: "PairStats") -> "PairStats":
+    def merge(self, other: PairStats) -> PairStats:
         """Add another accumulator's sums (e.g. from another worker)."""
         if (other.d_in, other.d_out, other.n_folds) != (self.d_in, self.d_out, self.n_folds):
             raise ValueError("cannot merge PairStats of different shapes")
@@ -170,10 +171,7 @@ class _RidgePath:
         kind, a = cand
         if kind == "identity":
             return self.P0, np.zeros(self.P0.shape[1])
-        if kind == "shift":
-            M = self.P0
-        else:
-            M = (self.P + a * self.P0) / (self.lam + a)[:, None]
+        M = self.P0 if kind == "shift" else (self.P + a * self.P0) / (self.lam + a)[:, None]
         return M, self.my - self.mxV @ M
 
     def solve(self, cand: tuple[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -299,10 +297,11 @@ class LinearMapper(BaseMapper):
         self.alphas = alphas
 
     def _validate_params(self) -> None:
-        if not (isinstance(self.alpha, str) and self.alpha == "auto"):
-            if not is_number(self.alpha) or not np.isfinite(float(self.alpha)) or float(self.alpha) <= 0:
-                raise ValueError(f"alpha must be 'auto' or a finite number > 0 (the ridge strength), "
-                                 f"got {self.alpha!r}")
+        is_auto = isinstance(self.alpha, str) and self.alpha == "auto"
+        if not is_auto and (not is_number(self.alpha) or not np.isfinite(float(self.alpha))
+                            or float(self.alpha) <= 0):
+            raise ValueError(f"alpha must be 'auto' or a finite number > 0 (the ridge strength), "
+                             f"got {self.alpha!r}")
         check_choice_param("prior", self.prior, ("auto", "identity", "zero"))
         check_bool_param("fit_intercept", self.fit_intercept)
         check_int_param("cv", self.cv, 2, MAX_CV)
@@ -324,7 +323,7 @@ class LinearMapper(BaseMapper):
         return prior
 
     # -- fitting -------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any) -> "LinearMapper":
+    def fit(self, X: Any, Y: Any) -> LinearMapper:
         self._validate_params()
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
@@ -341,7 +340,7 @@ class LinearMapper(BaseMapper):
             return 1
         return int(max(2, min(self.cv, n // 2)))
 
-    def _fit_dual(self, X: np.ndarray, Y: np.ndarray) -> "LinearMapper":
+    def _fit_dual(self, X: np.ndarray, Y: np.ndarray) -> LinearMapper:
         """Few pairs in many dimensions: the same fit and CV choice as :meth:`fit_stats`, in n x n form."""
         n, d_in, d_out = X.shape[0], X.shape[1], Y.shape[1]
         prior = self._resolve_prior(d_in, d_out)
@@ -369,14 +368,14 @@ class LinearMapper(BaseMapper):
                     sse[j] += score(cand)
             mse = sse / (n * d_out)
             chosen = candidates[int(np.argmin(mse))]
-            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse)}
+            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse, strict=True)}
         else:
             chosen = ("ridge", float(self.alpha))
             self.cv_scores_ = {}
         W, b = _DualRidge(X64, Y64, prior, self.fit_intercept).solve(chosen)
         return self._install(W, b, chosen, prior, n, d_in, d_out)
 
-    def fit_stats(self, stats: PairStats) -> "LinearMapper":
+    def fit_stats(self, stats: PairStats) -> LinearMapper:
         """Fit from accumulated :class:`PairStats` (the path sharded/distributed fits use)."""
         self._validate_params()
         d_in, d_out = stats.d_in, stats.d_out
@@ -402,7 +401,7 @@ class LinearMapper(BaseMapper):
             mse = sse / (total[0] * d_out)
             best = int(np.argmin(mse))
             chosen = candidates[best]
-            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse)}
+            self.cv_scores_ = {_label(c): float(m) for c, m in zip(candidates, mse, strict=True)}
         else:
             chosen = ("ridge", float(self.alpha))
             self.cv_scores_ = {}
@@ -410,7 +409,7 @@ class LinearMapper(BaseMapper):
         return self._install(W, b, chosen, prior, int(total[0]), d_in, d_out)
 
     def _install(self, W: np.ndarray, b: np.ndarray, chosen: tuple[str, float], prior: str, n: int, d_in: int,
-                 d_out: int) -> "LinearMapper":
+                 d_out: int) -> LinearMapper:
         self.coef_ = W.astype(np.float32)
         self.intercept_ = b.astype(np.float32)
         self.alpha_ = chosen[1] if chosen[0] == "ridge" else float("inf")
@@ -499,7 +498,7 @@ class ProcrustesMapper(BaseMapper):
             X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         return X
 
-    def fit(self, X: Any, Y: Any) -> "ProcrustesMapper":
+    def fit(self, X: Any, Y: Any) -> ProcrustesMapper:
         self._validate_params()
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
@@ -507,7 +506,7 @@ class ProcrustesMapper(BaseMapper):
         stats = accumulate([(self._prep(X), self._prep(Y))], X.shape[1], Y.shape[1], 1)
         return self.fit_stats(stats)
 
-    def fit_stats(self, stats: PairStats) -> "ProcrustesMapper":
+    def fit_stats(self, stats: PairStats) -> ProcrustesMapper:
         """Fit from sums of (already normalised, if ``normalize``) pairs."""
         self._validate_params()
         total = stats.total()
@@ -572,7 +571,7 @@ class CenteringMapper(BaseMapper):
     def __init__(self):
         pass
 
-    def fit(self, X: Any, Y: Any) -> "CenteringMapper":
+    def fit(self, X: Any, Y: Any) -> CenteringMapper:
         self._validate_params()
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)

@@ -83,7 +83,7 @@ def _mlp(dims: list[int], dropout: float):
 
 def _mlp_shapes(dims: list[int], dropout: float, prefix: str, fields: str) -> dict:
     """``state_dict`` names -> (shape, fields) of ``_mlp(dims, dropout)``, under ``prefix``."""
-    out = {}
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
     for i, lay in enumerate(_mlp_layout(dims, dropout)):
         if isinstance(lay, tuple):
             out[f"{prefix}{i}.weight"] = ((lay[1], lay[0]), fields)
@@ -93,6 +93,22 @@ def _mlp_shapes(dims: list[int], dropout: float, prefix: str, fields: str) -> di
 
 class _NeuralMapper(BaseMapper):
     """Training loop, losses, early stopping, residual path; subclasses build the net."""
+
+    # Parameters every subclass's __init__ stores (declared for the type checker).
+    dropout: float
+    loss: str
+    residual: bool
+    lr: float
+    weight_decay: float
+    epochs: int
+    batch_size: int
+    val_fraction: float
+    patience: int
+    temperature: float
+    seed: int
+    device: str
+    linear_params: dict | None
+    linear_: LinearMapper | None
 
     def _build_net(self, d_in: int, d_out: int):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -132,7 +148,7 @@ class _NeuralMapper(BaseMapper):
 
     # -- training ----------------------------------------------------------------
     def fit(self, X: Any, Y: Any, checkpoint_dir: str | os.PathLike | None = None,
-            resume: bool = False) -> "_NeuralMapper":
+            resume: bool = False) -> _NeuralMapper:
         """Train on pairs ``X[i] -> Y[i]``.
 
         ``checkpoint_dir``: write a checkpoint (safetensors + JSON, atomically) after
@@ -177,7 +193,7 @@ class _NeuralMapper(BaseMapper):
         Xt = torch.from_numpy(X).to(device)
         Yt = torch.from_numpy(Y).to(device)
         if self.residual:
-            Bt = torch.from_numpy(self.linear_.transform(X)).to(device)
+            Bt = torch.from_numpy(base.transform(X)).to(device)
         gen = torch.Generator().manual_seed(self.seed)
 
         def predict(idx):
@@ -248,7 +264,7 @@ class _NeuralMapper(BaseMapper):
 
     def _train_epochs(self, net, opt, gen, rng: np.random.Generator, device: str, train_epoch, val_loss,
                       n_val: int, ckpt_dir: Path | None, run_key: str, resume: bool, n: int, d_in: int,
-                      d_out: int, epochs: int | None = None) -> "_NeuralMapper":
+                      d_out: int, epochs: int | None = None) -> _NeuralMapper:
         """Epochs with early stopping, a checkpoint after each and resume from the last one.
 
         ``train_epoch()`` runs one pass and returns ``(sum of batch loss x rows, rows)``;
@@ -304,7 +320,7 @@ class _NeuralMapper(BaseMapper):
                 break
         return self._finish_fit(net, best, history, n, d_in, d_out)
 
-    def _finish_fit(self, net, best: tuple, history: list[dict], n: int, d_in: int, d_out: int) -> "_NeuralMapper":
+    def _finish_fit(self, net, best: tuple, history: list[dict], n: int, d_in: int, d_out: int) -> _NeuralMapper:
         """Install the best epoch's weights and the fitted state (shared with the sharded trainer)."""
         net.load_state_dict(best[2])
         net.eval()
