@@ -100,6 +100,13 @@ def _method_label(mode: str, mapper: str | None, pairs: str | None, n: int | Non
     return f"{name} {mapper} [{src}]"
 
 
+def _head_description() -> str:
+    p = make_head("logreg").get_params()
+    prep = ", ".join(["L2-normalised" if p["normalize"] else "not normalised",
+                      "standardised" if p["standardize"] else "not standardised"])
+    return f"logreg (langalign default: {prep}, C={p['C']:g})"
+
+
 class BenchmarkRunner:
     def __init__(self, data: Path, out: Path, task_names: list[str], langs: list[str], seed: int = 0,
                  quick: bool = False, home: Path | None = None, disk_cache: bool = True):
@@ -393,7 +400,7 @@ class BenchmarkRunner:
                 "platform": platform.platform(), "seed": self.seed, "quick": self.quick,
                 "data": str(self.data), "tasks": self.task_names, "langs": self.langs,
                 "settings": {k: {"source": v[0], "target": v[1]} for k, v in SETTINGS.items()},
-                "head": "logreg (langalign default: L2-normalised, standardised, C=1)",
+                "head": _head_description(),
                 "english_bridge_pool": self.pool_desc,
                 "neural_mappers": {"max_pairs": NEURAL_MAX_PAIRS, **NEURAL_PARAMS},
                 "zero_shot_reference": "two-encoder rows are compared with the same-encoder zero-shot predictions "
