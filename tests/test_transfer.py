@@ -125,3 +125,37 @@ def test_documented_top_level_names_exist():
     # The README's examples use these through `import langalign as la`.
     for name in ("LangAlign", "CrossLingualClassifier", "load_encoder", "LinearMapper", "EncoderMismatchError"):
         assert hasattr(la, name), name
+
+
+# -- model selection without target labels -----------------------------------------------
+
+def test_agreement_on_unlabelled_pairs_ranks_transfer_like_target_accuracy(fitted):
+    from langalign.transfer import select_classifier
+
+    texts, labels = corpus(150)
+    test_texts, test_labels = corpus(90, lang="xx", offset=900)
+    par_en, _ = corpus(60, offset=7000)  # unlabelled parallel pairs, unseen by the aligner
+    par_xx = [t.replace("en-", "xx-") for t in par_en]
+    zs = CrossLingualClassifier(la.LangAlign(fitted.source_encoder, fitted.target_encoder),
+                                mode="zero-shot").fit(texts, labels)
+    cands = {"zero-shot": zs, "reverse": CrossLingualClassifier(fitted, mode="reverse").fit(texts, labels)}
+    acc = {k: c.evaluate(test_texts, test_labels)["accuracy"] for k, c in cands.items()}
+    agree = {k: c.agreement(par_en, par_xx) for k, c in cands.items()}
+    assert agree["reverse"]["kappa"] > 0.8 > agree["zero-shot"]["kappa"] and acc["reverse"] > acc["zero-shot"]
+    assert agree["reverse"]["n"] == 60
+    by_pairs = select_classifier(cands, parallel=(par_en, par_xx))
+    assert by_pairs["chosen"] == "reverse" and by_pairs["by"].startswith("agreement")
+    by_dev = select_classifier(cands, dev=(test_texts[:30], test_labels[:30]))
+    assert by_dev["chosen"] == "reverse" and set(by_dev["scores"]) == set(cands)
+    with pytest.raises(ValueError, match="dev="):
+        select_classifier(cands)
+
+
+def test_a_head_that_always_says_the_same_gets_no_agreement_credit(fitted):
+    # Raw agreement would be perfect for a constant classifier; kappa gives it 0.
+    texts, _ = corpus(30)
+    par_en, _ = corpus(40, offset=7000)
+    clf = CrossLingualClassifier(fitted, mode="reverse").fit(texts, ["a"] * 29 + ["b"])
+    clf.head_.intercept_[:] = 1e6  # force one class everywhere
+    got = clf.agreement(par_en, [t.replace("en-", "xx-") for t in par_en])
+    assert got["agreement"] == 1.0 and got["kappa"] == 0.0
