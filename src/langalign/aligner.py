@@ -506,10 +506,16 @@ class LangAlign:
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
 
 
-def _domain_summary(V: np.ndarray) -> dict[str, Any]:
-    V = np.asarray(V, dtype=np.float64)
-    mean = V.mean(0)
-    return {"mean": mean, "var": float(np.sum((V - mean) ** 2) / max(V.shape[0] - 1, 1)), "n": int(V.shape[0])}
+def _domain_summary(V: np.ndarray, chunk: int = 65536) -> dict[str, Any]:
+    """Mean and total variance of the rows of ``V``, in float64 chunks (no full float64 copy)."""
+    n = V.shape[0]
+    total, sq = np.zeros(V.shape[1]), 0.0
+    for s in range(0, n, chunk):
+        c = np.asarray(V[s : s + chunk], dtype=np.float64)
+        total += c.sum(0)
+        sq += float(np.einsum("ij,ij->", c, c))
+    mean = total / n
+    return {"mean": mean, "var": max(sq - n * float(mean @ mean), 0.0) / max(n - 1, 1), "n": int(n)}
 
 
 def _trust(shift: float) -> float:
