@@ -102,8 +102,13 @@ def test_similarity_raw_and_mapped(fitted):
 
 
 @pytest.mark.integration
-def test_sib200_reverse_beats_zero_shot_real():
+def test_sib200_reverse_is_never_worse_than_zero_shot_real():
+    # With the old head defaults (L2 + standardise, C=1) reverse beat zero-shot here
+    # (the "+1.5" the issue calls a gain over a weakened baseline). With the stronger
+    # default head zero-shot is 82.8 and reverse on all train pairs 82.4 (3 of 612 items):
+    # the promise that holds is "never significantly worse than no map".
     from langalign.data import load_sib200, load_sib200_parallel
+    from langalign.evaluation import mcnemar
 
     use = la.load_encoder("use-multilingual")
     en = load_sib200("en", "train")
@@ -114,11 +119,16 @@ def test_sib200_reverse_beats_zero_shot_real():
         Yt = use.encode(te.texts)
         par = load_sib200_parallel("en", lang, "train")
         align = la.LangAlign(use, use).fit_embeddings(use.encode(par.source), use.encode(par.target))
+        pred = {}
         for mode in accs:
             clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X, en.labels)
-            accs[mode].append(np.mean(clf.predict_embeddings(Yt) == np.array(te.labels)))
+            pred[mode] = clf.predict_embeddings(Yt)
+            accs[mode].append(np.mean(pred[mode] == np.array(te.labels)))
+        mc = mcnemar(te.labels, list(pred["zero-shot"]), list(pred["reverse"]))
+        assert mc["p_value"] >= 0.05 or mc["c"] > mc["b"], (lang, mc)
     print({k: np.round(v, 3) for k, v in accs.items()})
-    assert np.mean(accs["reverse"]) > np.mean(accs["zero-shot"])
+    assert np.mean(accs["zero-shot"]) >= 0.80  # the default head (82.8 here; 78.4 with the old defaults)
+    assert np.mean(accs["reverse"]) >= np.mean(accs["zero-shot"]) - 0.01
 
 
 def test_documented_top_level_names_exist():
