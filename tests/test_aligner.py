@@ -158,3 +158,93 @@ def test_save_is_atomic_on_failure(tmp_path, pairs, monkeypatch):
         la.LangAlign("s", "t").fit_embeddings(X, Y * 2).save(p)
     assert (p / "model.safetensors").read_bytes() == before  # old artefact intact
     assert [q.name for q in tmp_path.iterdir()] == ["al"]  # no temporary left behind
+
+
+# -- domain shift: fall back toward the identity out of the pairs' domain ---------------------
+
+def two_domain_pairs(seed=0, d=16, n=400):
+    """Pairs from domain A (target = source rotated a little + offset); inputs from A and from B."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    Q, _ = np.linalg.qr(np.eye(d) + 0.3 * rng.normal(size=(d, d)))
+    Y = (A @ Q + 0.5).astype(np.float32)
+    X = A.astype(np.float32)
+    new_a = (rng.normal(size=(300, d)) @ Q + 0.5).astype(np.float32)           # same domain, unseen rows
+    new_b = (rng.normal(size=(300, d)) * 0.5 @ Q + 0.5 + 2.0).astype(np.float32)  # another domain
+    return X, Y, new_a, new_b
+
+
+def test_domain_shift_is_near_zero_in_domain_and_large_out_of_it():
+    X, Y, new_a, new_b = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    a, b = al.domain_shift(new_a), al.domain_shift(new_b)
+    assert a["shift"] < 0.01 and a["trust"] == 1.0
+    assert b["shift"] > 0.5 and b["trust"] == 0.0
+    # few in-domain inputs: the sampling noise is taken out, so they do not look shifted
+    assert al.domain_shift(new_a[:10])["shift"] < 0.05
+    assert al.domain_shift(X, side="source")["shift"] == 0.0
+
+
+def test_adapt_keeps_the_map_in_domain_and_falls_back_out_of_it():
+    X, Y, new_a, new_b = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    mapped_a, mapped_b = al.to_source(new_a), al.to_source(new_b)
+    al.adapt(new_a)
+    np.testing.assert_array_equal(al.to_source(new_a), mapped_a)
+    al.adapt(new_b)
+    assert al.adapted_["reverse"]["trust"] == 0.0
+    np.testing.assert_array_equal(al.to_source(new_b), new_b)  # identity = the zero-shot input
+    assert not np.allclose(al.to_source(new_b), mapped_b)
+    al.adapt(new_b, fallback="shift")
+    shift = al.domain_["source"]["mean"] - al.domain_["target"]["mean"]
+    np.testing.assert_allclose(al.to_source(new_b), new_b + shift, atol=1e-5)
+    np.testing.assert_array_equal(al.to_target(X), al.forward_.transform(X))  # the other direction untouched
+
+
+def test_partial_trust_blends_linearly():
+    from langalign.aligner import SHIFT_FULL_MAP, SHIFT_NO_MAP, _trust
+
+    assert _trust(0.0) == 1.0 and _trust(SHIFT_NO_MAP) == 0.0
+    mid = float(np.sqrt(SHIFT_FULL_MAP * SHIFT_NO_MAP))
+    assert abs(_trust(mid) - 0.5) < 1e-9
+    X, Y, new_a, _ = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    al.adapted_["reverse"] = {"trust": 0.25, "fallback": "identity"}
+    np.testing.assert_allclose(al.to_source(new_a), 0.25 * al.reverse_.transform(new_a) + 0.75 * new_a, atol=1e-5)
+
+
+def test_adaptation_survives_save_and_load(tmp_path):
+    X, Y, _, new_b = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y).adapt(new_b, fallback="shift")
+    al.save(tmp_path / "al")
+    back = la.LangAlign.load(tmp_path / "al")
+    assert back.adapted_["reverse"]["fallback"] == "shift"
+    np.testing.assert_array_equal(back.to_source(new_b), al.to_source(new_b))
+    assert back.domain_shift(new_b) == al.domain_shift(new_b)
+
+
+def test_aligner_saved_before_domain_records_loads_and_says_why_it_cannot_adapt(tmp_path):
+    X, Y, _, new_b = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    al.save(tmp_path / "al")
+    cfg = json.loads((tmp_path / "al" / "config.json").read_text())
+    for key in ("domain", "adapted"):
+        cfg.pop(key)
+    (tmp_path / "al" / "config.json").write_text(json.dumps(cfg))
+    old = la.LangAlign.load(tmp_path / "al")  # its extra domain tensors are ignored
+    np.testing.assert_array_equal(old.to_source(new_b), al.to_source(new_b))
+    with pytest.raises(ValueError, match="no record of its training inputs"):
+        old.adapt(new_b)
+
+
+def test_adapt_needs_equal_dimensions_and_a_known_fallback(pairs):
+    X, Y = pairs  # 16 -> 12
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    with pytest.raises(ValueError, match="equal dimensions"):
+        al.adapt(Y)
+    X, Y, _, new_b = two_domain_pairs()
+    al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
+    with pytest.raises(ValueError, match="fallback"):
+        al.adapt(new_b, fallback="nearest")
+    with pytest.raises(ValueError, match="at least 2"):
+        al.domain_shift(new_b[:1])

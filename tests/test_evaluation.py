@@ -295,3 +295,15 @@ def test_large_retrieval_runs_in_bounded_memory():
     assert peak < 100e6 < full_matrix  # measured ~17 MB; one 20k x 1024 slab alone is 80 MB
     assert top.indices.shape == (n, 5)
     assert res["q2c"]["accuracy"] > 0.9
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from("abc")), min_size=1, max_size=60))
+def test_cohen_kappa_matches_sklearn_and_gives_constant_predictions_no_credit(pairs):
+    from langalign.evaluation import cohen_kappa
+
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    if len(set(a)) == 1 or len(set(b)) == 1:
+        assert cohen_kappa(a, b) == 0.0
+    else:
+        assert math.isclose(cohen_kappa(a, b), skm.cohen_kappa_score(a, b), abs_tol=1e-12)

@@ -80,7 +80,8 @@ def test_state_roundtrip_gives_identical_predictions(kind, normalize, standardiz
 
 def test_logreg_state_dict_and_config_are_plain():
     X, y = blobs()
-    head = LogisticRegressionHead(class_weight={0: 2.0, 1: 1.0}).fit(X, y)
+    assert set(LogisticRegressionHead().fit(X, y).state_dict()) == {"coef", "intercept"}  # default: no scaler
+    head = LogisticRegressionHead(class_weight={0: 2.0, 1: 1.0}, standardize=True).fit(X, y)
     sd = head.state_dict()
     assert set(sd) == {"coef", "intercept", "mean", "scale"}
     assert all(isinstance(v, np.ndarray) for v in sd.values())
@@ -217,3 +218,80 @@ def test_pair_features(n, d, seed):
 def test_pair_features_shape_mismatch():
     with pytest.raises(ValueError, match="rows"):
         pair_features(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+# -- defaults chosen by the dev protocol; heads saved under the old defaults -----------------
+
+def _protocol_params(config: str) -> dict:
+    prep, c = (config.removeprefix("mlp ").split(" ") + [None])[:2]
+    params = {"normalize": prep.startswith("l2"), "standardize": "std" in prep}
+    if c is not None:
+        params["C"] = float(c.removeprefix("C="))
+    return params
+
+
+def test_head_defaults_are_the_ones_the_dev_protocol_chose():
+    # results/head_protocol.json is written by bench/head_protocol.py (train/dev splits only);
+    # changing a default without rerunning it, or rerunning it to another choice, fails here.
+    from pathlib import Path
+
+    meta = json.loads((Path(__file__).parents[1] / "results" / "head_protocol.json").read_text())["meta"]
+    lr = LogisticRegressionHead().get_params()
+    assert {k: lr[k] for k in ("normalize", "standardize", "C")} == _protocol_params(meta["chosen"])
+    mlp = MLPHead().get_params()
+    assert {k: mlp[k] for k in ("normalize", "standardize")} == _protocol_params(meta["mlp_chosen"])
+    assert make_head("logreg").get_params() == lr
+
+
+OLD_DEFAULT_PARAMS = {"C": 1.0, "max_iter": 1000, "class_weight": None, "normalize": True, "standardize": True}
+
+
+def _old_default_head_artefact(d=6, k=3, seed=0):
+    """What LogisticRegressionHead() saved before the defaults changed (L2 + standardise, C=1)."""
+    rng = np.random.default_rng(seed)
+    config = {"class": "LogisticRegressionHead", "format": 1, "params": dict(OLD_DEFAULT_PARAMS),
+              "classes": ["a", "b", "c"][:k], "n_features": d, "n_classes": k}
+    tensors = {"coef": rng.normal(size=(k, d)), "intercept": rng.normal(size=k),
+               "mean": rng.normal(size=d) * 0.1, "scale": rng.uniform(0.5, 2.0, size=d)}
+    return config, tensors
+
+
+def _old_pipeline_predict(tensors, X):
+    Z = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Z = (Z - tensors["mean"]) / tensors["scale"]
+    return np.array(["a", "b", "c"])[(Z @ tensors["coef"].T + tensors["intercept"]).argmax(1)]
+
+
+def test_head_saved_with_the_old_defaults_loads_and_predicts_unchanged():
+    config, tensors = _old_default_head_artefact()
+    X = np.random.default_rng(1).normal(size=(200, 6))
+    head = roundtrip_state(config, tensors)
+    assert head.get_params() == OLD_DEFAULT_PARAMS  # the saved settings, not today's defaults
+    np.testing.assert_array_equal(head.predict(X), _old_pipeline_predict(tensors, X))
+    # A config that does not list the preprocessing (hand-written, truncated) means what
+    # format 1 meant when it was written: L2 + standardise, C=1.
+    params = {k: v for k, v in OLD_DEFAULT_PARAMS.items() if k not in ("normalize", "standardize", "C")}
+    head = roundtrip_state({**config, "params": params}, tensors)
+    assert head.get_params() == OLD_DEFAULT_PARAMS
+    np.testing.assert_array_equal(head.predict(X), _old_pipeline_predict(tensors, X))
+
+
+def test_classifier_saved_with_the_old_default_head_loads_unchanged(tmp_path):
+    import langalign as la
+    from langalign.transfer import CrossLingualClassifier
+
+    X, y = blobs(d=16, labels=["a", "b", "c"])
+    enc = la.FunctionEncoder(lambda t: np.zeros((len(t), 16)), "toy", 16)
+    old = CrossLingualClassifier(enc, mode="zero-shot", head_params=dict(OLD_DEFAULT_PARAMS)).fit_embeddings(X, y)
+    old.save(tmp_path / "clf")
+    cfg = json.loads((tmp_path / "clf" / "config.json").read_text())
+    cfg["head_params"] = {}  # as saved when these were the defaults: no explicit head_params
+    (tmp_path / "clf" / "config.json").write_text(json.dumps(cfg))
+    loaded = CrossLingualClassifier.load(tmp_path / "clf", enc, enc)
+    assert loaded.head_.get_params() == OLD_DEFAULT_PARAMS
+    np.testing.assert_array_equal(loaded.predict_embeddings(X), old.predict_embeddings(X))
+
+
+def roundtrip_state(config, tensors):
+    config = json.loads(json.dumps(config))
+    return head_from_state(config, st_load(st_save({k: np.asarray(v) for k, v in tensors.items()})))

@@ -73,6 +73,22 @@ def test_same_dim_identity_prior(tmp_path):
     np.testing.assert_allclose(sh.coef_, mem.coef_, rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_sharded_shrunk_procrustes_equals_in_memory(tmp_path, normalize):
+    # Equal dimensions: the shrinkage toward the identity is cross-validated from per-fold
+    # sums, so the shards must land in the same folds as the in-memory rows.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 12)).astype(np.float32)
+    Y = X + 0.8 * rng.standard_normal((300, 12)).astype(np.float32) + 0.2
+    write_array_shards(tmp_path / "x", X, 37)
+    write_array_shards(tmp_path / "y", Y, 100)
+    mem = ProcrustesMapper(normalize=normalize).fit(X, Y)
+    sh = fit_mapper_from_shards(ProcrustesMapper(normalize=normalize), tmp_path / "x", tmp_path / "y")
+    assert sh.choice_ == mem.choice_ and len(mem.cv_scores_) > 2
+    np.testing.assert_allclose(list(sh.cv_scores_.values()), list(mem.cv_scores_.values()), rtol=1e-6)
+    np.testing.assert_allclose(sh.transform(X), mem.transform(X), rtol=1e-5, atol=1e-5)
+
 def test_mismatched_or_unsupported(tmp_path, pairs, shard_dirs):
     X, _ = pairs
     write_array_shards(tmp_path / "short", X[:10], 5)

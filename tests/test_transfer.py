@@ -102,8 +102,13 @@ def test_similarity_raw_and_mapped(fitted):
 
 
 @pytest.mark.integration
-def test_sib200_reverse_beats_zero_shot_real():
+def test_sib200_reverse_is_never_worse_than_zero_shot_real():
+    # With the old head defaults (L2 + standardise, C=1) reverse beat zero-shot here
+    # (the "+1.5" the issue calls a gain over a weakened baseline). With the stronger
+    # default head zero-shot is 82.8 and reverse on all train pairs 82.4 (3 of 612 items):
+    # the promise that holds is "never significantly worse than no map".
     from langalign.data import load_sib200, load_sib200_parallel
+    from langalign.evaluation import mcnemar
 
     use = la.load_encoder("use-multilingual")
     en = load_sib200("en", "train")
@@ -114,14 +119,53 @@ def test_sib200_reverse_beats_zero_shot_real():
         Yt = use.encode(te.texts)
         par = load_sib200_parallel("en", lang, "train")
         align = la.LangAlign(use, use).fit_embeddings(use.encode(par.source), use.encode(par.target))
+        pred = {}
         for mode in accs:
             clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X, en.labels)
-            accs[mode].append(np.mean(clf.predict_embeddings(Yt) == np.array(te.labels)))
+            pred[mode] = clf.predict_embeddings(Yt)
+            accs[mode].append(np.mean(pred[mode] == np.array(te.labels)))
+        mc = mcnemar(te.labels, list(pred["zero-shot"]), list(pred["reverse"]))
+        assert mc["p_value"] >= 0.05 or mc["c"] > mc["b"], (lang, mc)
     print({k: np.round(v, 3) for k, v in accs.items()})
-    assert np.mean(accs["reverse"]) > np.mean(accs["zero-shot"])
+    assert np.mean(accs["zero-shot"]) >= 0.80  # the default head (82.8 here; 78.4 with the old defaults)
+    assert np.mean(accs["reverse"]) >= np.mean(accs["zero-shot"]) - 0.01
 
 
 def test_documented_top_level_names_exist():
     # The README's examples use these through `import langalign as la`.
     for name in ("LangAlign", "CrossLingualClassifier", "load_encoder", "LinearMapper", "EncoderMismatchError"):
         assert hasattr(la, name), name
+
+
+# -- model selection without target labels -----------------------------------------------
+
+def test_agreement_on_unlabelled_pairs_ranks_transfer_like_target_accuracy(fitted):
+    from langalign.transfer import select_classifier
+
+    texts, labels = corpus(150)
+    test_texts, test_labels = corpus(90, lang="xx", offset=900)
+    par_en, _ = corpus(60, offset=7000)  # unlabelled parallel pairs, unseen by the aligner
+    par_xx = [t.replace("en-", "xx-") for t in par_en]
+    zs = CrossLingualClassifier(la.LangAlign(fitted.source_encoder, fitted.target_encoder),
+                                mode="zero-shot").fit(texts, labels)
+    cands = {"zero-shot": zs, "reverse": CrossLingualClassifier(fitted, mode="reverse").fit(texts, labels)}
+    acc = {k: c.evaluate(test_texts, test_labels)["accuracy"] for k, c in cands.items()}
+    agree = {k: c.agreement(par_en, par_xx) for k, c in cands.items()}
+    assert agree["reverse"]["kappa"] > 0.8 > agree["zero-shot"]["kappa"] and acc["reverse"] > acc["zero-shot"]
+    assert agree["reverse"]["n"] == 60
+    by_pairs = select_classifier(cands, parallel=(par_en, par_xx))
+    assert by_pairs["chosen"] == "reverse" and by_pairs["by"].startswith("agreement")
+    by_dev = select_classifier(cands, dev=(test_texts[:30], test_labels[:30]))
+    assert by_dev["chosen"] == "reverse" and set(by_dev["scores"]) == set(cands)
+    with pytest.raises(ValueError, match="dev="):
+        select_classifier(cands)
+
+
+def test_a_head_that_always_says_the_same_gets_no_agreement_credit(fitted):
+    # Raw agreement would be perfect for a constant classifier; kappa gives it 0.
+    texts, _ = corpus(30)
+    par_en, _ = corpus(40, offset=7000)
+    clf = CrossLingualClassifier(fitted, mode="reverse").fit(texts, ["a"] * 29 + ["b"])
+    clf.head_.intercept_[:] = 1e6  # force one class everywhere
+    got = clf.agreement(par_en, [t.replace("en-", "xx-") for t in par_en])
+    assert got["agreement"] == 1.0 and got["kappa"] == 0.0

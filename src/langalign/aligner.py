@@ -22,6 +22,14 @@ from .mappers import BaseMapper, make_mapper, mapper_config_tensors, mapper_from
 KIND = "aligner"
 # fit_shards scores on at most this many held-out pairs (memory and time stay bounded).
 MAX_SHARD_HELD_OUT = 10_000
+# adapt(): at or below this domain shift (see LangAlign.domain_shift) the map is kept in
+# full, at or above SHIFT_NO_MAP it is replaced by the fallback, log-linear in between.
+# Chosen on dev splits (bench/domain_shift.py): dev inputs from the domain of the pairs
+# (LibreOffice help) score 0.004-0.006 against a LibreOffice-fitted aligner; SIB-200,
+# sentiment and NLI dev inputs 0.1-0.28, where that aligner lost up to 4.5 points.
+SHIFT_FULL_MAP = 0.02
+SHIFT_NO_MAP = 0.06
+FALLBACKS = ("identity", "shift")
 
 
 class LangAlign:
@@ -67,6 +75,11 @@ class LangAlign:
         self.reverse_: BaseMapper | None = None
         self.scores_: dict[str, Any] = {}
         self.training_: dict[str, Any] = {}
+        # Where the maps' training inputs lie (per side: mean vector, total variance, count),
+        # so unlabelled new inputs can be checked against it (domain_shift / adapt).
+        self.domain_: dict[str, dict[str, Any]] | None = None
+        # direction -> {"trust", "fallback", ...}: set by adapt(); maps are blended by trust.
+        self.adapted_: dict[str, dict[str, Any]] = {}
 
     # -- encoders ------------------------------------------------------------------
     @property
@@ -175,6 +188,8 @@ class LangAlign:
             "n_pairs": int(n), "n_train": int(len(train)), "n_held_out": int(n_held), "seed": self.seed,
             "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        self.domain_ = {"source": _domain_summary(Xtr), "target": _domain_summary(Ytr)}
+        self.adapted_ = {}
         self.scores_ = self.score_embeddings(X[held], Y[held]) if n_held else {}
         return self
 
@@ -223,6 +238,8 @@ class LangAlign:
                     extra.update(checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
             fitted = fit_mapper_from_shards(mapper, a, b, **kw, **extra)
             setattr(self, f"{direction}_", fitted)
+        self.domain_ = None  # not recorded for shard fits (it would take another pass over the shards)
+        self.adapted_ = {}
         self.training_ = {
             "n_pairs": n, "n_train": n - n_held, "n_held_out": n_held, "data": "shards",
             "held_out_rows": "hash of the row index (langalign.sharded_fit.held_out_mask)" if n_held else None,
@@ -292,13 +309,77 @@ class LangAlign:
         """Forward LangAlign: source-language texts (or source vectors) -> target space."""
         m = self._require("forward")
         X = self._as_vectors(texts_or_array, "source", show_progress)
-        return m.transform(X)
+        return self._blend("forward", X, m.transform(X))
 
     def to_source(self, texts_or_array: Any, show_progress: bool | None = None) -> np.ndarray:
         """Rev-LangAlign: target-language texts (or target vectors) -> source space."""
         m = self._require("reverse")
         Y = self._as_vectors(texts_or_array, "target", show_progress)
-        return m.transform(Y)
+        return self._blend("reverse", Y, m.transform(Y))
+
+    # -- domain shift ----------------------------------------------------------------
+    def domain_shift(self, texts_or_array: Any, side: str = "target") -> dict[str, Any]:
+        """How far unlabelled inputs lie from the inputs the maps were fitted on; needs no labels.
+
+        ``side="target"``: target-language inputs of :meth:`to_source` (Rev-LangAlign);
+        ``"source"``: English inputs of :meth:`to_target`. ``shift`` is the squared
+        distance between the mean of the new vectors and the mean of the training
+        vectors of that side, divided by the training vectors' total variance, less the
+        part expected from sampling alone (``noise`` = 1/n_new + 1/n_train). Inputs from
+        the pairs' own domain score near 0; another domain scores about 0.1 or more.
+        ``trust`` is the weight :meth:`adapt` would give the map (1 = all of it).
+        """
+        if side not in ("source", "target"):
+            raise ValueError(f"side must be 'source' or 'target', got {side!r}")
+        self._require("forward")
+        if not self.domain_:
+            raise ValueError("this aligner has no record of its training inputs (fitted from shards, or saved "
+                             "by an older langalign); refit it with fit()/fit_embeddings() to check domain shift")
+        ref = self.domain_[side]
+        V = self._as_vectors(texts_or_array, side, None)
+        if V.shape[0] < 2:
+            raise ValueError(f"need at least 2 unlabelled inputs to measure a domain shift, got {V.shape[0]}")
+        raw = float(np.sum((V.astype(np.float64).mean(0) - ref["mean"]) ** 2) / max(ref["var"], 1e-12))
+        noise = 1.0 / V.shape[0] + 1.0 / max(int(ref["n"]), 1)
+        shift = max(0.0, raw - noise)
+        return {"side": side, "n": int(V.shape[0]), "mean_shift": raw, "noise": noise, "shift": shift,
+                "trust": _trust(shift)}
+
+    def adapt(self, texts_or_array: Any, side: str = "target", fallback: str = "identity") -> LangAlign:
+        """Fall back toward ``fallback`` when unlabelled inputs lie outside the pairs' domain.
+
+        Measures :meth:`domain_shift` of ``texts_or_array`` (unlabelled texts or vectors
+        of the domain the aligner will serve) and from then on blends the map taking
+        ``side`` inputs: ``trust * map(x) + (1 - trust) * fallback(x)``, with
+        ``fallback="identity"`` (``x`` itself: the zero-shot) or ``"shift"`` (``x`` plus
+        the difference of the training means of the two sides). A map fitted on
+        LibreOffice manuals is kept for manuals and dropped for news or reviews, where
+        it loses accuracy. Needs one encoder on both sides (equal dimensions). Stored
+        in ``adapted_`` and in the saved artefact; returns self.
+        """
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+        fwd = self._require("forward")
+        if fwd.d_in_ != fwd.d_out_:
+            raise ValueError(f"adapt() falls back toward the identity, which needs equal dimensions; this aligner "
+                             f"maps {fwd.d_in_} -> {fwd.d_out_}")
+        direction = "reverse" if side == "target" else "forward"
+        self._require(direction)
+        report = self.domain_shift(texts_or_array, side)
+        self.adapted_[direction] = {**report, "fallback": fallback}
+        return self
+
+    def _blend(self, direction: str, X: np.ndarray, mapped: np.ndarray) -> np.ndarray:
+        a = self.adapted_.get(direction)
+        if not a or a["trust"] >= 1.0:
+            return mapped
+        base = X.astype(np.float32)
+        if a["fallback"] == "shift":
+            assert self.domain_ is not None  # a shift fallback is only ever recorded with domain means
+            src, dst = ("target", "source") if direction == "reverse" else ("source", "target")
+            base = base + (self.domain_[dst]["mean"] - self.domain_[src]["mean"]).astype(np.float32)
+        t = np.float32(a["trust"])
+        return (t * mapped + (1 - t) * base).astype(np.float32)
 
     def _as_vectors(self, data: Any, side: str, show_progress: bool | None) -> np.ndarray:
         if isinstance(data, np.ndarray) and data.dtype.kind in "fiu":
@@ -360,6 +441,9 @@ class LangAlign:
             "reverse": self.reverse_.get_config() if self.reverse_ is not None else None,
             "training": self.training_,
             "held_out_scores": self.scores_,
+            "domain": ({side: {"var": float(v["var"]), "n": int(v["n"])} for side, v in self.domain_.items()}
+                       if self.domain_ else None),
+            "adapted": self.adapted_,
         }
 
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
@@ -422,6 +506,7 @@ class LangAlign:
                 obj._checked(enc, side)
         obj.training_ = config.get("training") or {}
         obj.scores_ = config.get("held_out_scores") or {}
+        obj.domain_, obj.adapted_ = _domain_from_state(config, tensors, forward, where)
         return obj
 
     @classmethod
@@ -460,6 +545,9 @@ class LangAlign:
         tensors = add_prefix(self._require("forward").state_dict(), "forward")
         if self.reverse_ is not None:
             tensors.update(add_prefix(self.reverse_.state_dict(), "reverse"))
+        if self.domain_:
+            tensors.update({f"domain.{side}_mean": np.asarray(v["mean"], dtype=np.float64)
+                            for side, v in self.domain_.items()})
         return tensors
 
     def side_label(self, side: str) -> str:
@@ -486,6 +574,57 @@ def _check_split(n: int, n_held: int, held_out: float) -> None:
     if n_held and n - n_held < 2:
         raise ValueError(f"held_out={held_out:g} keeps {n_held} of {n} pairs aside and leaves {n - n_held} to fit "
                          "on; lower held_out")
+
+
+def _domain_summary(V: np.ndarray, chunk: int = 65536) -> dict[str, Any]:
+    """Mean and total variance of the rows of ``V``, in float64 chunks (no full float64 copy)."""
+    n = V.shape[0]
+    total, sq = np.zeros(V.shape[1]), 0.0
+    for s in range(0, n, chunk):
+        c = np.asarray(V[s : s + chunk], dtype=np.float64)
+        total += c.sum(0)
+        sq += float(np.einsum("ij,ij->", c, c))
+    mean = total / n
+    return {"mean": mean, "var": max(sq - n * float(mean @ mean), 0.0) / max(n - 1, 1), "n": int(n)}
+
+
+def _trust(shift: float) -> float:
+    """Weight of the map for a given domain shift: 1 up to SHIFT_FULL_MAP, 0 from SHIFT_NO_MAP, log-linear between."""
+    if shift <= SHIFT_FULL_MAP:
+        return 1.0
+    if shift >= SHIFT_NO_MAP:
+        return 0.0
+    return float(np.log(SHIFT_NO_MAP / shift) / np.log(SHIFT_NO_MAP / SHIFT_FULL_MAP))
+
+
+def _domain_from_state(config: dict, tensors: dict, forward: BaseMapper, where: str
+                       ) -> tuple[dict[str, dict[str, Any]] | None, dict[str, dict[str, Any]]]:
+    """``domain_`` and ``adapted_`` of a saved aligner (None / {} for artefacts from before they existed)."""
+    info = config.get("domain")
+    domain = None
+    if info is not None:
+        if not (isinstance(info, dict) and set(info) == {"source", "target"}):
+            raise ArtefactError(f"{where}: malformed domain entry")
+        domain = {}
+        for side, dim in (("source", forward.d_in_), ("target", forward.d_out_)):
+            mean = tensors.get(f"domain.{side}_mean")
+            if mean is None or mean.shape != (dim,) or not np.isfinite(mean).all():
+                raise ArtefactError(f"{where}: tensor domain.{side}_mean is missing or not a finite {dim}-vector")
+            var, n = info[side].get("var"), info[side].get("n")
+            if not (isinstance(var, (int, float)) and var >= 0 and isinstance(n, int) and n >= 1):
+                raise ArtefactError(f"{where}: malformed domain.{side} entry {info[side]!r}")
+            domain[side] = {"mean": np.asarray(mean, dtype=np.float64), "var": float(var), "n": n}
+    adapted = config.get("adapted") or {}
+    if not isinstance(adapted, dict) or not set(adapted) <= {"forward", "reverse"}:
+        raise ArtefactError(f"{where}: malformed adapted entry")
+    for direction, a in adapted.items():
+        trust = a.get("trust") if isinstance(a, dict) else None
+        if not (isinstance(trust, (int, float)) and 0.0 <= trust <= 1.0 and a.get("fallback") in FALLBACKS):
+            raise ArtefactError(f"{where}: malformed adapted.{direction} entry {a!r}")
+        if a["fallback"] == "shift" and domain is None:
+            raise ArtefactError(f"{where}: adapted.{direction} falls back to a mean shift but the artefact has "
+                                "no domain means")
+    return domain, adapted
 
 
 def _is_neural(mapper: BaseMapper) -> bool:

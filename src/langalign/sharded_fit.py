@@ -55,7 +55,8 @@ def _prep_for(mapper: Any):
 
 
 def n_folds_for(mapper: Any, n: int) -> int:
-    return mapper._n_folds(n) if isinstance(mapper, LinearMapper) else 1
+    # Both closed-form mappers cross-validate their shrinkage from per-fold sums.
+    return mapper._n_folds(n) if isinstance(mapper, (LinearMapper, ProcrustesMapper)) else 1
 
 
 def held_out_mask(start: int, count: int, fraction: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from .aligner import LangAlign, guarded_from_state
 from .artefacts import add_prefix, load_artefact, prefix_spec, save_artefact, split_prefix
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
-from .evaluation import classification_report, cosine_pairs
+from .evaluation import classification_report, cohen_kappa, cosine_pairs
 from .heads import _Head, head_config_tensors, head_from_state, make_head, pair_features
 
 KIND = "classifier"
@@ -156,6 +156,37 @@ class CrossLingualClassifier:
         Y = check_matrix(Y_target, "Y_target")
         return head.predict(self._features(Y, bool(self.pair_task_), self.input_vectors))
 
+    def predict_source_embeddings(self, X_source: Any) -> np.ndarray:
+        """Labels for source-encoder (English) vectors, through the path the head was trained on."""
+        head = self._require_head()
+        X = check_matrix(X_source, "X_source")
+        return head.predict(self._features(X, bool(self.pair_task_), self.train_vectors))
+
+    def agreement(self, source_items: Sequence[Any], target_items: Sequence[Any]) -> dict[str, Any]:
+        """Label-free check on unlabelled parallel data: do translations get the same label?
+
+        ``source_items[i]`` (English) translates to ``target_items[i]``; texts or
+        ``(text, text)`` pairs. See :meth:`agreement_embeddings`.
+        """
+        X, pair_x = self._encode(source_items, "source", "source_items")
+        Y, pair_y = self._encode(target_items, "target", "target_items")
+        if pair_x != pair_y:
+            raise ValueError("source_items and target_items must both be texts or both be pairs")
+        return self.agreement_embeddings(X, Y)
+
+    def agreement_embeddings(self, X_source: Any, Y_target: Any) -> dict[str, Any]:
+        """``{"kappa", "agreement", "n"}`` between the predictions on the English side (as in
+        training) and on the target side (as in :meth:`predict_embeddings`) of parallel vectors.
+
+        Cohen's kappa, not raw agreement, is the score: a head that gives every input the
+        same label agrees with itself perfectly, and kappa scores it 0.
+        """
+        src = self.predict_source_embeddings(X_source)
+        tgt = self.predict_embeddings(Y_target)
+        if len(src) != len(tgt):
+            raise ValueError(f"X_source and Y_target must have the same number of rows: {len(src)} != {len(tgt)}")
+        return {"kappa": cohen_kappa(src, tgt), "agreement": float(np.mean(src == tgt)), "n": int(len(src))}
+
     def evaluate(self, texts: Sequence[Any], labels: Sequence[Any]) -> dict[str, Any]:
         """Accuracy, macro-F1, per-class report and confusion matrix on target-language data.
 
@@ -253,6 +284,45 @@ class CrossLingualClassifier:
 
     def __repr__(self) -> str:
         return f"CrossLingualClassifier(mode={self.mode!r}, head={self.head!r}, align={self.align!r})"
+
+
+def select_classifier(candidates: dict[str, CrossLingualClassifier], *, parallel: tuple[Any, Any] | None = None,
+                      dev: tuple[Any, Sequence[Any]] | None = None, metric: str = "accuracy") -> dict[str, Any]:
+    """Choose among fitted classifiers for the target language, with or without target labels.
+
+    ``dev=(target_texts_or_vectors, labels)``: a small labelled target-language dev set;
+    the candidate with the best ``metric`` (``"accuracy"`` or ``"macro_f1"``) wins.
+    Otherwise ``parallel=(english, target)``: unlabelled parallel texts or vectors; the
+    candidate whose predictions agree best (Cohen's kappa) across the two sides wins.
+    English dev accuracy is not offered: every reverse/zero-shot candidate with the same
+    head scores the same on it, and it says little about transfer. Ties go to the first
+    candidate. Returns ``{"chosen", "by", "scores"}``.
+
+    Agreement measures consistency, not accuracy: use it to choose among maps or modes
+    with the same head settings, not to tune the head. Over C it prefers over-regularised
+    heads, which agree with themselves but are less accurate (``bench/model_selection.py``,
+    ``results/model_selection.md``).
+    """
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    if dev is not None:
+        items, labels = dev
+        scores = {}
+        for name, clf in candidates.items():
+            pred = clf.predict_embeddings(items) if isinstance(items, np.ndarray) else clf.predict(items)
+            scores[name] = classification_report(list(labels), list(pred))[metric]
+        by = f"target dev {metric}"
+    elif parallel is not None:
+        src, tgt = parallel
+        arrays = isinstance(src, np.ndarray) and isinstance(tgt, np.ndarray)
+        scores = {name: (clf.agreement_embeddings(src, tgt) if arrays else clf.agreement(src, tgt))["kappa"]
+                  for name, clf in candidates.items()}
+        by = "agreement (kappa) on unlabelled parallel pairs"
+    else:
+        raise ValueError("pass dev=(target items, labels) or parallel=(english items, target items)")
+    best = max(scores.values())
+    chosen = next(name for name, v in scores.items() if v == best)
+    return {"chosen": chosen, "by": by, "scores": scores}
 
 
 def similarity(align: LangAlign | Encoder | str, pairs: Sequence[tuple[str, str]], space: str = "target") -> np.ndarray:

@@ -35,6 +35,7 @@ from .. import __version__
 from ..aligner import LangAlign
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
 from ..transfer import CrossLingualClassifier
+from ..heads import make_head
 from . import tasks as T
 
 SETTINGS = {"same": ("use-multilingual", "use-multilingual"), "two": ("minilm", "use-multilingual")}
@@ -99,6 +100,13 @@ def _method_label(mode: str, mapper: str | None, pairs: str | None, n: int | Non
     src = {"in-domain": f"in-domain {n}", "libreoffice": f"LibreOffice {n}",
            "english-bridge": f"English-only {n}"}[pairs]
     return f"{name} {mapper} [{src}]"
+
+
+def _head_description() -> str:
+    p = make_head("logreg").get_params()
+    prep = ", ".join(["L2-normalised" if p["normalize"] else "not normalised",
+                      "standardised" if p["standardize"] else "not standardised"])
+    return f"logreg (langalign default: {prep}, C={p['C']:g})"
 
 
 class BenchmarkRunner:
@@ -396,7 +404,7 @@ class BenchmarkRunner:
                 "platform": platform.platform(), "seed": self.seed, "quick": self.quick,
                 "data": str(self.data), "tasks": self.task_names, "langs": self.langs,
                 "settings": {k: {"source": v[0], "target": v[1]} for k, v in SETTINGS.items()},
-                "head": "logreg (langalign default: L2-normalised, standardised, C=1)",
+                "head": _head_description(),
                 "english_bridge_pool": self.pool_desc,
                 "neural_mappers": {"max_pairs": NEURAL_MAX_PAIRS, **NEURAL_PARAMS},
                 "zero_shot_reference": "two-encoder rows are compared with the same-encoder zero-shot predictions "

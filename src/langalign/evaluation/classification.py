@@ -159,6 +159,26 @@ def mcnemar(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any])
     }
 
 
+def cohen_kappa(pred_a: Sequence[Any] | np.ndarray, pred_b: Sequence[Any] | np.ndarray) -> float:
+    """Agreement of two label sequences beyond chance: 1 = identical, 0 = chance level.
+
+    Unlike raw agreement it does not reward a classifier that always says the same
+    thing: kappa is 0 whenever one side is constant (also when both sides are the same
+    constant, where the textbook formula is 0/0: such agreement carries no information).
+    """
+    a = _as_labels(pred_a, "pred_a")
+    b = _as_labels(pred_b, "pred_b")
+    n = _check_same_length(pred_a=a, pred_b=b)
+    if n == 0:
+        raise ValueError("cohen_kappa needs at least one pair of labels")
+    observed = float(np.mean(a == b))
+    labels = np.unique(np.concatenate([a, b]))
+    expected = float(sum(np.mean(a == lab) * np.mean(b == lab) for lab in labels))
+    if expected >= 1.0:
+        return 0.0
+    return (observed - expected) / (1.0 - expected)
+
+
 def format_report(report: dict[str, Any], digits: int = 4) -> str:
     """Render a :func:`classification_report` dict as a fixed-width text table."""
     labels = [str(lab) for lab in report["labels"]]

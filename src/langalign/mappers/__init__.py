@@ -19,6 +19,7 @@ MAPPER_NAMES: dict[str, tuple[type[BaseMapper], dict[str, Any]]] = {
     "linear": (LinearMapper, {}),
     "ridge": (LinearMapper, {"prior": "zero"}),
     "procrustes": (ProcrustesMapper, {}),
+    "procrustes-plain": (ProcrustesMapper, {"shrink": False}),
     "centering": (CenteringMapper, {}),
     "mlp": (MLPMapper, {}),
     "fc": (MLPMapper, {}),
