@@ -600,7 +600,7 @@ def test_cli_prints_warnings_as_one_line(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         rc, _, err = cli(capsys, "fit", "--source-embeddings", tmp_path / "A.npy", "--target-embeddings",
-                         tmp_path / "B.npy", "--source-encoder", "fake-a", "--mapper", "procrustes",
+                         tmp_path / "B.npy", "--source-encoder", "fake-a", "--mapper", "procrustes-plain",
                          "--output", tmp_path / "al")
     assert rc == 0, err
     lines = err.strip().splitlines()

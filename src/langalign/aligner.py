@@ -539,6 +539,10 @@ class LangAlign:
         spec = prefix_spec(mapper_config_tensors(config["forward"], where, f("forward")), "forward")
         if config.get("reverse"):
             spec.update(prefix_spec(mapper_config_tensors(config["reverse"], where, f("reverse")), "reverse"))
+        if config.get("domain") is not None:  # the training inputs' means (see adapt); checked fully on load
+            fwd = config["forward"]  # its d_in / d_out were range-checked by mapper_config_tensors above
+            spec["domain.source_mean"] = ((fwd["d_in"],), f"domain, {f('forward')}.d_in")
+            spec["domain.target_mean"] = ((fwd["d_out"],), f"domain, {f('forward')}.d_out")
         return spec
 
     def state_dict(self) -> dict[str, np.ndarray]:
