@@ -23,7 +23,7 @@ import numpy as np
 class MicroBatcher:
     """Batch calls of ``fn(texts) -> (n, dim) array`` from concurrent coroutines."""
 
-    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_texts: int = 64, max_wait_ms: float = 5.0,
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_texts: int = 64, max_wait_ms: float = 2.0,
                  name: str = "encoder"):
         self.fn = fn
         self.max_texts = int(max_texts)
