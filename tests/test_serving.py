@@ -465,3 +465,23 @@ def test_oversized_chunked_body_without_content_length_is_413(svc):
     r = httpx.post(svc.url + "/v1/embeddings", content=chunks(), headers=AUTH, timeout=30)
     assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
     assert post(svc, "/v1/embeddings", {"model": "toy", "input": "x"}).status_code == 200
+
+
+def test_accepted_connections_are_tcp_so_asyncio_sets_nodelay():
+    """asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; with proto 0 each response
+    waited ~40 ms for a delayed ACK. Checked on a connection accepted from the service's own listener."""
+    import socket
+
+    from langalign.serving.server import bind
+
+    lis = bind("127.0.0.1", 0)
+    lis.setblocking(True)
+    cli = socket.create_connection(lis.getsockname()[:2])
+    conn, _ = lis.accept()
+    try:
+        assert conn.proto == socket.IPPROTO_TCP
+        asyncio.base_events._set_nodelay(conn)  # what the transport does for it
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        for s in (conn, cli, lis):
+            s.close()
