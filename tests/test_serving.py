@@ -485,3 +485,18 @@ def test_accepted_connections_are_tcp_so_asyncio_sets_nodelay():
     finally:
         for s in (conn, cli, lis):
             s.close()
+
+
+def test_batcher_does_not_wait_for_company_when_no_other_request_is_in_flight():
+    """A lone request skips the batch wait (it would only add latency); with others in flight it waits."""
+    def fn(texts):
+        return np.zeros((len(texts), 1), np.float32)
+
+    async def go(in_flight: int) -> int:
+        b = MicroBatcher(fn, max_texts=64, max_wait_ms=20, in_flight=lambda: in_flight)
+        await b.submit(["x"])
+        b.close()
+        return b.waits
+
+    assert asyncio.run(go(1)) == 0  # alone: encoded at once
+    assert asyncio.run(go(5)) == 1  # four others in flight: it waited for them (they never came)

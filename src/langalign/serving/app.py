@@ -342,17 +342,24 @@ def create_app(config: ServeConfig, registry: Registry | None = None) -> Any:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error(500, f"internal error ({type(e).__name__}); the service keeps running", "internal_error")
 
+    async def counted(handler: Any, request: Request) -> Any:
+        registry.in_flight += 1  # one event loop: no lock needed
+        try:
+            return JSONResponse(await handler(request))
+        finally:
+            registry.in_flight -= 1
+
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Any:
-        return JSONResponse(await api.embeddings(request))
+        return await counted(api.embeddings, request)
 
     @app.post("/v1/classify")
     async def classify(request: Request) -> Any:
-        return JSONResponse(await api.classify(request))
+        return await counted(api.classify, request)
 
     @app.post("/v1/search")
     async def search(request: Request) -> Any:
-        return JSONResponse(await api.search(request))
+        return await counted(api.search, request)
 
     @app.get("/v1/models")
     async def models(request: Request) -> Any:

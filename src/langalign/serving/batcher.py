@@ -5,7 +5,8 @@ forward pass, one matrix product). The batcher collects the texts of requests
 that arrive within ``max_wait_ms`` of each other (or until ``max_texts`` are
 waiting), encodes them in one call on a worker thread, and hands every request
 its own rows back. While a batch is encoding, new requests queue up and form the
-next batch, so under load batches grow by themselves and the wait rarely matters.
+next batch, so under load batches grow by themselves. The wait is skipped when no
+other request is in flight (``in_flight``, if given): a lone request has nobody to wait for.
 
 A failing batch is retried request by request, so one bad input fails only its
 own request.
@@ -24,8 +25,9 @@ class MicroBatcher:
     """Batch calls of ``fn(texts) -> (n, dim) array`` from concurrent coroutines."""
 
     def __init__(self, fn: Callable[[list[str]], np.ndarray], max_texts: int = 64, max_wait_ms: float = 2.0,
-                 name: str = "encoder"):
+                 name: str = "encoder", in_flight: Callable[[], int] | None = None):
         self.fn = fn
+        self.in_flight = in_flight
         self.max_texts = int(max_texts)
         self.max_wait = float(max_wait_ms) / 1000.0
         self.name = name
@@ -34,8 +36,9 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         # One worker thread per encoder: encoders are not re-entrant, and their math is multi-threaded already.
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
-        self.batches = 0  # statistics, for tests and /v1/models
+        self.batches = 0  # statistics, for tests
         self.texts = 0
+        self.waits = 0  # batches that waited for company
 
     async def submit(self, texts: list[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
@@ -55,8 +58,9 @@ class MicroBatcher:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                if self.max_wait > 0 and self._waiting() < self.max_texts:
+                if self.max_wait > 0 and self._waiting() < self.max_texts and self._others_coming():
                     # Give concurrent requests a moment to join the batch.
+                    self.waits += 1
                     deadline = loop.time() + self.max_wait
                     while self._waiting() < self.max_texts and (left := deadline - loop.time()) > 0:
                         self._wakeup.clear()
@@ -67,6 +71,12 @@ class MicroBatcher:
                 batch = self._take()
                 if batch:
                     await self._encode(loop, batch)
+
+    def _others_coming(self) -> bool:
+        """Are there requests in flight that have not reached this batcher yet (and may join the batch)?"""
+        if self.in_flight is None:
+            return True
+        return self.in_flight() > sum(1 for _, f in self._pending if not f.done())
 
     def _waiting(self) -> int:
         return sum(len(t) for t, f in self._pending if not f.done())

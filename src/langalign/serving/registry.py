@@ -76,6 +76,7 @@ class Registry:
         self.created = int(time.time())
         self.on_error: Callable[[], None] | None = None
         self._batchers: dict[int, MicroBatcher] = {}
+        self.in_flight = 0  # requests being served now (the app counts them; batchers read it)
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------
@@ -176,7 +177,8 @@ class Registry:
             b = self._batchers.get(id(enc))
             if b is None:
                 b = MicroBatcher(lambda texts, e=enc: e.encode(texts, show_progress=False),
-                                 self.config.batch.max_texts, self.config.batch.max_wait_ms, enc.name)
+                                 self.config.batch.max_texts, self.config.batch.max_wait_ms, enc.name,
+                                 in_flight=lambda: self.in_flight)
                 self._batchers[id(enc)] = b
             return b
 
