@@ -500,3 +500,14 @@ def test_batcher_does_not_wait_for_company_when_no_other_request_is_in_flight():
 
     assert asyncio.run(go(1)) == 0  # alone: encoded at once
     assert asyncio.run(go(5)) == 1  # four others in flight: it waited for them (they never came)
+
+    async def after_a_shared_batch() -> int:
+        b = MicroBatcher(fn, max_texts=64, max_wait_ms=20, in_flight=lambda: 2)
+        await asyncio.gather(b.submit(["a"]), b.submit(["b"]))  # both queued: no wait, one shared batch
+        assert (b.batches, b.waits) == (1, 0)
+        b.in_flight = lambda: 1
+        await b.submit(["c"])  # under load the others may still be on the wire: wait for them
+        b.close()
+        return b.waits
+
+    assert asyncio.run(after_a_shared_batch()) == 1

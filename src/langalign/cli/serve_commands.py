@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-chars", type=int, help="characters per text (default 8192)")
     p.add_argument("--max-body-bytes", type=int, help="request body size (default 4 MiB)")
     p.add_argument("--batch-max-texts", type=int, help="texts per batched encoder call (default 64)")
-    p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 2)")
+    p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
     p.add_argument("--force", action="store_true", help="downgrade encoder name/fingerprint mismatches to warnings")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per request")

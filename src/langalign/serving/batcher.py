@@ -5,8 +5,9 @@ forward pass, one matrix product). The batcher collects the texts of requests
 that arrive within ``max_wait_ms`` of each other (or until ``max_texts`` are
 waiting), encodes them in one call on a worker thread, and hands every request
 its own rows back. While a batch is encoding, new requests queue up and form the
-next batch, so under load batches grow by themselves. The wait is skipped when no
-other request is in flight (``in_flight``, if given): a lone request has nobody to wait for.
+next batch, so under load batches grow by themselves. The wait is skipped when a
+request is alone (nothing else in flight, ``in_flight``, and the previous batch was not
+shared): it has nobody to wait for.
 
 A failing batch is retried request by request, so one bad input fails only its
 own request.
@@ -24,7 +25,7 @@ import numpy as np
 class MicroBatcher:
     """Batch calls of ``fn(texts) -> (n, dim) array`` from concurrent coroutines."""
 
-    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_texts: int = 64, max_wait_ms: float = 2.0,
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_texts: int = 64, max_wait_ms: float = 5.0,
                  name: str = "encoder", in_flight: Callable[[], int] | None = None):
         self.fn = fn
         self.in_flight = in_flight
@@ -39,6 +40,7 @@ class MicroBatcher:
         self.batches = 0  # statistics, for tests
         self.texts = 0
         self.waits = 0  # batches that waited for company
+        self._last_requests = 0  # requests in the previous batch
 
     async def submit(self, texts: list[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
@@ -73,8 +75,9 @@ class MicroBatcher:
                     await self._encode(loop, batch)
 
     def _others_coming(self) -> bool:
-        """Are there requests in flight that have not reached this batcher yet (and may join the batch)?"""
-        if self.in_flight is None:
+        """May other requests join this batch soon? Yes if some are in flight but not queued here yet, or if
+        the previous batch was shared (under load, requests still being read are not counted in flight)."""
+        if self.in_flight is None or self._last_requests > 1:
             return True
         return self.in_flight() > sum(1 for _, f in self._pending if not f.done())
 
@@ -96,6 +99,7 @@ class MicroBatcher:
 
     async def _encode(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[str], asyncio.Future]]) -> None:
         texts = [t for ts, _ in batch for t in ts]
+        self._last_requests = len(batch)
         try:
             out = await loop.run_in_executor(self._pool, self.fn, texts)
         except Exception as e:

@@ -10,7 +10,7 @@ A config file (paths are relative to the file's folder)::
       "classifiers": {"topic": "models/topic"},
       "indexes": {"docs": "indexes/docs"},
       "limits": {"max_items": 256, "max_chars": 8192, "max_body_bytes": 4194304, "max_top_k": 100},
-      "batch": {"max_texts": 64, "max_wait_ms": 2}
+      "batch": {"max_texts": 64, "max_wait_ms": 5}
     }
 
 The API key itself is never written in the config: it is read from an
@@ -49,7 +49,7 @@ class Limits:
 @dataclass
 class BatchSettings:
     max_texts: int = 64     # texts per encoder call when requests are batched together
-    max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    max_wait_ms: float = 5.0  # how long a batch waits for company (not when a request is alone)
 
 
 @dataclass
