@@ -511,3 +511,23 @@ def test_batcher_does_not_wait_for_company_when_no_other_request_is_in_flight():
         return b.waits
 
     assert asyncio.run(after_a_shared_batch()) == 1
+
+
+def test_cli_serve_stops_with_one_error_line_when_loading_fails(models, monkeypatch, capsys):
+    """The real uvicorn server in the CLI process: an artefact whose encoder fingerprint does not match the
+    served encoder fails loading; the service stops by itself and the command exits 2 with one error line."""
+    monkeypatch.setitem(encoders._cache, "toy", CountingEncoder("toy", 16, salt="retrained"))
+    monkeypatch.setitem(encoders._cache, "toy-y", models["y"])
+    d = models["dir"]
+    assert main(["serve", "--aligner", f"br={d / 'bridge'}", "--port", "0", "--log-level", "critical",
+                 "--no-access-log"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("langalign: error: the service could not load its models")
+    assert "probe sentences differ" in err[-1]
+
+
+@pytest.mark.parametrize("cmd", [["serve"], ["index", "build"], ["index", "add"], ["index", "info"], ["search"]])
+def test_new_commands_have_help_with_examples(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0 and "examples:" in capsys.readouterr().out
