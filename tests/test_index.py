@@ -280,3 +280,14 @@ def test_cli_damaged_index_is_one_line_error(toy_named, tmp_path, capsys):
     assert main(["search", "--index", str(tmp_path / "idx"), "--query", "x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("langalign: error:") and "checksum" in err and err.count("\n") == 1
+
+
+def test_an_encoder_recorded_as_a_path_is_never_loaded_from_the_config(tmp_path, monkeypatch):
+    path_named = CountingEncoder("/models/my-encoder", 16)
+    SearchIndex(path_named).build(DOCS[:20]).save(tmp_path / "idx")
+    with pytest.raises(ArtefactError, match="local path"):
+        SearchIndex.load(tmp_path / "idx").search(["q"], 1)
+    # the caller may name it, by object or by path; it is checked against the recorded fingerprint
+    assert SearchIndex.load(tmp_path / "idx", encoder=path_named).search([DOCS[4]], 1)[0][0].id == "4"
+    monkeypatch.setitem(encoders._cache, "/models/my-encoder", path_named)
+    assert SearchIndex.load(tmp_path / "idx", encoder="/models/my-encoder").search([DOCS[4]], 1)[0][0].id == "4"

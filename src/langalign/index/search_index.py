@@ -461,6 +461,8 @@ class SearchIndex:
         folder = Path(folder)
         cfg = store.read_config(folder)
         ident = cfg["encoder"]
+        if isinstance(encoder, str):  # named by the caller (a path is fine here): load it and check it now
+            encoder = load_encoder(encoder)
         nk = cfg.get("neighbourhood_k", DEFAULT_NEIGHBOURHOOD_K)
         obj = cls(encoder if encoder is not None else ident["name"], backend=backend,
                   neighbourhood_k=nk if isinstance(nk, int) and not isinstance(nk, bool) and nk > 0 else 10)
