@@ -1,0 +1,271 @@
+"""``langalign serve`` (the HTTP service), ``langalign index build|add|info`` and ``langalign search``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, LangAlignError
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="HTTP service: OpenAI-compatible embeddings, classify, cross-lingual search",
+        formatter_class=_FMT,
+        description="Serve encoders, saved aligners, classifiers and search indexes over HTTP (FastAPI + uvicorn; "
+                    "pip install 'langalign[serve]'). Endpoints: POST /v1/embeddings (OpenAI-compatible), "
+                    "POST /v1/classify, POST /v1/search, GET /v1/models, GET /health (200 once every model is "
+                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise. "
+                    "Flags add to (and override) the --config file.",
+        epilog="examples:\n"
+               "  langalign serve --aligner bridge=aligners/bridge --index docs=indexes/docs\n"
+               "  langalign serve --config serve.json --port 8080\n"
+               "  LANGALIGN_API_KEY=... langalign serve --config serve.json --api-key-env LANGALIGN_API_KEY\n"
+               "  langalign serve --config serve.json --check        # load everything, list the models, exit\n\n"
+               "model names: an encoder by name ('use-multilingual'); for an aligner NAME,\n"
+               "  'ko->en:NAME' (= 'NAME:to-source': target text mapped into the source space) and\n"
+               "  'en->ko:NAME' (= 'NAME:to-target'); languages from --target-langs (default ko,ja,zh)")
+    p.add_argument("--config", type=Path, help="JSON config file (see langalign.serving.config)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one and prints it)")
+    p.add_argument("--encoder", action="append", default=[], metavar="NAME", help="serve this encoder (repeatable)")
+    p.add_argument("--aligner", action="append", default=[], metavar="NAME=PATH", help="a saved aligner (repeatable)")
+    p.add_argument("--classifier", action="append", default=[], metavar="NAME=PATH",
+                   help="a saved classifier (repeatable)")
+    p.add_argument("--index", action="append", default=[], metavar="NAME=PATH",
+                   help="a search index from 'langalign index build' (repeatable)")
+    p.add_argument("--target-langs", help="language codes for the aligners' model names (default: ko,ja,zh)")
+    p.add_argument("--source-lang", default=None, help="the aligners' source language code (default: en)")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--api-key-env", metavar="VAR", help="require 'Authorization: Bearer KEY', KEY from this variable")
+    key.add_argument("--api-key-file", type=Path, metavar="PATH", help="the same, KEY from the first line of a file")
+    p.add_argument("--max-items", type=int, help="texts per request (default 256)")
+    p.add_argument("--max-chars", type=int, help="characters per text (default 8192)")
+    p.add_argument("--max-body-bytes", type=int, help="request body size (default 4 MiB)")
+    p.add_argument("--batch-max-texts", type=int, help="texts per batched encoder call (default 64)")
+    p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
+    p.add_argument("--force", action="store_true", help="downgrade encoder name/fingerprint mismatches to warnings")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+    p.add_argument("--check", action="store_true", help="load every model, print them as JSON and exit")
+    p.set_defaults(func=cmd_serve)
+
+    ix = subparsers.add_parser(
+        "index", help="cross-lingual search index: build, add, info", formatter_class=_FMT,
+        description="A folder holding documents encoded by one (English) encoder: vectors as safetensors, texts and "
+                    "ids in SQLite, the encoder's identity in config.json. Queries in other languages reach it "
+                    "through a saved aligner ('langalign search --aligner').",
+        epilog="examples:\n  langalign index build --encoder minilm --input docs.tsv --column text --id-column id "
+               "--output indexes/docs\n  langalign index add --index indexes/docs --input more.txt\n"
+               "  langalign index info --index indexes/docs")
+    ix.set_defaults(func=lambda args: (ix.print_help(), 1)[1])
+    sub = ix.add_subparsers(dest="index_command", metavar="SUBCOMMAND")
+    q = sub.add_parser("build", help="encode documents into a new index (replaces OUTPUT)", formatter_class=_FMT,
+                       epilog="examples:\n  langalign index build --encoder minilm --input docs.txt --output idx\n"
+                              "  langalign index build --encoder minilm --input docs.jsonl --column body "
+                              "--id-column doc_id --output idx")
+    q.add_argument("--encoder", required=True, help="the documents' encoder (e.g. minilm)")
+    _doc_args(q)
+    q.add_argument("--output", required=True, type=Path, help="index folder (written atomically)")
+    q.set_defaults(func=cmd_index_build)
+    q = sub.add_parser("add", help="encode more documents into an existing index", formatter_class=_FMT,
+                       epilog="examples:\n  langalign index add --index idx --input new_docs.tsv --column text")
+    q.add_argument("--index", required=True, type=Path, help="the index folder")
+    _doc_args(q)
+    q.add_argument("--encoder", help="the encoder, if the index records a local path (checked by fingerprint)")
+    q.add_argument("--force", action="store_true", help="accept an encoder whose fingerprint differs")
+    q.set_defaults(func=cmd_index_add)
+    q = sub.add_parser("info", help="documents, encoder and fingerprint of an index", formatter_class=_FMT,
+                       epilog="examples:\n  langalign index info --index idx --json")
+    q.add_argument("--index", required=True, type=Path)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_index_info)
+
+    s = subparsers.add_parser(
+        "search", help="query a search index (other languages through a saved aligner)", formatter_class=_FMT,
+        description="Print the top-k documents for each query. With --aligner, queries are read by the aligner's "
+                    "target encoder and mapped into the index's space (Rev-LangAlign), so Korean, Japanese or "
+                    "Chinese queries search an English index.",
+        epilog="examples:\n  langalign search --index idx --query 'weather in Seoul'\n"
+               "  langalign search --index idx --aligner aligners/bridge --query '서울 날씨' --top-k 3\n"
+               "  langalign search --index idx --aligner aligners/bridge --input queries_ko.txt --csls --json")
+    s.add_argument("--index", required=True, type=Path)
+    s.add_argument("--aligner", type=Path, help="a saved aligner whose source encoder is the index's")
+    s.add_argument("--query", action="append", default=[], help="a query (repeatable)")
+    s.add_argument("--input", help="queries: .txt (one per line) or a table with --column")
+    s.add_argument("--column", default="text", help="the query column of a table --input (default: text)")
+    s.add_argument("--top-k", type=int, default=5)
+    s.add_argument("--csls", action="store_true", help="re-rank by CSLS (needs >= 10 queries or a calibrated index)")
+    s.add_argument("--json", action="store_true", help="one JSON object per query")
+    s.set_defaults(func=cmd_search)
+
+
+def _doc_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--input", required=True, help="documents: .txt (one per line) or .tsv/.csv/.jsonl/.parquet")
+    q.add_argument("--column", default="text", help="the text column of a table (default: text)")
+    q.add_argument("--id-column", help="a column of unique document ids (default: row numbers)")
+    q.add_argument("--batch-size", type=int, default=256, help="texts per encoder call (default 256)")
+
+
+# ---------------------------------------------------------------- serve
+
+def _named(items: list[str], flag: str) -> dict[str, Path]:
+    out = {}
+    for it in items:
+        name, sep, path = it.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag} takes NAME=PATH, got {it!r}")
+        out[name] = Path(path)
+    return out
+
+
+def _serve_config(args: argparse.Namespace) -> Any:
+    from ..serving.config import AlignerSpec, ServeConfig, read_api_key
+
+    cfg = ServeConfig.from_file(args.config) if args.config else ServeConfig()
+    if args.host is not None:
+        cfg.host = args.host
+    if args.port is not None:
+        cfg.port = args.port
+    cfg.encoders += [e for e in args.encoder if e not in cfg.encoders]
+    langs = tuple(x.strip() for x in args.target_langs.split(",") if x.strip()) if args.target_langs else None
+    for name, path in _named(args.aligner, "--aligner").items():
+        cfg.aligners[name] = AlignerSpec(path)
+    for spec in cfg.aligners.values():
+        if langs:
+            spec.target_langs = langs
+        if args.source_lang:
+            spec.source_lang = args.source_lang
+    cfg.classifiers.update(_named(args.classifier, "--classifier"))
+    cfg.indexes.update(_named(args.index, "--index"))
+    if args.api_key_env or args.api_key_file:
+        cfg.api_key = read_api_key(args.api_key_env, args.api_key_file)
+    for flag, obj, attr in (("max_items", cfg.limits, "max_items"), ("max_chars", cfg.limits, "max_chars"),
+                            ("max_body_bytes", cfg.limits, "max_body_bytes"),
+                            ("batch_max_texts", cfg.batch, "max_texts"), ("batch_wait_ms", cfg.batch, "max_wait_ms")):
+        if getattr(args, flag) is not None:
+            setattr(obj, attr, getattr(args, flag))
+    cfg.force = cfg.force or args.force
+    return cfg.check()
+
+
+def _need_serve_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise LangAlignError("langalign serve needs FastAPI and uvicorn: pip install 'langalign[serve]'") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _serve_config(args)
+    if args.check:
+        from ..serving.registry import Registry
+
+        reg = Registry(cfg).load()
+        print(json.dumps({"status": "ok", "models": reg.model_cards()}, indent=2, ensure_ascii=False))
+        return 0
+    _need_serve_extra()
+    from ..serving.server import serve
+
+    try:
+        serve(cfg, log_level=args.log_level, access_log=not args.no_access_log)
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C / SIGINT, then re-raises it: a requested stop, not a failure
+        print("langalign: stopped", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- index
+
+def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
+    from ..data.readers import _as_text, iter_records, normalize_text
+    from .core_commands import read_texts
+
+    p = Path(args.input)
+    if p.suffix.lower() in (".txt", ".text", ""):
+        if args.id_column:
+            raise ValueError("--id-column applies to table inputs (.tsv/.csv/.jsonl/.parquet), not .txt")
+        texts = read_texts(str(p))
+        return texts, None
+    cols = [args.column] + ([args.id_column] if args.id_column else [])
+    texts, ids = [], []
+    for where, values in iter_records(p, cols):
+        texts.append(normalize_text(_as_text(p, where, args.column, values[0])))
+        if args.id_column:
+            v = values[1]
+            if v is None or (isinstance(v, str) and not v.strip()):
+                raise DataError(f"{p}: {where}: empty id in column {args.id_column!r}")
+            ids.append(str(v).strip())
+    if not texts:
+        raise DataError(f"{p}: no documents")
+    return texts, (ids if args.id_column else None)
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from ..index import SearchIndex
+
+    texts, ids = _read_docs(args)
+    t0 = time.perf_counter()
+    idx = SearchIndex(args.encoder).build(texts, ids=ids, batch_size=args.batch_size)
+    idx.save(args.output)
+    print(f"indexed {len(idx)} documents with {idx.encoder_name} ({idx.dim}-d) at {args.output} in "
+          f"{time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    from ..index import SearchIndex
+
+    idx = SearchIndex.load(args.index, encoder=args.encoder, force=args.force)
+    texts, ids = _read_docs(args)
+    before = len(idx)
+    t0 = time.perf_counter()
+    idx.add(texts, ids=ids, batch_size=args.batch_size)
+    idx.save(args.index)
+    print(f"added {len(idx) - before} documents to {args.index} ({len(idx)} in all) in "
+          f"{time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_index_info(args: argparse.Namespace) -> int:
+    from ..index import SearchIndex
+
+    info = SearchIndex.load(args.index).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..aligner import LangAlign
+    from ..index import SearchIndex
+    from .core_commands import read_texts
+
+    queries = list(args.query)
+    if args.input:
+        queries += read_texts(args.input, args.column)
+    if not queries:
+        raise ValueError("give at least one --query TEXT or --input FILE")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    idx = SearchIndex.load(args.index)
+    aligner = LangAlign.load(args.aligner) if args.aligner else None
+    results = idx.search(queries, top_k=args.top_k, aligner=aligner, csls=args.csls)
+    for q, hits in zip(queries, results, strict=True):
+        if args.json:
+            print(json.dumps({"query": q, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))
+            continue
+        print(q)
+        for rank, h in enumerate(hits, 1):
+            print(f"  {rank:>2}. {h.score:.4f}  [{h.id}]  {' '.join(h.text.split())[:160]}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,506 @@
+"""A cross-lingual search index: English documents, queries in any language.
+
+Documents are encoded once by the index's (English) encoder. A query in Korean,
+Japanese or Chinese goes through a saved aligner's Rev-LangAlign map
+(``aligner.to_source``: target encoder, then target -> source space) and lands
+in the index's space, so the existing English index answers it without
+re-embedding the corpus::
+
+    idx = SearchIndex("minilm").build(english_docs, ids=doc_ids)
+    idx.save("indexes/docs")
+    idx = SearchIndex.load("indexes/docs")
+    bridge = LangAlign.load("aligners/bridge")       # minilm <- use-multilingual
+    hits = idx.search(["서울의 날씨는 어떤가요?"], top_k=5, aligner=bridge)
+
+Scores are cosines (vectors are stored unit-normalised), searched exactly: FAISS
+``IndexFlatIP`` when ``faiss`` is importable, the bounded-memory numpy scan
+otherwise (same answers up to float32 rounding). ``csls=True`` re-ranks by CSLS
+(Conneau et al., 2018): 2 cos(x, y) - r(x) - r(y), where r(y), a document's
+hubness, is its mean cosine to its k nearest *reference queries*: the ones given
+to :meth:`SearchIndex.calibrate_csls` (stored with the index), or else the
+queries of the same call (which then must be at least k).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, NamedTuple
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._io import atomic_dir, write_json_atomic
+from .._validation import check_matrix, check_texts
+from .._version import ARTEFACT_FORMAT_VERSION, __version__
+from ..encoders import Encoder, canonical_encoder_name, check_encoder_identity, load_encoder, looks_like_path
+from ..errors import ArtefactError, EncoderMismatchError
+from . import store
+
+__all__ = ["SearchIndex", "Hit", "space_problem"]
+
+DEFAULT_NEIGHBOURHOOD_K = 10
+BACKENDS = ("auto", "faiss", "numpy")
+_NUMPY_CHUNK = 2048
+
+
+class Hit(NamedTuple):
+    """One search result: the document's ``id`` and ``text``, its ``score`` and ``row`` in the index."""
+
+    id: str
+    text: str
+    score: float
+    row: int
+
+
+class _Segment(NamedTuple):
+    start: int
+    stop: int
+    source: Path | None  # the file it was loaded from (unchanged), if any
+    sha: str | None
+
+
+def space_problem(expected: dict | None, got: dict | None) -> str | None:
+    """Why vectors of encoder identity ``got`` do not belong in the space of ``expected`` (None if they do).
+
+    Dimensions must agree; names are compared canonically and fingerprints when both are known.
+    """
+    if not isinstance(expected, dict) or not isinstance(got, dict):
+        return None
+    if expected.get("dim") != got.get("dim"):
+        return f"dimensions differ ({got.get('dim')} vs {expected.get('dim')})"
+    a, b = expected.get("name"), got.get("name")
+    if isinstance(a, str) and isinstance(b, str) and canonical_encoder_name(a) != canonical_encoder_name(b):
+        return f"encoders differ ({b!r} vs {a!r})"
+    fa, fb = expected.get("fingerprint"), got.get("fingerprint")
+    if fa and fb and fa != fb:
+        return f"fingerprints of {a!r} differ ({fb} vs {fa}): a different model or version"
+    return None
+
+
+def _normalize(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    out = np.zeros_like(X, dtype=np.float32)
+    np.divide(X, norms, out=out, where=norms > 0)  # a zero row stays zero: cosine 0 to everything
+    return out
+
+
+def _faiss_wanted(backend: str) -> bool:
+    from ..retrieval_faiss import faiss_available
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "faiss" and not faiss_available():
+        raise ImportError("backend='faiss' needs the faiss package: pip install 'langalign[faiss]'")
+    return backend == "faiss" or (backend == "auto" and faiss_available())
+
+
+def _flat(base: np.ndarray) -> Any:
+    import faiss
+
+    index = faiss.IndexFlatIP(base.shape[1])
+    index.add(np.ascontiguousarray(base, dtype=np.float32))
+    return index
+
+
+def _check_k(k: Any, name: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"{name} must be a positive integer, got {k!r}")
+    return int(k)
+
+
+class SearchIndex:
+    """Exact cosine search over documents encoded by one encoder, answerable through aligners.
+
+    Parameters
+    ----------
+    encoder:
+        the documents' encoder (an :class:`~langalign.encoders.Encoder` or a name for
+        :func:`~langalign.encoders.load_encoder`), loaded on first use. Its identity
+        (name, dimension, fingerprint) is recorded in the saved index.
+    backend:
+        ``"auto"`` (FAISS if installed, else numpy), ``"faiss"`` or ``"numpy"``.
+    neighbourhood_k:
+        the k of CSLS's hubness terms (10, as in the CSLS paper).
+    """
+
+    def __init__(self, encoder: Encoder | str = "minilm", backend: str = "auto",
+                 neighbourhood_k: int = DEFAULT_NEIGHBOURHOOD_K):
+        if not isinstance(encoder, (Encoder, str)):
+            raise TypeError(f"encoder must be an Encoder or an encoder name, got {type(encoder).__name__}")
+        self.encoder = encoder
+        self.backend = backend
+        self.neighbourhood_k = _check_k(neighbourhood_k, "neighbourhood_k")
+        self.force = False
+        self.encoder_identity_: dict | None = None
+        self.csls_info_: dict | None = None
+        self._verified = False
+        self._from_artefact = False
+        self._lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._vectors = np.empty((0, 0), dtype=np.float32)
+        self._segments: list[_Segment] = []
+        self._db = store.new_docs_db()
+        self._db_readonly = False
+        self._faiss: Any = None
+        self._csls_ref: np.ndarray | None = None
+        self._csls_pen: np.ndarray | None = None
+        self._csls_aug: Any = None
+        self.csls_info_ = None
+
+    # -- encoder ---------------------------------------------------------------------
+    @property
+    def encoder_name(self) -> str:
+        return self.encoder.name if isinstance(self.encoder, Encoder) else self.encoder
+
+    def _encoder(self) -> Encoder:
+        if not isinstance(self.encoder, Encoder):
+            if self._from_artefact and looks_like_path(self.encoder):
+                raise ArtefactError(f"the index records its encoder as the local path {self.encoder!r}; it is not "
+                                    "loaded from a path written in a config. Pass the encoder explicitly "
+                                    "(SearchIndex.load(..., encoder=...); CLI: --encoder PATH)")
+            self.encoder = load_encoder(self.encoder)
+        if not self._verified:
+            if self.encoder_identity_ is not None:
+                check_encoder_identity(self.encoder_identity_, self.encoder, "this search index", force=self.force)
+            self._verified = True
+        return self.encoder
+
+    def use_encoder(self, encoder: Encoder, force: bool = False) -> SearchIndex:
+        """Attach an already loaded encoder, checked now against the recorded identity."""
+        if not isinstance(encoder, Encoder):
+            raise TypeError(f"encoder must be an Encoder, got {type(encoder).__name__}")
+        if self.encoder_identity_ is not None:
+            check_encoder_identity(self.encoder_identity_, encoder, "this search index", force=force)
+        self.encoder, self.force, self._verified = encoder, bool(force), True
+        return self
+
+    @property
+    def dim(self) -> int | None:
+        if self.encoder_identity_ is not None:
+            return int(self.encoder_identity_["dim"])
+        return self.encoder.dim if isinstance(self.encoder, Encoder) else None
+
+    def __len__(self) -> int:
+        return int(self._vectors.shape[0])
+
+    # -- adding documents ------------------------------------------------------------
+    def build(self, texts: Sequence[str], ids: Sequence[str] | None = None, batch_size: int = 256,
+              show_progress: bool | None = None) -> SearchIndex:
+        """Encode ``texts`` and make them the index's documents (replacing any), returns self."""
+        texts = check_texts(texts, "texts")
+        if not texts:
+            raise ValueError("texts is empty: no documents to index")
+        self._check_ids(ids, len(texts))
+        V = self._encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
+        return self.build_embeddings(V, texts, ids)
+
+    def add(self, texts: Sequence[str], ids: Sequence[str] | None = None, batch_size: int = 256,
+            show_progress: bool | None = None) -> SearchIndex:
+        """Encode ``texts`` and append them; ``ids`` default to their row numbers. Existing rows are not re-encoded."""
+        texts = check_texts(texts, "texts")
+        if not texts:
+            raise ValueError("texts is empty: no documents to add")
+        self._check_ids(ids, len(texts))
+        V = self._encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
+        return self.add_embeddings(V, texts, ids)
+
+    def build_embeddings(self, vectors: Any, texts: Sequence[str], ids: Sequence[str] | None = None) -> SearchIndex:
+        """As :meth:`build`, from vectors already computed with the index's encoder."""
+        texts = check_texts(texts, "texts")
+        if self.encoder_identity_ is None:
+            self.encoder_identity_ = _identity(self._encoder())
+        V = check_matrix(vectors, "vectors", dim=self.dim, allow_empty=False)  # checked before anything is dropped
+        if V.shape[0] != len(texts):
+            raise ValueError(f"vectors has {V.shape[0]} rows but there are {len(texts)} texts")
+        self._check_ids(ids, len(texts))
+        with self._lock:
+            self._reset()
+        return self.add_embeddings(V, texts, ids)
+
+    def add_embeddings(self, vectors: Any, texts: Sequence[str], ids: Sequence[str] | None = None) -> SearchIndex:
+        """As :meth:`add`, from vectors already computed with the index's encoder."""
+        texts = check_texts(texts, "texts")
+        if not texts:
+            raise ValueError("texts is empty: no documents to add")
+        if self.encoder_identity_ is None:
+            self.encoder_identity_ = _identity(self._encoder())
+        V = check_matrix(vectors, "vectors", dim=self.dim, allow_empty=False)
+        if V.shape[0] != len(texts):
+            raise ValueError(f"vectors has {V.shape[0]} rows but there are {len(texts)} texts")
+        ids = self._check_ids(ids, len(texts))
+        Vn = _normalize(V)
+        with self._lock:
+            start = len(self)
+            new_ids = list(ids) if ids is not None else [str(start + i) for i in range(len(texts))]
+            if self._db_readonly:
+                self._db, self._db_readonly = store.db_to_memory(self._db), False
+            try:
+                with self._db:  # one transaction: all rows or none
+                    self._db.executemany("INSERT INTO docs(row, id, text) VALUES (?, ?, ?)",
+                                         zip(range(start, start + len(texts)), new_ids, texts, strict=True))
+            except sqlite3.IntegrityError:
+                taken = self._existing_ids(new_ids)
+                raise ValueError(f"document id(s) already in the index: {', '.join(map(repr, taken[:5]))}"
+                                 f"{' ...' if len(taken) > 5 else ''}") from None
+            self._vectors = Vn if start == 0 else np.concatenate([self._vectors, Vn])
+            self._segments.append(_Segment(start, start + len(texts), None, None))
+            self._faiss = None  # rebuilt on the next search (never mutated under a running search)
+            self._csls_aug = None
+            if self._csls_ref is not None and self._csls_pen is not None:
+                self._csls_pen = np.concatenate([self._csls_pen, self._hubness(Vn, self._csls_ref)])
+        return self
+
+    @staticmethod
+    def _check_ids(ids: Sequence[str] | None, n: int) -> list[str] | None:
+        if ids is None:
+            return None
+        if isinstance(ids, (str, bytes)):
+            raise TypeError("ids must be a list of strings, one per text")
+        ids = list(ids)
+        if len(ids) != n:
+            raise ValueError(f"there are {n} texts but {len(ids)} ids")
+        for i, d in enumerate(ids):
+            if not isinstance(d, str) or not d:
+                raise TypeError(f"ids[{i}] is {d!r}; ids must be non-empty strings")
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            dup = ""
+            for d in ids:
+                if d in seen:
+                    dup = d
+                    break
+                seen.add(d)
+            raise ValueError(f"id {dup!r} appears more than once among the new documents")
+        return ids
+
+    def _existing_ids(self, ids: list[str]) -> list[str]:
+        found = []
+        for s in range(0, len(ids), 500):
+            part = ids[s : s + 500]
+            q = f"SELECT id FROM docs WHERE id IN ({','.join('?' * len(part))})"
+            found += [r[0] for r in self._db.execute(q, part)]
+        return found
+
+    # -- documents -------------------------------------------------------------------
+    def documents(self, rows: Sequence[int]) -> list[tuple[str, str]]:
+        """``(id, text)`` of the given rows."""
+        rows = [int(r) for r in rows]
+        out: dict[int, tuple[str, str]] = {}
+        with self._lock:
+            for s in range(0, len(rows), 500):
+                part = rows[s : s + 500]
+                q = f"SELECT row, id, text FROM docs WHERE row IN ({','.join('?' * len(part))})"
+                for r, i, t in self._db.execute(q, part):
+                    out[r] = (i, t)
+        missing = [r for r in rows if r not in out]
+        if missing:
+            raise IndexError(f"rows {missing[:5]} are not in the index ({len(self)} documents)")
+        return [out[r] for r in rows]
+
+    # -- queries ---------------------------------------------------------------------
+    def check_aligner(self, aligner: Any) -> None:
+        """An aligner can bridge queries into this index only if its source side is the index's encoder."""
+        from ..aligner import LangAlign
+
+        if not isinstance(aligner, LangAlign):
+            raise TypeError(f"aligner must be a fitted LangAlign, got {type(aligner).__name__}")
+        if aligner.reverse_ is None:
+            raise ValueError("the aligner has no target -> source map (it was fitted with reverse=False)")
+        problem = space_problem(self.encoder_identity_, aligner.encoder_identity("source"))
+        if problem:
+            raise EncoderMismatchError(
+                f"the aligner maps queries into the space of {aligner.source_name!r}, but this index holds "
+                f"{self.encoder_name!r} vectors: {problem}. Use an aligner whose source encoder is the index's")
+
+    def query_vectors(self, queries: Any, aligner: Any = None) -> np.ndarray:
+        """Queries (texts, or vectors) as vectors in the index's space; through ``aligner.to_source`` if given."""
+        if aligner is not None:
+            self.check_aligner(aligner)
+            return aligner.to_source(queries)
+        if isinstance(queries, np.ndarray) and queries.dtype.kind in "fiu":
+            return check_matrix(queries, "query vectors", dim=self.dim)
+        return self._encoder().encode(check_texts(queries, "queries"))
+
+    def search(self, queries: Any, top_k: int = 10, aligner: Any = None, csls: bool = False) -> list[list[Hit]]:
+        """The ``top_k`` best documents for each query, best first.
+
+        ``queries`` are texts (or vectors) in the index's language/space, or, with
+        ``aligner``, in the aligner's target language/space (mapped by Rev-LangAlign).
+        """
+        V = self.query_vectors(queries, aligner)
+        scores, rows = self.search_vectors(V, top_k, csls=csls)
+        flat = sorted({int(r) for r in rows.ravel()})
+        docs = dict(zip(flat, self.documents(flat), strict=True))
+        return [[Hit(docs[int(r)][0], docs[int(r)][1], float(s), int(r)) for s, r in zip(srow, rrow, strict=True)]
+                for srow, rrow in zip(scores, rows, strict=True)]
+
+    def search_vectors(self, Q: Any, top_k: int = 10, csls: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)``, each ``(n_queries, k)``, for query vectors already in the index's space."""
+        top_k = _check_k(top_k, "top_k")
+        Q = check_matrix(Q, "query vectors", dim=self.dim, allow_empty=False)
+        with self._lock:  # a consistent snapshot; the search itself runs unlocked
+            C, n = self._vectors, len(self)
+            if n == 0:
+                raise ValueError("the index is empty; add documents first")
+            use_faiss = _faiss_wanted(self.backend)
+            if use_faiss and self._faiss is None:
+                self._faiss = _flat(C)
+            flat = self._faiss if use_faiss else None
+            pen = aug = None
+            if csls:
+                pen = self._stored_penalty()
+                aug = self._csls_aug if pen is not None else None
+        Qn = _normalize(Q)
+        k = min(top_k, n)
+        if not csls:
+            return self._ip(Qn, C, flat, k)
+        kk = self.neighbourhood_k
+        if pen is None:  # the queries of this call are the reference set
+            if Qn.shape[0] < kk:
+                raise ValueError(f"CSLS needs reference queries to measure each document's hubness: search with at "
+                                 f"least {kk} queries at once, or call calibrate_csls(sample_queries) first")
+            pen = self._hubness(C, Qn, use_faiss)
+        r_q = self._ip(Qn, C, flat, min(kk, n))[0].mean(axis=1, dtype=np.float64).astype(np.float32)
+        if use_faiss:
+            if aug is None:
+                aug = _flat(np.hstack([C, pen[:, None]]))
+                with self._lock:
+                    if self._csls_pen is pen:
+                        self._csls_aug = aug
+            # [2x, -1] . [y, r(y)] = 2 cos(x, y) - r(y); r(x) is a constant per query
+            D, I = aug.search(np.hstack([2.0 * Qn, -np.ones((Qn.shape[0], 1), np.float32)]), k)
+            return (D - r_q[:, None]).astype(np.float32), I.astype(np.int64)
+        from ..evaluation.retrieval import _topk_scan
+
+        top = _topk_scan(Qn, C, k, lambda cos, qs, cs: 2.0 * cos - r_q[qs, None] - pen[None, cs],
+                         _NUMPY_CHUNK, False, "search (csls)")
+        return top.scores, top.indices
+
+    @staticmethod
+    def _ip(Qn: np.ndarray, C: np.ndarray, flat: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if flat is not None:
+            D, I = flat.search(np.ascontiguousarray(Qn), k)
+            return D.astype(np.float32), I.astype(np.int64)
+        from ..evaluation.retrieval import _topk_scan
+
+        top = _topk_scan(Qn, C, k, lambda cos, qs, cs: cos, _NUMPY_CHUNK, False, "search")
+        return top.scores, top.indices
+
+    def _hubness(self, docs: np.ndarray, ref: np.ndarray, use_faiss: bool | None = None) -> np.ndarray:
+        """Mean cosine of each (unit) document row to its k nearest (unit) reference queries."""
+        use_faiss = _faiss_wanted(self.backend) if use_faiss is None else use_faiss
+        kk = min(self.neighbourhood_k, ref.shape[0])
+        top = self._ip(docs, ref, _flat(ref) if use_faiss else None, kk)[0]
+        return top.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+    def _stored_penalty(self) -> np.ndarray | None:
+        if self._csls_ref is None:
+            return None
+        if self._csls_pen is None:
+            self._csls_pen = self._hubness(self._vectors, self._csls_ref)
+        return self._csls_pen
+
+    def calibrate_csls(self, queries: Any, aligner: Any = None) -> SearchIndex:
+        """Store reference queries (a sample of real traffic) for ``search(..., csls=True)``.
+
+        They fix each document's hubness term, so CSLS results no longer depend on which
+        queries share a call. Saved with the index; documents added later get theirs too.
+        """
+        R = _normalize(check_matrix(self.query_vectors(queries, aligner), "reference queries", dim=self.dim,
+                                    allow_empty=False))
+        if R.shape[0] < self.neighbourhood_k:
+            raise ValueError(f"give at least neighbourhood_k={self.neighbourhood_k} reference queries, "
+                             f"got {R.shape[0]}")
+        with self._lock:
+            self._csls_ref, self._csls_pen, self._csls_aug = R, None, None
+            self.csls_info_ = {"queries": int(R.shape[0]), "neighbourhood_k": self.neighbourhood_k,
+                               "aligner_target": getattr(aligner, "target_name", None)}
+        return self
+
+    # -- saving ----------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the index folder atomically; unchanged segments are hard-linked, not rewritten."""
+        folder = Path(folder)
+        if folder.exists():
+            if not folder.is_dir():
+                raise ArtefactError(f"cannot save to {folder}: it exists and is not a folder")
+            if any(folder.iterdir()) and not store.is_index_folder(folder):
+                raise ArtefactError(f"refusing to replace {folder}: it is not empty and not a langalign search index")
+        with self._lock:
+            if not len(self):
+                raise ValueError("the index is empty; add documents before saving")
+            segs: list[dict[str, Any]] = []
+            new_segments: list[_Segment] = []
+            with atomic_dir(folder) as tmp:
+                for seg in self._segments:
+                    arr = self._vectors[seg.start : seg.stop]
+                    name = store.segment_name(arr)
+                    sha = store.place_segment(tmp / name, arr, seg.source, seg.sha)
+                    segs.append({"file": name, "rows": seg.stop - seg.start, "sha256": sha})
+                    new_segments.append(_Segment(seg.start, seg.stop, folder / name, sha))
+                docs_sha = store.write_db(self._db, tmp / store.DOCS_NAME)
+                config: dict[str, Any] = {
+                    "format": "langalign", "format_version": ARTEFACT_FORMAT_VERSION, "kind": store.KIND,
+                    "langalign_version": __version__, "encoder": self.encoder_identity_, "count": len(self),
+                    "metric": "cosine", "neighbourhood_k": self.neighbourhood_k, "segments": segs,
+                    "docs_sha256": docs_sha,
+                }
+                if self._csls_ref is not None:
+                    config["csls"] = {**(self.csls_info_ or {}),
+                                      "sha256": store.write_matrix(tmp / store.CSLS_NAME, self._csls_ref, "queries")}
+                write_json_atomic(tmp / store.CONFIG_NAME, config)
+            self._segments = new_segments
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, encoder: Encoder | str | None = None, force: bool = False,
+             backend: str = "auto") -> SearchIndex:
+        """Open a saved index; every damaged or missing file is an :class:`ArtefactError` naming it.
+
+        The encoder is the recorded one (loaded on first text query), or ``encoder``,
+        checked against the recorded name, dimension and fingerprint.
+        """
+        folder = Path(folder)
+        cfg = store.read_config(folder)
+        ident = cfg["encoder"]
+        if isinstance(encoder, str):  # named by the caller (a path is fine here): load it and check it now
+            encoder = load_encoder(encoder)
+        nk = cfg.get("neighbourhood_k", DEFAULT_NEIGHBOURHOOD_K)
+        obj = cls(encoder if encoder is not None else ident["name"], backend=backend,
+                  neighbourhood_k=nk if isinstance(nk, int) and not isinstance(nk, bool) and nk > 0 else 10)
+        obj.encoder_identity_ = dict(ident)
+        obj.force = bool(force)
+        obj._from_artefact = True
+        dim, parts, start = int(ident["dim"]), [], 0
+        for s in cfg["segments"]:
+            parts.append(store.read_matrix(folder, s["file"], s["sha256"], "vectors", dim, s["rows"]))
+            obj._segments.append(_Segment(start, start + s["rows"], folder / s["file"], s["sha256"]))
+            start += s["rows"]
+        obj._vectors = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+        obj._db = store.open_docs_db(folder, cfg["docs_sha256"], cfg["count"])
+        obj._db_readonly = True
+        csls = cfg.get("csls")
+        if isinstance(csls, dict):
+            obj._csls_ref = store.read_matrix(folder, store.CSLS_NAME, csls.get("sha256"), "queries", dim, None)
+            obj.csls_info_ = {k: v for k, v in csls.items() if k != "sha256"}
+        if isinstance(encoder, Encoder):
+            obj.use_encoder(encoder, force=force)
+        return obj
+
+    def info(self) -> dict[str, Any]:
+        return {"documents": len(self), "encoder": self.encoder_name, "dim": self.dim,
+                "fingerprint": (self.encoder_identity_ or {}).get("fingerprint"), "segments": len(self._segments),
+                "csls_reference_queries": (self.csls_info_ or {}).get("queries"),
+                "backend": "faiss" if _faiss_wanted(self.backend) else "numpy"}
+
+    def __repr__(self) -> str:
+        return f"SearchIndex(encoder={self.encoder_name!r}, documents={len(self)})"
+
+
+def _identity(encoder: Encoder) -> dict:
+    # An encoder that cannot encode the probe sentences records name and dim only (it warns).
+    return encoder.identity()
+
