@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "langalign.cli.data_commands",
     "langalign.cli.scale_commands",
     "langalign.cli.benchmark_commands",
+    "langalign.cli.tune_commands",
 ]
 
 
