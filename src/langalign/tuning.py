@@ -61,7 +61,7 @@ DEFAULT_TASK_LOSS = "softmax"
 # Files a sentence-transformers save may never contain here: they are unpickled on load.
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # The dev metric of task mode fits a logistic regression on (at most this many) training vectors.
-_DEV_METRIC_MAX_TRAIN = 2000
+_DEV_METRIC_MAX_TRAIN = 1000
 
 
 class TuningError(LangAlignError, ValueError):
@@ -231,6 +231,16 @@ def _base_model(base: str | Encoder) -> tuple[Any, Encoder, str]:
     return model, enc, label
 
 
+def _freeze_token_embeddings(model: Any) -> list[str]:
+    """Stop gradients to the token-embedding matrices; returns their parameter names."""
+    names = []
+    for name, p in model.named_parameters():
+        if name.endswith("word_embeddings.weight"):
+            p.requires_grad_(False)
+            names.append(name)
+    return names
+
+
 class _ModelEncoder(Encoder):
     """An in-memory sentence-transformers model as an :class:`Encoder` (dev metrics, the fingerprint)."""
 
@@ -368,7 +378,11 @@ class EncoderTuner:
     head_lr: learning rate of the softmax loss's classifier (it starts from scratch, the encoder does not).
     patience: stop after this many epochs without a better dev score (None: never stop early).
     dev_fraction: share of the training data held out as the dev split when ``fit`` gets no ``dev``.
-    max_seq_length: truncate inputs to this many tokens while training (and in the saved model).
+    max_seq_length: truncate inputs to this many tokens while training and in the dev scores (a speed
+        setting: the saved model keeps the base model's limit).
+    freeze_embeddings: keep the token-embedding matrix (about half of MiniLM's weights) as it is:
+        faster and lighter, and tokens the tuning data never show keep their vectors. Default: frozen
+        in task mode, trained in parallel mode (new-language tokens must move there).
     device: ``"auto"`` (CUDA, then MPS, then CPU), or a torch device string.
     num_threads: torch CPU threads while training (default: torch's, capped at the usable CPUs).
 
@@ -378,10 +392,10 @@ class EncoderTuner:
     """
 
     def __init__(self, base: str | Encoder = "minilm", mode: str = "task", *, loss: str = "auto", epochs: int = 1,
-                 batch_size: int = 16, lr: float = 2e-5, head_lr: float = 2e-3, warmup: float = 0.1,
+                 batch_size: int = 16, lr: float = 5e-5, head_lr: float = 2e-3, warmup: float = 0.1,
                  weight_decay: float = 0.01, patience: int | None = 2, dev_fraction: float = 0.15,
-                 max_seq_length: int | None = None, seed: int = 0, device: str = "auto",
-                 num_threads: int | None = None):
+                 max_seq_length: int | None = None, freeze_embeddings: bool | None = None, seed: int = 0,
+                 device: str = "auto", num_threads: int | None = None):
         self.base = base
         self.mode = mode
         self.loss = loss
@@ -394,13 +408,14 @@ class EncoderTuner:
         self.patience = patience
         self.dev_fraction = dev_fraction
         self.max_seq_length = max_seq_length
+        self.freeze_embeddings = freeze_embeddings
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
 
     # -- parameters ----------------------------------------------------------------
     _PARAMS = ("mode", "loss", "epochs", "batch_size", "lr", "head_lr", "warmup", "weight_decay", "patience",
-               "dev_fraction", "max_seq_length", "seed", "device", "num_threads")
+               "dev_fraction", "max_seq_length", "freeze_embeddings", "seed", "device", "num_threads")
     # Settings that may differ between an interrupted run and its resumption.
     _NOT_IN_RUN_KEY = ("device", "num_threads")
 
@@ -442,6 +457,8 @@ class EncoderTuner:
         integer("batch_size", 2)
         integer("patience", 0, none=True)
         integer("max_seq_length", 8, none=True)
+        if self.freeze_embeddings not in (None, True, False):
+            raise TuningError(f"freeze_embeddings must be True, False or None, got {self.freeze_embeddings!r}")
         integer("seed", 0)
         integer("num_threads", 1, none=True)
         number("lr", 0.0)
@@ -559,8 +576,11 @@ class EncoderTuner:
         model, base_enc, label = _base_model(self.base)
         base_identity = _quiet_identity(base_enc)
         device = resolve_device(self.device)
+        base_max_len = model.max_seq_length
         if self.max_seq_length is not None:
             model.max_seq_length = int(self.max_seq_length)
+        freeze = self.mode == "task" if self.freeze_embeddings is None else bool(self.freeze_embeddings)
+        self.frozen_ = _freeze_token_embeddings(model) if freeze else []
         key = self._run_key(base_identity.get("fingerprint", base_enc.name), data)
         ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         t0 = time.perf_counter()
@@ -568,6 +588,9 @@ class EncoderTuner:
             model.to(device)
             state = self._train(model, data, loss_name, device, key, ckdir, resume, callback, show_progress)
             model.to("cpu")
+        model.max_seq_length = base_max_len
+        for p in model.parameters():
+            p.requires_grad_(True)
         self.seconds_ = round(time.perf_counter() - t0, 2)
         self.model_ = model
         self.history_ = state["history"]
@@ -855,6 +878,7 @@ class EncoderTuner:
             "mode": self.mode, "parameters": params, "data": self.data_,
             "classes": [_native(c) for c in self.classes_.tolist()] if self.mode == "task" else None,
             "dev_scores": self.dev_scores_, "history": self.history_, "best_epoch": self.best_epoch_,
+            "frozen_parameters": self.frozen_,
             "device": self.device_, "threads": self.threads_, "seconds": self.seconds_,
             "resumed_from_epoch": self.resumed_from_,
         }

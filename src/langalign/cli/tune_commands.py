@@ -67,7 +67,8 @@ def cmd_tune(args) -> int:
         raise DataError(f"{args.data or args.pairs}: no usable examples")
     tuner = EncoderTuner(args.base, args.mode, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, patience=None if args.patience < 0 else args.patience,
-                         dev_fraction=args.dev_fraction, max_seq_length=args.max_seq_length, seed=args.seed,
+                         dev_fraction=args.dev_fraction, max_seq_length=args.max_seq_length,
+                         freeze_embeddings=args.freeze_embeddings, seed=args.seed,
                          device=args.device, num_threads=args.threads)
     try:
         tuner.fit(X, y, dev=dev, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
@@ -118,10 +119,12 @@ def register(sub) -> None:
                                                   "parallel mode: mse")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--patience", type=int, default=2, help="stop after this many epochs without a better dev "
                                                            "score (-1: never)")
     p.add_argument("--max-seq-length", type=int, default=None, help="truncate inputs to this many tokens")
+    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the token-embedding matrix fixed (default: yes in task mode, no in parallel mode)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the usable CPUs)")
