@@ -93,6 +93,9 @@ def test_task_tuning_changes_weights_and_improves_dev_accuracy(tiny, tuned):
     after = _weights(tuner.model_)
     assert base.keys() == after.keys()
     assert any(not np.array_equal(base[k], after[k]) for k in base)
+    assert tuner.loss_ == "contrastive"  # the default for single texts
+    # each of the 36 examples gives one same-label and one different-label pair per epoch
+    assert tuner.history_[0]["steps"] == int(np.ceil(72 / FAST["batch_size"]))
     ds = tuner.dev_scores_
     assert ds["metric"] == "accuracy" and ds["best"] > ds["before"], ds
     assert ds["best"] == max(ds["per_epoch"]) and tuner.best_epoch_ == 1 + int(np.argmax(ds["per_epoch"]))
@@ -117,12 +120,11 @@ def test_token_embeddings_frozen_in_task_mode_trained_in_parallel_mode(tiny, dat
     assert par.frozen_ == [] and not np.array_equal(_weights(par.model_)[key], base[key])
 
 
-def test_contrastive_loss_learns_too(tiny, data):
+def test_softmax_loss_learns_too(tiny, data):
     (X, y), dev = data
-    tuner = EncoderTuner(tiny, loss="contrastive", epochs=2, **FAST).fit(X, y, dev=dev)
-    assert tuner.loss_ == "contrastive"
-    # each of the 36 examples gives one same-label and one different-label pair per epoch
-    assert tuner.history_[0]["steps"] == int(np.ceil(72 / FAST["batch_size"]))
+    tuner = EncoderTuner(tiny, loss="softmax", epochs=2, **FAST).fit(X, y, dev=dev)
+    assert tuner.loss_ == "softmax"
+    assert tuner.history_[0]["steps"] == int(np.ceil(36 / FAST["batch_size"]))  # one step per batch of examples
     assert tuner.dev_scores_["best"] > tuner.dev_scores_["before"]
 
 
@@ -247,7 +249,7 @@ def test_save_load_and_fingerprint(tiny, tuned, data):
     (X, y), (Xd, yd) = data
     assert meta["data"]["sha256"] == tuner.data_["sha256"] and len(meta["data"]["sha256"]) == 64
     assert meta["data"]["n_train"] == 36 and meta["data"]["n_dev"] == 24
-    assert meta["parameters"]["epochs"] == 2 and meta["parameters"]["loss"] == "softmax"
+    assert meta["parameters"]["epochs"] == 2 and meta["parameters"]["loss"] == "contrastive"
     assert meta["langalign_version"] == la.__version__ and meta["mode"] == "task"
     assert sorted(meta["classes"]) == sorted(TOPICS)
     np.testing.assert_allclose(enc.encode(Xd[:5]), tuner.encoder_.encode(Xd[:5]), atol=1e-5)

@@ -9,7 +9,8 @@ Two modes:
   thrown away afterwards); ``loss="contrastive"`` is SetFit's recipe: each epoch pairs every
   example with one random same-label and one random different-label example and pulls their
   cosine similarity toward 1 / 0 (``CosineSimilarityLoss``). The default (``"auto"``) is
-  softmax; ``bench/tuning.py`` compares the two on SIB-200 dev (see ``bench/results/tuning.md``).
+  contrastive for single texts (it beat softmax on SIB-200 dev in ``bench/tuning.py``, at about
+  three times the tuning time; see ``bench/results/tuning.md``) and softmax for pairs.
 - ``mode="parallel"``: multilingual knowledge distillation (Reimers & Gurevych 2020):
   the student's embeddings of the English sentence and of its translation are both pulled
   toward the frozen teacher's (the base model's) embedding of the English sentence (MSE).
@@ -56,8 +57,8 @@ KIND = "tuned-encoder"
 FORMAT_VERSION = 1
 MODES = ("task", "parallel")
 TASK_LOSSES = ("softmax", "contrastive")
-# Chosen on SIB-200 dev with bench/tuning.py (see bench/results/tuning.md).
-DEFAULT_TASK_LOSS = "softmax"
+# Chosen on SIB-200 dev with bench/tuning.py (see bench/results/tuning.md); pairs always use softmax.
+DEFAULT_TASK_LOSS = "contrastive"
 # Files a sentence-transformers save may never contain here: they are unpickled on load.
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # The dev metric of task mode fits a logistic regression on (at most this many) training vectors.
@@ -373,7 +374,8 @@ class EncoderTuner:
     base: ``"minilm"``, a local sentence-transformers folder (a tuned folder too), a hub id in
         the local cache, or a loaded sentence-transformers :class:`Encoder`.
     mode: ``"task"`` (``fit(texts_or_pairs, labels)``) or ``"parallel"`` (``fit(english, translations)``).
-    loss: task mode: ``"softmax"``, ``"contrastive"`` or ``"auto"`` (softmax); parallel mode: ``"mse"``.
+    loss: task mode: ``"contrastive"``, ``"softmax"`` or ``"auto"`` (contrastive for single texts,
+        softmax for pairs); parallel mode: ``"mse"``.
     epochs, batch_size, lr: AdamW with linear warm-up over ``warmup`` of the steps, then linear decay.
     head_lr: learning rate of the softmax loss's classifier (it starts from scratch, the encoder does not).
     patience: stop after this many epochs without a better dev score (None: never stop early).
@@ -422,14 +424,14 @@ class EncoderTuner:
     def get_params(self) -> dict[str, Any]:
         return {"base": self.base, **{k: getattr(self, k) for k in self._PARAMS}}
 
-    def _resolved_loss(self) -> str:
+    def _resolved_loss(self, pairs: bool = False) -> str:
         if self.mode == "parallel":
             if self.loss not in ("auto", "mse"):
                 raise TuningError(f"parallel mode uses the MSE distillation loss; loss={self.loss!r} is not one "
                                   "(use loss='auto' or 'mse')")
             return "mse"
         if self.loss == "auto":
-            return DEFAULT_TASK_LOSS
+            return "softmax" if pairs else DEFAULT_TASK_LOSS
         if self.loss not in TASK_LOSSES:
             raise TuningError(f"unknown task loss {self.loss!r}; use one of {', '.join(TASK_LOSSES)} or 'auto'")
         return self.loss
@@ -513,7 +515,7 @@ class EncoderTuner:
             if np.unique(data["labels"]).size < 2:
                 raise DataError("after holding out the dev split, the training data has only one class; give more "
                                 "data or a dev set")
-            if self._resolved_loss() == "contrastive":
+            if self._resolved_loss(b is not None) == "contrastive":
                 if b is not None:
                     raise DataError("the contrastive loss compares single texts; for (text, text) pairs use "
                                     "loss='softmax'")
@@ -571,8 +573,8 @@ class EncoderTuner:
         self._check_params()
         if resume and checkpoint_dir is None:
             raise TuningError("resume=True needs checkpoint_dir (the folder the interrupted run wrote)")
-        loss_name = self._resolved_loss()
         data = self._prepare(X, y, dev)
+        loss_name = self._resolved_loss(self.mode == "task" and data["pairs"] is not None)
         model, base_enc, label = _base_model(self.base)
         base_identity = _quiet_identity(base_enc)
         device = resolve_device(self.device)

@@ -115,8 +115,8 @@ def register(sub) -> None:
     p.add_argument("--target-column", default="target", help="parallel mode: the translation column")
     p.add_argument("--dev", help="dev file for early stopping (same columns); default: hold out --dev-fraction")
     p.add_argument("--dev-fraction", type=float, default=0.15)
-    p.add_argument("--loss", default="auto", help="task mode: softmax, contrastive (SetFit) or auto (softmax); "
-                                                  "parallel mode: mse")
+    p.add_argument("--loss", default="auto", help="task mode: contrastive (SetFit), softmax, or auto (contrastive "
+                                                  "for single texts, softmax for pairs); parallel mode: mse")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-5)
