@@ -70,6 +70,7 @@ class LangAlign:
         self._recorded: dict[str, dict | None] = {"source": None, "target": None}
         self._verified: set[str] = set()
         self._from_artefact = False
+        self._explicit: set[str] = set()  # sides whose encoder the user named when loading (paths allowed)
         self.force = False
         self.forward_: BaseMapper | None = None
         self.reverse_: BaseMapper | None = None
@@ -99,7 +100,7 @@ class LangAlign:
             raise ValueError(f"this aligner records no {side} encoder (it was fitted from precomputed embeddings "
                              f"without one being named); pass vectors instead of texts, or name the encoder that "
                              f"made them ({side}_encoder=...; CLI: --{side}-encoder NAME)")
-        if self._from_artefact and looks_like_path(name):
+        if self._from_artefact and side not in self._explicit and looks_like_path(name):
             # A name read from a config must never make us load (and run) a model from
             # an arbitrary local path: the user names such an encoder explicitly.
             raise ArtefactError(f"the artefact records its {side} encoder as the local path {name!r}; it is not "
@@ -498,6 +499,7 @@ class LangAlign:
         obj.forward_, obj.reverse_ = forward, reverse
         obj._recorded = {"source": src_cfg, "target": tgt_cfg}
         obj._from_artefact = True
+        obj._explicit = {s for e, s in ((source_encoder, "source"), (target_encoder, "target")) if e is not None}
         obj.force = bool(force)
         # Encoder objects given here are loaded already: check them now (names and
         # recorded strings are checked lazily, on first encode).

@@ -178,6 +178,9 @@ class USEEncoder(Encoder):
 class SentenceTransformerEncoder(Encoder):
     """Any sentence-transformers model, by hub id or local folder."""
 
+    tuning: dict | None = None  # langalign_tuning.json of a tuned folder (see load_tuned)
+    folder: str | None = None
+
     def __init__(self, model_name_or_path: str, name: str | None = None, device: str | None = None,
                  normalize: bool = False):
         try:
@@ -268,20 +271,83 @@ def canonical_encoder_name(name: str) -> str:
     return key if key in BUNDLED else name
 
 
+# A folder written by `langalign tune` (langalign.tuning) is a sentence-transformers folder
+# plus this metadata file; it loads under the name "tuned:<base>:<fingerprint>" it records.
+TUNING_METADATA = "langalign_tuning.json"
+TUNED_PREFIX = "tuned:"
+
+
+def read_tuning_metadata(folder: str | os.PathLike) -> dict | None:
+    """The ``langalign_tuning.json`` of a tuned-encoder folder; None if ``folder`` has none."""
+    import json
+
+    from .errors import ArtefactError
+
+    p = Path(folder) / TUNING_METADATA
+    if not p.is_file():
+        return None
+    try:
+        meta = json.loads(p.read_bytes().decode("utf-8")) if p.stat().st_size < (16 << 20) else None
+    except (OSError, ValueError, RecursionError) as e:
+        raise ArtefactError(f"{p} cannot be read as JSON: {e}") from None
+    if not (isinstance(meta, dict) and meta.get("format") == "langalign" and meta.get("kind") == "tuned-encoder"
+            and isinstance(meta.get("encoder_name"), str) and meta["encoder_name"].startswith(TUNED_PREFIX)):
+        raise ArtefactError(f"{p} is not a langalign tuned-encoder file")
+    return meta
+
+
+def _load_tuned(folder: Path, meta: dict) -> Encoder:
+    from .errors import ArtefactError
+
+    if not (folder / "model.safetensors").is_file():
+        raise ArtefactError(f"{folder} is a tuned encoder without model.safetensors; it is incomplete")
+    pickled = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in (".bin", ".pt", ".pth", ".pkl"))
+    if pickled:  # langalign never writes them, and loading one could run code
+        raise ArtefactError(f"{folder} holds pickle weights ({', '.join(pickled[:3])}) that langalign did not "
+                            "write; refusing to load it")
+    enc = SentenceTransformerEncoder(str(folder), name=meta["encoder_name"])
+    enc.tuning = meta  # base model, data hash, parameters, dev scores
+    enc.folder = str(folder)
+    return enc
+
+
+def _names_folder(name: str, encoder: Encoder) -> bool:
+    """True when ``name`` is a path to the folder ``encoder`` (a tuned one) was loaded from."""
+    folder = getattr(encoder, "folder", None)
+    if not folder or not looks_like_path(name):
+        return False
+    try:
+        return os.path.realpath(Path(name).expanduser()) == folder
+    except (OSError, ValueError):
+        return False
+
+
 def load_encoder(name_or_path: str | Encoder) -> Encoder:
     """Return an :class:`Encoder` for a bundled alias, a hub id or a local folder.
 
     Encoders are cached per process: loading the same name twice returns the
-    same object, so pipelines can call this freely.
+    same object, so pipelines can call this freely. A folder written by
+    ``langalign tune`` loads under its recorded ``tuned:...`` name.
     """
     if isinstance(name_or_path, Encoder):
         return name_or_path
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError(f"encoder name must be a non-empty string, got {name_or_path!r}")
     key = canonical_encoder_name(name_or_path)
+    tuned = read_tuning_metadata(key) if key not in BUNDLED and Path(key).expanduser().is_dir() else None
+    if tuned is None and key.startswith(TUNED_PREFIX):
+        raise EncoderNotAvailableError(
+            f"encoder {key!r} was made by `langalign tune`; a tuned encoder is loaded from its folder, not by "
+            "name: pass the folder (Python: load_encoder(PATH); CLI: --source-encoder PATH / --encoder PATH)")
+    if tuned is not None:  # keyed by folder and contents: re-tuning into the same folder is a new encoder
+        folder = Path(os.path.realpath(Path(key).expanduser()))
+        key = f"{folder}|{tuned.get('fingerprint')}|{tuned.get('created')}"
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = BUNDLED[key]() if key in BUNDLED else SentenceTransformerEncoder(key)
+            if tuned is not None:
+                _cache[key] = _load_tuned(folder, tuned)
+            else:
+                _cache[key] = BUNDLED[key]() if key in BUNDLED else SentenceTransformerEncoder(key)
         return _cache[key]
 
 
@@ -337,7 +403,8 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
             f"{what} was made with encoder {_describe(recorded)} but is being used with {encoder.name!r} "
             f"({encoder.dim}-d); the dimensions differ, so these vectors cannot be used with it")
     rname = recorded.get("name")
-    if isinstance(rname, str) and canonical_encoder_name(rname) != canonical_encoder_name(encoder.name):
+    if (isinstance(rname, str) and canonical_encoder_name(rname) != canonical_encoder_name(encoder.name)
+            and not _names_folder(rname, encoder)):  # a tuned folder recorded by its path is that encoder
         problems.append("names differ")
     probe = recorded.get("probe")
     if isinstance(probe, list) and probe:

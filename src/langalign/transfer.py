@@ -261,6 +261,7 @@ class CrossLingualClassifier:
                 raise ArtefactError(f"{where}: malformed encoder_identity entry")
             align._recorded = {"source": (ident or {}).get("source"), "target": (ident or {}).get("target")}
             align._from_artefact = True
+            align._explicit = {s for e, s in ((source_encoder, "source"), (target_encoder, "target")) if e is not None}
             align.force = bool(force)
             for e, side in ((source_encoder, "source"), (target_encoder, "target")):
                 if isinstance(e, Encoder):

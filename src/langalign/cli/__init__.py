@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "langalign.cli.scale_commands",
     "langalign.cli.benchmark_commands",
     "langalign.cli.serve_commands",
+    "langalign.cli.tune_commands",
 ]
 
 
