@@ -94,17 +94,8 @@ def _inside(folder: Path, p: Path, where: Path) -> Path:
     return real
 
 
-def check_destination(folder: str | Path, kind: str, overwrite: bool = False) -> None:
-    """Raise :class:`ArtefactError` unless a ``kind`` artefact may be saved at ``folder``.
-
-    The rule (a user's files are never deleted): a folder that does not exist is
-    created; an empty folder is used; a langalign artefact of the same ``kind`` (a
-    folder holding only ``config.json`` with ``"format": "langalign"`` and
-    ``model.safetensors``) is replaced atomically. With ``overwrite=True`` a
-    langalign artefact of another kind may be replaced too. Anything else is refused
-    and left untouched: a folder with any other file in it, a foreign
-    ``config.json``, a file, a symbolic link, the current folder or one of its parents.
-    """
+def check_destination_name(folder: str | os.PathLike) -> Path:
+    """The checks of :func:`check_destination` that do not depend on the folder's contents: a name of its own."""
     from ._io import refuse_current_folder
     from .errors import LangAlignError
 
@@ -117,6 +108,21 @@ def check_destination(folder: str | Path, kind: str, overwrite: bool = False) ->
         refuse_current_folder(p)
     except LangAlignError as e:
         raise ArtefactError(str(e)) from None
+    return p
+
+
+def check_destination(folder: str | Path, kind: str, overwrite: bool = False) -> None:
+    """Raise :class:`ArtefactError` unless a ``kind`` artefact may be saved at ``folder``.
+
+    The rule (a user's files are never deleted): a folder that does not exist is
+    created; an empty folder is used; a langalign artefact of the same ``kind`` (a
+    folder holding only ``config.json`` with ``"format": "langalign"`` and
+    ``model.safetensors``) is replaced atomically. With ``overwrite=True`` a
+    langalign artefact of another kind may be replaced too. Anything else is refused
+    and left untouched: a folder with any other file in it, a foreign
+    ``config.json``, a file, a symbolic link, the current folder or one of its parents.
+    """
+    p = check_destination_name(folder)
     if p.is_symlink():
         raise ArtefactError(f"refusing to save to {p}: it is a symbolic link; give the real folder or a new name")
     if not p.exists():

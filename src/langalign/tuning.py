@@ -927,7 +927,7 @@ def check_tuned_destination(folder: str | os.PathLike, overwrite: bool = False) 
     langalign wrote (its ``langalign_tuning.json`` lists every file, and the folder holds no
     other) is replaced; anything else is refused and left untouched.
     """
-    from .artefacts import check_destination
+    from .artefacts import check_destination, check_destination_name
 
     p = Path(folder)
     meta_path = p / TUNING_METADATA
@@ -946,20 +946,6 @@ def check_tuned_destination(folder: str | os.PathLike, overwrite: bool = False) 
                                 "nothing was touched. Save to a new or empty folder")
         return
     check_destination(p, KIND, overwrite)
-
-
-def check_destination_name(p: Path) -> None:
-    """The checks of :func:`~langalign.artefacts.check_destination` that do not depend on the contents."""
-    from ._io import refuse_current_folder
-
-    text = os.fspath(p)
-    if not text.strip() or p.name in ("", ".", ".."):
-        raise ArtefactError(f"cannot save to {text!r}: give a folder name of its own, "
-                            "not the current folder or a parent")
-    try:
-        refuse_current_folder(p)
-    except LangAlignError as e:
-        raise ArtefactError(str(e)) from None
 
 
 # -- the one-call form -------------------------------------------------------------------
