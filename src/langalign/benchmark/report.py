@@ -84,7 +84,9 @@ def render_markdown(result: dict[str, Any]) -> str:
           "fitted on English text alone (`fit(english, english)`).",
           "- Mappers: `default` (= `linear`, ridge shrunk toward identity / plain ridge across dimensions, "
           "cross-validated), `procrustes`, `centering`, and the paper's `mlp-paper` (FC) and "
-          "`autoencoder-paper` (AE).",
+          "`autoencoder-paper` (AE). `+adapt`: the same LibreOffice-fitted aligner after "
+          "`LangAlign.adapt` on the unlabelled test inputs (falls back toward the zero-shot when they "
+          "lie outside the pairs' domain; no labels used).",
           f"- In parentheses: difference to the zero-shot reference in points; `*` = McNemar p < 0.05 "
           f"(accuracy). {meta['zero_shot_reference']}.",
           f"- Heads: {meta['head']}. Neural mappers: at most {meta['neural_mappers']['max_pairs']:,} pairs, "
