@@ -1,0 +1,319 @@
+"""The English-only bridge (minilm <- use-multilingual) chosen on dev splits: pool size x map x query correction.
+
+The bridge is an aligner fitted on English text alone (``LangAlign("minilm",
+"use-multilingual").fit(english, english)``); its reverse map takes use-multilingual
+vectors of Korean, Japanese or Chinese text into MiniLM's space, where an English
+MiniLM classifier or vector index reads them. This script compares, on dev data only:
+
+* maps: ``ridge`` (the two-encoder default before this protocol), the residual
+  ``mlp`` (ridge + a network trained on the residual; early stopping on held-out
+  pairs) with MSE or cosine loss and a few sizes;
+* query-side corrections at retrieval time: plain cosine, CSLS (hubness-aware,
+  k=10) and ``recentre`` (the mapped queries' mean replaced by the index's mean);
+* pool sizes (1k .. all): seeded subsets of the English pool.
+
+Dev sets (never a test split; Tatoeba is never read):
+
+* retrieval: STS-B *dev* sentences, row-parallel en / ko (KorSTS) / ja, zh
+  (stsb_multi_mt), deduplicated on the English text; SIB-200 train+dev (FLORES,
+  800 parallel sentences). Queries: use-multilingual(xx) mapped into MiniLM; index:
+  MiniLM(en). ``retention`` = bridged top-1 / top-1 of re-embedding both sides with
+  use-multilingual (the alternative a user would weigh).
+* classification, English MiniLM head (the library default head) applied to bridged
+  target text: SIB-200 5-fold CV over train+dev, sentiment (SST-2 train -> JRTE dev,
+  ChnSentiCorp dev), NLI (SNLI dev -> KorNLI dev, JNLI valid, XNLI-zh dev).
+  Reference: the same head on use-multilingual vectors, zero-shot.
+
+    python bench/english_bridge.py --out results            # writes english_bridge.{md,json}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import head_protocol as hp  # noqa: E402  (the dev loaders: train/dev splits only)
+
+from langalign.data import load_sts  # noqa: E402
+from langalign.data.home import find_reference_data  # noqa: E402
+from langalign.evaluation import classification_report, retrieval_scores  # noqa: E402
+from langalign.heads import make_head, pair_features  # noqa: E402
+from langalign.mappers import make_mapper  # noqa: E402
+
+LANGS = hp.LANGS
+SEED = 0
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ pool
+def load_pool(args: argparse.Namespace) -> tuple[list[str], str]:
+    if args.pool_file:
+        texts = [t.strip() for t in Path(args.pool_file).read_text(encoding="utf-8").split("\n") if t.strip()]
+        desc = f"{args.pool_file}"
+    else:
+        from langalign.data import load_english_pool
+        texts = load_english_pool()
+        desc = "langalign data build english-pool"
+    texts = list(dict.fromkeys(texts))
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(texts))
+    return [texts[i] for i in order], f"{desc}: {len(texts):,} sentences"
+
+
+# ------------------------------------------------------------------ dev sets
+def sts_dev_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """(english, xx) sentence lists from STS-B dev, row-parallel; one row per distinct English sentence."""
+    en = load_sts("en", "dev", root=root)
+    out = {}
+    for lang in LANGS:
+        xx = load_sts(lang, "dev", root=root)
+        assert len(xx) == len(en), f"STS-B dev {lang} is not row-parallel with English"
+        seen: dict[str, str] = {}
+        for a, b in ((en.texts, xx.texts), (en.text_pairs, xx.text_pairs)):
+            assert a is not None and b is not None
+            for e, x in zip(a, b, strict=True):
+                seen.setdefault(e, x)
+        out[lang] = (list(seen), list(seen.values()))
+    return out
+
+
+def sib_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    from langalign.data import load_sib200
+    sets = {lang: [hp.load_split(load_sib200, lang, s, root=root / "sib200") for s in hp.ALLOWED_SPLITS]
+            for lang in ("en", *LANGS)}
+    by = {lang: {i: t for ds in parts for i, t in zip(ds.meta["index_id"], ds.texts, strict=True)}
+          for lang, parts in sets.items()}
+    ids = sorted(by["en"])
+    return {lang: ([by["en"][i] for i in ids], [by[lang][i] for i in ids]) for lang in LANGS}
+
+
+class Bridge:
+    """One fitted reverse map use-multilingual -> minilm and the query correction to apply."""
+
+    def __init__(self, mapper: Any, correction: str):
+        self.mapper, self.correction = mapper, correction
+
+
+def _norm(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def retrieval_eval(name: str, par: dict[str, tuple[list[str], list[str]]], mini: hp.Vectors, use: hp.Vectors,
+                   maps: dict[str, Any], corrections: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for lang, (en, xx) in par.items():
+        C = mini(en)
+        Qu, Cu = use(xx), use(en)
+        ref = retrieval_scores(Qu, Cu, query_texts=xx, candidate_texts=en, both_directions=False)["accuracy"]
+        rows.append({"set": name, "lang": lang, "map": "re-embed (use-multilingual both sides)", "correction": "",
+                     "top1": ref, "retention": 1.0, "n": len(en)})
+        for mname, m in maps.items():
+            Q = m.transform(Qu)
+            for corr in corrections:
+                Qc, method = Q, "cosine"
+                if corr == "csls":
+                    method = "csls"
+                elif corr == "recentre":
+                    Qn = _norm(Q)
+                    Qc = Qn - Qn.mean(0) + _norm(C).mean(0)
+                acc = retrieval_scores(Qc, C, query_texts=xx, candidate_texts=en, method=method,
+                                       both_directions=False)["accuracy"]
+                rows.append({"set": name, "lang": lang, "map": mname, "correction": corr, "top1": acc,
+                             "retention": acc / ref if ref else float("nan"), "n": len(en)})
+    return rows
+
+
+def classification_eval(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dict[str, Any]
+                        ) -> list[dict[str, Any]]:
+    """English MiniLM head on bridged target text vs the use-multilingual head zero-shot."""
+    rows: list[dict[str, Any]] = []
+
+    def run(task: str, metric: str, Xm: np.ndarray, Xu: np.ndarray, y: list, evals: dict[str, tuple]) -> None:
+        head_m = make_head("logreg").fit(Xm, y)
+        head_u = make_head("logreg").fit(Xu, y)
+        for col, (en_m, xx_u, yy, pair) in evals.items():
+            def score(pred: Any) -> float:
+                return float(classification_report(list(yy), list(pred))[metric])
+            if col == "en":
+                rows.append({"task": task, "lang": col, "map": "minilm (English, own encoder)",
+                             "score": score(head_m.predict(en_m)), "n": len(yy)})
+                continue
+            rows.append({"task": task, "lang": col, "map": "use-multilingual zero-shot",
+                         "score": score(head_u.predict(xx_u(None))), "n": len(yy)})
+            for mname, m in maps.items():
+                rows.append({"task": task, "lang": col, "map": mname,
+                             "score": score(head_m.predict(xx_u(m.transform))), "n": len(yy)})
+
+    # SIB-200: 5-fold CV over train+dev (800 sentences, parallel)
+    from langalign.data import load_sib200
+    sets = {lang: [hp.load_split(load_sib200, lang, s, root=root / "sib200") for s in hp.ALLOWED_SPLITS]
+            for lang in ("en", *LANGS)}
+    by = {lang: {i: (t, lab) for ds in parts for i, t, lab in zip(ds.meta["index_id"], ds.texts, ds.labels,
+                                                                   strict=True)}
+          for lang, parts in sets.items()}
+    ids = sorted(by["en"])
+    labels = [by["en"][i][1] for i in ids]
+    Vm = mini([by["en"][i][0] for i in ids])
+    Vu = {lang: use([by[lang][i][0] for i in ids]) for lang in ("en", *LANGS)}
+    fold = np.empty(len(ids), dtype=int)
+    fold[np.random.default_rng(SEED).permutation(len(ids))] = np.arange(len(ids)) % hp.SIB_FOLDS
+    sib_rows_before = len(rows)
+    for k in range(hp.SIB_FOLDS):
+        tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        ev: dict[str, tuple] = {"en": (Vm[te], None, [labels[i] for i in te], False)}
+        for lang in LANGS:
+            V = Vu[lang][te]
+            ev[lang] = (None, (lambda f, V=V: V if f is None else f(V)), [labels[i] for i in te], False)
+        run("sib200", "accuracy", Vm[tr], Vu["en"][tr], [labels[i] for i in tr], ev)
+    _pool_folds(rows, sib_rows_before)
+
+    # sentiment: SST-2 train -> ja/zh dev
+    from langalign.data import load_sentiment
+    tr_s = hp.load_split(load_sentiment, "en", "train", root=root).sample(hp.SST2_TRAIN, SEED)
+    ev = {}
+    en_dev = hp.load_split(load_sentiment, "en", "dev", root=root).sample(hp.SST2_DEV, SEED)
+    ev["en"] = (mini(list(en_dev.texts)), None, list(en_dev.labels), False)
+    for lang in ("ja", "zh"):
+        ds = hp.load_split(load_sentiment, lang, "dev", root=root)
+        V = use(list(ds.texts))
+        ev[lang] = (None, (lambda f, V=V: V if f is None else f(V)), list(ds.labels), False)
+    run("sentiment", "accuracy", mini(list(tr_s.texts)), use(list(tr_s.texts)), list(tr_s.labels), ev)
+
+    # NLI: SNLI dev -> KorNLI dev, JNLI valid, XNLI-zh dev
+    from langalign.data import load_nli
+    a, b, y = hp.snli_dev(root)
+    idx = hp.seeded(len(a), hp.SNLI_TRAIN, SEED)
+    A, B = [a[i] for i in idx], [b[i] for i in idx]
+    ev = {}
+    en_nli = hp.load_split(load_nli, "en", "dev", root=root).sample(hp.NLI_DEV, SEED)
+    ev["en"] = (pair_features(mini(list(en_nli.texts)), mini(list(en_nli.text_pairs))), None,
+                list(en_nli.labels), True)
+    for lang in LANGS:
+        ds = hp.load_split(load_nli, lang, "dev", root=root).sample(hp.NLI_DEV, SEED)
+        U, W = use(list(ds.texts)), use(list(ds.text_pairs))
+        ev[lang] = (None, (lambda f, U=U, W=W: pair_features(U, W) if f is None else pair_features(f(U), f(W))),
+                    list(ds.labels), True)
+    run("nli", "macro_f1", pair_features(mini(A), mini(B)), pair_features(use(A), use(B)), [y[i] for i in idx], ev)
+    return rows
+
+
+def _pool_folds(rows: list[dict[str, Any]], start: int) -> None:
+    """Average the SIB-200 fold rows (same task, lang, map) into one row, weighted by fold size."""
+    fold_rows = rows[start:]
+    del rows[start:]
+    acc: dict[tuple, list] = {}
+    for r in fold_rows:
+        acc.setdefault((r["task"], r["lang"], r["map"]), []).append(r)
+    for (task, lang, m), rs in acc.items():
+        n = sum(r["n"] for r in rs)
+        rows.append({"task": task, "lang": lang, "map": m, "score": sum(r["score"] * r["n"] for r in rs) / n, "n": n})
+
+
+# ------------------------------------------------------------------ maps
+MAPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ridge": ("ridge", {}),
+    "linear": ("linear", {}),
+    "mlp-2x1024": ("mlp", {"hidden_dim": 1024, "n_layers": 2, "epochs": 40, "patience": 4, "batch_size": 256,
+                           "device": "cpu"}),
+    "mlp-3x2048": ("mlp", {"hidden_dim": 2048, "n_layers": 3, "epochs": 40, "patience": 4, "batch_size": 256,
+                           "device": "cpu"}),
+    "mlp-2x1024-cos": ("mlp", {"hidden_dim": 1024, "n_layers": 2, "epochs": 40, "patience": 4, "batch_size": 256,
+                               "loss": "cosine", "device": "cpu"}),
+}
+
+
+def fit_maps(names: list[str], Xu: np.ndarray, Ym: np.ndarray) -> tuple[dict[str, Any], dict[str, float]]:
+    maps, secs = {}, {}
+    for name in names:
+        kind, params = MAPS[name]
+        t0 = time.perf_counter()
+        maps[name] = make_mapper(kind, **({"seed": SEED, **params} if kind == "mlp" else params)).fit(Xu, Ym)
+        secs[name] = time.perf_counter() - t0
+        log(f"  fitted {name} on {len(Xu):,} pairs in {secs[name]:.0f}s")
+    return maps, secs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool-file", help="one English sentence per line (default: the built english-pool)")
+    ap.add_argument("--sizes", default="1000,5000,20000,all", help="pool sizes (seeded prefixes of the shuffled pool)")
+    ap.add_argument("--maps", default="ridge,mlp-2x1024", help=f"maps to compare: {', '.join(MAPS)}")
+    ap.add_argument("--maps-at", default="all", help="pool size at which every map is compared (others: ridge only)")
+    ap.add_argument("--corrections", default="cosine,csls,recentre")
+    ap.add_argument("--out", default="results")
+    args = ap.parse_args(argv)
+    root = find_reference_data()
+    pool, pool_desc = load_pool(args)
+    log(pool_desc)
+    mini, use = hp.Vectors("minilm"), hp.Vectors("use-multilingual")
+    sizes = [len(pool) if s == "all" else min(int(s), len(pool)) for s in args.sizes.split(",")]
+    at = len(pool) if args.maps_at == "all" else min(int(args.maps_at), len(pool))
+    if at not in sizes:
+        sizes.append(at)
+    sizes = sorted(set(sizes))
+    t0 = time.perf_counter()
+    Pm, Pu = mini(pool[:max(sizes)]), use(pool[:max(sizes)])
+    enc_s = time.perf_counter() - t0
+    log(f"pool encoded in {enc_s:.0f}s")
+    par = {"sts-dev": sts_dev_parallel(root), "sib200-train+dev": sib_parallel(root)}
+    corrections = args.corrections.split(",")
+    results: dict[str, Any] = {"pool": pool_desc, "sizes": sizes, "retrieval": [], "classification": [],
+                               "fit_seconds": {}}
+    for n in sizes:
+        names = args.maps.split(",") if n == at else ["ridge"]
+        log(f"[pool {n:,}] maps {names}")
+        maps, secs = fit_maps(names, Pu[:n], Pm[:n])
+        results["fit_seconds"][str(n)] = secs
+        for set_name, p in par.items():
+            for r in retrieval_eval(set_name, p, mini, use, maps, corrections):
+                results["retrieval"].append({**r, "pool": n})
+        if n == at:
+            for r in classification_eval(root, mini, use, maps):
+                results["classification"].append({**r, "pool": n})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "english_bridge.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    (out / "english_bridge.md").write_text(render(results), encoding="utf-8")
+    print(render(results))
+    return 0
+
+
+def render(res: dict[str, Any]) -> str:
+    lines = ["# English-only bridge on dev splits: pool size x map x query correction", "",
+             f"Command: `python bench/english_bridge.py` (seed {SEED}). Pool: {res['pool']}.", "",
+             "## Retrieval retention (bridged top-1 / re-embedding top-1), mean over ko/ja/zh", "",
+             "| pool | map | correction | sts-dev | sib200-train+dev |", "|---:|---|---|---:|---:|"]
+    keys: dict[tuple, dict[str, list[float]]] = {}
+    for r in res["retrieval"]:
+        if r["correction"] == "":
+            continue
+        keys.setdefault((r["pool"], r["map"], r["correction"]), {}).setdefault(r["set"], []).append(r["retention"])
+    for (n, m, c), by in keys.items():
+        cells = [f"{np.mean(by[s]):.3f}" if s in by else "" for s in ("sts-dev", "sib200-train+dev")]
+        lines.append(f"| {n:,} | {m} | {c} | " + " | ".join(cells) + " |")
+    lines += ["", "## Classification through the bridge (x100; NLI macro-F1), at the largest pool", "",
+              "| task | map | en | ko | ja | zh | mean ko/ja/zh |", "|---|---|---:|---:|---:|---:|---:|"]
+    tab: dict[tuple, dict[str, float]] = {}
+    for r in res["classification"]:
+        tab.setdefault((r["task"], r["map"]), {})[r["lang"]] = r["score"]
+    for (task, m), by in tab.items():
+        xs = [by[lang] for lang in LANGS if lang in by]
+        cells = [f"{100 * by[lang]:.1f}" if lang in by else "" for lang in ("en", *LANGS)]
+        lines.append(f"| {task} | {m} | " + " | ".join(cells) + f" | {100 * np.mean(xs):.1f} |" if xs else
+                     f"| {task} | {m} | " + " | ".join(cells) + " | |")
+    lines += ["", "Fit seconds: " + json.dumps(res["fit_seconds"]), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
