@@ -10,7 +10,7 @@ Needs ``pip install 'langalign[ray]'`` (``ray[data]``). Works on a laptop
   block in the workers and merges them one at a time on the driver, so the
   driver holds one accumulator, never the pairs.
 - :func:`fit_mapper_ray` = count + stats + ``mapper.fit_stats``: the same linear
-  or Procrustes fit as :func:`langalign.sharded_fit.fit_mapper_from_shards` and
+  or Procrustes fit as :func:`langalign.scale.sharded_fit.fit_mapper_from_shards` and
   the in-memory ``fit``.
 
 **Row index.** ``LinearMapper(alpha="auto")`` assigns cross-validation folds by
@@ -31,7 +31,7 @@ import numpy as np
 from .._validation import check_matrix
 from ..encoders import Encoder
 from ..mappers.linear import PairStats, ProcrustesMapper
-from ..sharded_fit import n_folds_for, update_stats
+from .sharded_fit import n_folds_for, update_stats
 
 __all__ = ["dataset_from_texts", "dataset_from_pairs", "encode_dataset", "EncoderActor", "pair_stats_ray",
            "fit_mapper_ray"]

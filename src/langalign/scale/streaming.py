@@ -27,10 +27,11 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from ._io import atomic_path, write_json_atomic
-from ._progress import progress_enabled
-from .encoders import Encoder
-from .errors import DataError
+from .._io import atomic_path, write_json_atomic
+from .._progress import progress, progress_enabled
+from ..encoders import Encoder, load_encoder
+from ..errors import DataError
+from .cache import EmbeddingCache, cached_encode
 
 __all__ = ["encode_to", "read_shards", "load_shards", "read_manifest", "read_pair_manifests", "iter_pair_chunks",
            "shard_files", "ShardError", "DEFAULT_SHARD_SIZE"]
@@ -235,20 +236,16 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
               show_progress: bool | None = None) -> dict[str, Any]:
     """Encode ``texts`` (any iterable, read lazily) into shards under ``path``; resume if present.
 
-    ``cache``: an :class:`~langalign.cache.EmbeddingCache`, or ``True`` for the default
+    ``cache``: an :class:`~langalign.scale.cache.EmbeddingCache`, or ``True`` for the default
     one. Returns the final manifest plus ``"encoded_shards"`` / ``"reused_shards"``
     (what this call did). Re-running with a different encoder or shard size on a
     folder raises :class:`ShardError`; use a new folder.
     """
-    from .encoders import load_encoder
-
     enc = load_encoder(encoder)
     shard_size = int(shard_size)
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if cache is True:
-        from .cache import EmbeddingCache
-
         cache = EmbeddingCache()
     out = Path(path)
     if out.exists() and not out.is_dir():
@@ -279,8 +276,6 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
         "dtype": "float32", "shard_size": shard_size, "count": 0, "complete": False, "shards": [],
     }
     encoded = reused = 0
-    from ._progress import progress
-
     # The total is unknown (lazy input): show a bar only where someone watches.
     show = show_progress if show_progress is not None else (sys.stderr.isatty() and progress_enabled(None, None))
     for i, chunk in enumerate(progress(_chunks(texts, shard_size), desc=f"encode_to [{enc.name}]",
@@ -296,8 +291,6 @@ def encode_to(encoder: Encoder | str, path: str | os.PathLike, texts: Iterable[s
             if prev is not None:
                 old_shards = old_shards[:i]  # input changed here: later shards are stale too
             if cache is not None:
-                from .cache import cached_encode
-
                 vecs = cached_encode(enc, chunk, cache, batch_size=batch_size, show_progress=False)
             else:
                 vecs = enc.encode(chunk, batch_size=batch_size, show_progress=False)

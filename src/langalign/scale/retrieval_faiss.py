@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_matrix
-from .evaluation import retrieval as _np_retrieval
-from .evaluation.retrieval import DEFAULT_CHUNK, DEFAULT_NEIGHBOURHOOD_K, METHODS, TopK
+from .._validation import check_matrix
+from ..evaluation import retrieval as _np_retrieval
+from ..evaluation.retrieval import DEFAULT_CHUNK, DEFAULT_NEIGHBOURHOOD_K, METHODS, TopK
 
 __all__ = ["faiss_available", "knn", "neighbourhood_means", "retrieve", "BACKENDS"]
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_texts
-from .encoders import Encoder
-from .errors import LangAlignError
+from .._validation import check_texts
+from ..encoders import Encoder, load_encoder
+from ..errors import LangAlignError
 
 __all__ = ["EmbeddingCache", "CachedEncoder", "cached_encode", "default_cache_root", "CacheError"]
 
@@ -53,7 +53,7 @@ class CacheError(LangAlignError):
 def default_cache_root() -> Path:
     """``<data home>/cache``; the data home is ``$LANGALIGN_DATA_HOME`` or the user cache dir."""
     try:
-        from .data import data_home
+        from ..data import data_home
     except ImportError:  # the data layer is optional here; same rule as langalign.data.data_home
         env = os.environ.get("LANGALIGN_DATA_HOME")
         if env:
@@ -293,8 +293,6 @@ class CachedEncoder(Encoder):
     """
 
     def __init__(self, encoder: Encoder | str, cache: EmbeddingCache | None = None):
-        from .encoders import load_encoder
-
         inner = load_encoder(encoder)
         if isinstance(inner, CachedEncoder):
             inner = inner.encoder

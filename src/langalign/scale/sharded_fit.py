@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_matrix
-from .mappers.linear import _CHUNK, LinearMapper, PairStats, ProcrustesMapper
+from .._validation import check_matrix
+from ..mappers.linear import _CHUNK, LinearMapper, PairStats, ProcrustesMapper
 from .streaming import iter_pair_chunks, read_pair_manifests
 
 __all__ = ["fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "pair_stats_from_shards",
@@ -115,13 +115,13 @@ def _count_held_out(n: int, fraction: float, step: int = 1 << 20) -> int:
 
 def fit_mapper_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, verify: bool = False,
                            held_out: float = 0.0, **neural_kw: Any) -> Any:
-    """Fit ``mapper`` on row-aligned pairs stored as shard folders (see :mod:`langalign.streaming`).
+    """Fit ``mapper`` on row-aligned pairs stored as shard folders (see :mod:`langalign.scale.streaming`).
 
     Linear and Procrustes mappers get the exact in-memory answer; neural mappers
     stream minibatches (``neural_kw`` go to :func:`fit_neural_from_shards`).
     ``held_out``: leave out the rows :func:`held_out_mask` picks (default none).
     """
-    from .mappers.neural import _NeuralMapper
+    from ..mappers.neural import _NeuralMapper
 
     mapper._validate_params()  # before any shard is read
     if isinstance(mapper, _NeuralMapper):
@@ -185,8 +185,8 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
     """
     import torch
 
-    from .mappers import checkpoint as ckpt_mod
-    from .mappers.neural import LOSSES, resolve_device
+    from ..mappers import checkpoint as ckpt_mod
+    from ..mappers.neural import LOSSES, resolve_device
 
     mapper._validate_params()
     if mapper.loss not in LOSSES:
