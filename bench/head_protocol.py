@@ -43,7 +43,7 @@ from collections.abc import Callable
 import numpy as np
 
 import langalign as la
-from langalign.cache import CachedEncoder
+from langalign.scale.cache import CachedEncoder
 from langalign.data import (load_libreoffice_help, load_nli, load_sentiment, load_sib200)
 from langalign.data.home import find_reference_data
 from langalign.data.readers import normalize_text

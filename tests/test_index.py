@@ -14,7 +14,7 @@ from langalign import LangAlign, encoders
 from langalign.cli import main
 from langalign.errors import ArtefactError, EncoderMismatchError
 from langalign.index import SearchIndex
-from langalign.retrieval_faiss import faiss_available, retrieve
+from langalign.scale.retrieval_faiss import faiss_available, retrieve
 
 DOCS = [f"document number {i}" for i in range(300)]
 BACKENDS = ["numpy"] + (["faiss"] if faiss_available() else [])

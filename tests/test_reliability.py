@@ -99,7 +99,7 @@ def test_classifier_refuses_other_encoder(tmp_path):
 
 
 def test_shard_folder_refuses_same_name_other_model(tmp_path):
-    from langalign.streaming import ShardError, encode_to
+    from langalign.scale.streaming import ShardError, encode_to
 
     encode_to(hashed_encoder("fake-a"), tmp_path / "s", TEXTS[:10], shard_size=4)
     assert json.loads((tmp_path / "s" / "manifest.json").read_text())["fingerprint"]
@@ -108,7 +108,7 @@ def test_shard_folder_refuses_same_name_other_model(tmp_path):
 
 
 def test_cache_refuses_same_name_other_model(tmp_path):
-    from langalign.cache import CacheError, EmbeddingCache, cached_encode
+    from langalign.scale.cache import CacheError, EmbeddingCache, cached_encode
 
     cache = EmbeddingCache(tmp_path / "c")
     first = hashed_encoder("fake-a")

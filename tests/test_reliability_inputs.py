@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from langalign.encoders import FunctionEncoder
 from langalign.errors import DataError
-from langalign.streaming import encode_to, iter_pair_chunks, load_shards, read_pair_manifests, read_shards
+from langalign.scale.streaming import encode_to, iter_pair_chunks, load_shards, read_pair_manifests, read_shards
 
 # ================================================================ item 6: shard manifests
 
@@ -198,7 +198,7 @@ def fuzz_root():
 
 def _check_reads(x: Path, y: Path, X: np.ndarray, Y: np.ndarray, exact: bool = True) -> None:
     from langalign.mappers.linear import LinearMapper
-    from langalign.sharded_fit import fit_mapper_from_shards
+    from langalign.scale.sharded_fit import fit_mapper_from_shards
 
     for read in (lambda: load_shards(x), lambda: np.concatenate([a for a, _ in iter_pair_chunks(x, y)])):
         try:

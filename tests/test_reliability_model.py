@@ -338,7 +338,7 @@ def test_invalid_parameters_are_refused_at_fit(cls, params, name):
 
 
 def test_invalid_parameters_are_refused_in_sharded_fits_before_reading(tmp_path):
-    from langalign.sharded_fit import fit_mapper_from_shards
+    from langalign.scale.sharded_fit import fit_mapper_from_shards
 
     for m, name in ((LinearMapper(cv=0), "cv"), (MLPMapper(batch_size=0), "batch_size")):
         with pytest.raises(ValueError, match=name):

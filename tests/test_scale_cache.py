@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _scale_helpers import CountingEncoder, text_vectors
-from langalign.cache import CacheError, CachedEncoder, EmbeddingCache, cached_encode
+from langalign.scale.cache import CacheError, CachedEncoder, EmbeddingCache, cached_encode
 from langalign.encoders import Encoder, load_encoder
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from langalign.evaluation import retrieval as npr
-from langalign.retrieval_faiss import faiss_available, knn, neighbourhood_means, retrieve
+from langalign.scale.retrieval_faiss import faiss_available, knn, neighbourhood_means, retrieve
 
 pytestmark = pytest.mark.skipif(not faiss_available(), reason="faiss not installed (pip install faiss-cpu)")
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from langalign.mappers.linear import LinearMapper, ProcrustesMapper
 from langalign.mappers.neural import AutoEncoderMapper, MLPMapper
-from langalign.sharded_fit import fit_mapper_from_shards, fit_neural_from_shards
-from langalign.streaming import ShardError, _save_npy_atomic, encode_to
+from langalign.scale.sharded_fit import fit_mapper_from_shards, fit_neural_from_shards
+from langalign.scale.streaming import ShardError, _save_npy_atomic, encode_to
 
 
 def write_array_shards(path, A: np.ndarray, shard_size: int) -> None:
@@ -143,7 +143,7 @@ def test_neural_plain_form_and_repeatability(pairs, shard_dirs):
 # ---------------------------------------------------------------- held-out rows and LangAlign.fit_shards
 
 def test_held_out_mask_is_chunk_invariant_and_has_the_asked_share():
-    from langalign.sharded_fit import _val_mask, held_out_mask
+    from langalign.scale.sharded_fit import _val_mask, held_out_mask
 
     whole = held_out_mask(0, 200_000, 0.1)
     parts = np.concatenate([held_out_mask(0, 777, 0.1), held_out_mask(777, 200_000 - 777, 0.1)])
@@ -156,7 +156,7 @@ def test_held_out_mask_is_chunk_invariant_and_has_the_asked_share():
 
 
 def test_held_out_rows_are_left_out_of_the_exact_fit(pairs, shard_dirs):
-    from langalign.sharded_fit import held_out_mask
+    from langalign.scale.sharded_fit import held_out_mask
 
     X, Y = pairs
     keep = ~held_out_mask(0, X.shape[0], 0.2)
@@ -182,7 +182,7 @@ def test_langalign_fit_shards_equals_fit_embeddings(pairs, shard_dirs):
 
 def test_langalign_fit_shards_holds_out_scores_and_saves(tmp_path, pairs, shard_dirs):
     from langalign import LangAlign
-    from langalign.sharded_fit import held_out_mask
+    from langalign.scale.sharded_fit import held_out_mask
 
     X, Y = pairs
     al = LangAlign("rows", "rows", held_out=0.1).fit_shards(*shard_dirs)
@@ -218,7 +218,7 @@ def short_dir(pairs, shard_dirs):
 
 def test_fit_shards_checks_row_counts_and_completeness(short_dir, shard_dirs):
     from langalign import LangAlign
-    from langalign.streaming import MANIFEST
+    from langalign.scale.streaming import MANIFEST
 
     short = shard_dirs[0].parent / "short"
     with pytest.raises(ShardError, match="row-aligned"):
@@ -280,7 +280,7 @@ def test_neural_shards_resume_matches_uninterrupted(tmp_path, monkeypatch, pairs
        held_out=st.sampled_from([0.0, 0.1, 0.3]), seed=st.integers(0, 2**16))
 def test_sharded_fit_with_held_out_matches_in_memory_on_kept_rows(tmp_path_factory, n, shard_x, shard_y,
                                                                    held_out, seed):
-    from langalign.sharded_fit import held_out_mask
+    from langalign.scale.sharded_fit import held_out_mask
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 6)).astype(np.float32)

@@ -11,8 +11,8 @@ import numpy as np
 
 from langalign.encoders import FunctionEncoder
 from langalign.mappers.linear import LinearMapper, ProcrustesMapper
-from langalign.sharded_fit import fit_mapper_from_shards
-from langalign.streaming import encode_to
+from langalign.scale.sharded_fit import fit_mapper_from_shards
+from langalign.scale.streaming import encode_to
 
 DIM = 256
 SHARD = 1000

@@ -57,7 +57,7 @@ def texts():
 
 @pytest.fixture(scope="module")
 def encoded(ray_local, texts):
-    from langalign.distributed.ray_backend import dataset_from_pairs, encode_dataset
+    from langalign.scale.ray_backend import dataset_from_pairs, encode_dataset
 
     ds = dataset_from_pairs(*texts, num_blocks=5)
     ds = encode_dataset(ds, SRC, text_column="source", output_column="x", concurrency=2, batch_size=64,
@@ -77,7 +77,7 @@ def test_encoding_matches_local(encoded, texts):
 @pytest.mark.parametrize("mapper", [LinearMapper(), LinearMapper(alpha=2.0), ProcrustesMapper(normalize=True)],
                          ids=["linear-auto", "linear-fixed", "procrustes-normalize"])
 def test_ray_fit_equals_local_fit(encoded, texts, mapper):
-    from langalign.distributed.ray_backend import fit_mapper_ray
+    from langalign.scale.ray_backend import fit_mapper_ray
 
     local = mapper.clone().fit(SRC.encode(texts[0]), TGT.encode(texts[1]))
     dist = fit_mapper_ray(mapper.clone(), encoded, x_col="x", y_col="y", index_col="row")
@@ -90,7 +90,7 @@ def test_ray_fit_equals_local_fit(encoded, texts, mapper):
 
 def test_shuffled_blocks_keep_folds(encoded, texts):
     """Blocks in another order (and rows shuffled) still give the local folds, via the row index."""
-    from langalign.distributed.ray_backend import fit_mapper_ray
+    from langalign.scale.ray_backend import fit_mapper_ray
 
     shuffled = encoded.random_shuffle(seed=1).repartition(3)
     local = LinearMapper().fit(SRC.encode(texts[0]), TGT.encode(texts[1]))

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from _scale_helpers import CountingEncoder, text_vectors
-from langalign.cache import EmbeddingCache
-from langalign.streaming import ShardError, encode_to, iter_pair_chunks, load_shards, read_manifest, read_shards
+from langalign.scale.cache import EmbeddingCache
+from langalign.scale.streaming import ShardError, encode_to, iter_pair_chunks, load_shards, read_manifest, read_shards
 
 TEXTS = [f"line {i}" for i in range(1234)]
 
 
 def test_shards_and_manifest(tmp_path):
     enc = CountingEncoder()
-    m = enc.encode_to(tmp_path / "out", iter(TEXTS), shard_size=100)
+    m = encode_to(enc, tmp_path / "out", iter(TEXTS), shard_size=100)
     assert m["count"] == 1234 and m["complete"] and len(m["shards"]) == 13
     assert [s["count"] for s in m["shards"]] == [100] * 12 + [34]
     assert (tmp_path / "out" / "shard-00012.npy").is_file()

@@ -196,19 +196,19 @@ class LangAlign:
 
     def fit_shards(self, source_dir: str | Path, target_dir: str | Path, checkpoint_dir: str | Path | None = None,
                    resume: bool = False, verify: bool = False, shuffle_rows: int | None = None) -> LangAlign:
-        """Fit from two row-aligned shard folders (``langalign encode`` / ``Encoder.encode_to``).
+        """Fit from two row-aligned shard folders (``langalign encode`` / :func:`langalign.scale.encode_to`).
 
         Memory stays bounded whatever the number of pairs: linear and Procrustes maps
         are fitted exactly from sufficient statistics, neural maps from streamed
         minibatches (``shuffle_rows``, ``checkpoint_dir`` and ``resume`` as in
-        :func:`~langalign.sharded_fit.fit_neural_from_shards`). The held-out pairs are
-        chosen by a hash of the row index (:func:`~langalign.sharded_fit.held_out_mask`)
+        :func:`~langalign.scale.sharded_fit.fit_neural_from_shards`). The held-out pairs are
+        chosen by a hash of the row index (:func:`~langalign.scale.sharded_fit.held_out_mask`)
         and capped at :data:`MAX_SHARD_HELD_OUT` rows, so scoring stays bounded too.
         The shard manifests must name this aligner's encoders (``force=True`` on the
         aligner downgrades a name mismatch to a warning).
         """
-        from .sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
-        from .streaming import iter_pair_chunks, read_pair_manifests
+        from .scale.sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
+        from .scale.streaming import iter_pair_chunks, read_pair_manifests
 
         mx, my = read_pair_manifests(source_dir, target_dir)
         # No encoder named: the shards' manifests say which one wrote them (provenance, not a guess).

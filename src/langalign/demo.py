@@ -37,7 +37,7 @@ def _say(msg: str) -> None:
 def _cached(name: str) -> Encoder:
     enc = load_encoder(name)
     try:
-        from .cache import CachedEncoder
+        from .scale.cache import CachedEncoder
     except ImportError:  # cache not available: encode afresh every run
         return enc
     return CachedEncoder(enc)

@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -144,11 +144,14 @@ class Encoder(ABC):
             return {"name": self.name, "dim": int(self.dim)}
         return {"name": self.name, "dim": int(self.dim), "fingerprint": fp, "probe": probe}
 
-    def encode_to(self, path: str | os.PathLike, texts: Iterable[str], **kw) -> dict:
-        """Stream ``texts`` into ``.npy`` shards under ``path`` (see :func:`langalign.streaming.encode_to`)."""
-        from .streaming import encode_to
-
-        return encode_to(self, path, texts, **kw)
+    # Writing shards is the scale layer's job (langalign.scale.encode_to takes the encoder): an
+    # encoder knows nothing of shards, so this module imports nothing from langalign.scale. The
+    # old method name stays as a pointer so that old code fails with the fix in the message.
+    @property
+    def encode_to(self) -> NoReturn:
+        """Removed: use ``langalign.scale.encode_to(encoder, path, texts)``."""
+        raise AttributeError("Encoder.encode_to(path, texts) moved out of the encoder: call "
+                             "langalign.scale.encode_to(encoder, path, texts) (same keywords)")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"

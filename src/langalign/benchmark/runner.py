@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..aligner import LangAlign
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
 from ..transfer import CrossLingualClassifier
@@ -66,7 +66,7 @@ class Embeddings:
             enc = load_encoder(name)
             if self.disk_cache:
                 try:
-                    from ..cache import CachedEncoder
+                    from ..scale.cache import CachedEncoder
                     enc = CachedEncoder(enc)
                 except ImportError:  # pragma: no cover
                     pass

@@ -172,7 +172,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from ..encoders import load_encoder
-    from ..streaming import encode_to
+    from ..scale.streaming import encode_to
     from .outputs import folder_output
 
     if args.shard_size < 1:
@@ -216,7 +216,7 @@ def _human(n: float) -> str:
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
-    from ..cache import EmbeddingCache
+    from ..scale.cache import EmbeddingCache
 
     rep = EmbeddingCache().size_report()
     if args.json:
@@ -235,7 +235,7 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
-    from ..cache import EmbeddingCache
+    from ..scale.cache import EmbeddingCache
 
     cache = EmbeddingCache()
     if args.encoder is not None:

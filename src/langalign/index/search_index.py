@@ -86,7 +86,7 @@ def _normalize(X: np.ndarray) -> np.ndarray:
 
 
 def _faiss_wanted(backend: str) -> bool:
-    from ..retrieval_faiss import faiss_available
+    from ..scale.retrieval_faiss import faiss_available
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

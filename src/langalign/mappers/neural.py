@@ -241,7 +241,7 @@ class _NeuralMapper(BaseMapper):
                       f"nothing can judge a network; {what}. Use many more pairs, or LinearMapper",
                       UnderdeterminedWarning, stacklevel=4)
 
-    # -- the training machinery shared with langalign.sharded_fit ---------------------
+    # -- the training machinery shared with langalign.scale.sharded_fit ---------------
     def _new_net(self, d_in: int, d_out: int, device: str):
         """A freshly seeded network and its Adam optimiser; residual nets start as the identity correction."""
         torch = _torch()
