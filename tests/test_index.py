@@ -199,6 +199,23 @@ def test_damaged_index_gives_a_clear_artefact_error(enc, tmp_path, damage):
     assert expected in str(e.value)
 
 
+@pytest.mark.parametrize("edit, message", [
+    ({"kind": "aligner"}, "holds a 'aligner' artefact, expected 'search-index'"),
+    ({"format_version": 99}, "was written by a newer langalign (format 99"),
+    ({"format_version": "1"}, "missing or invalid format_version '1'"),
+    ({"format": "other"}, "is not a langalign config"),
+])
+def test_index_config_gets_the_checks_of_every_artefact(enc, tmp_path, edit, message):
+    """An index's config.json is read by artefacts.read_config_file, like an aligner's: the same errors."""
+    folder = tmp_path / "idx"
+    SearchIndex(enc).build(DOCS[:20]).save(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **edit}))
+    with pytest.raises(ArtefactError) as e:
+        SearchIndex.load(folder, encoder=enc)
+    assert message in str(e.value) and str(folder / "config.json") in str(e.value)
+
+
 def test_missing_index_folder(tmp_path):
     with pytest.raises(ArtefactError, match="does not exist"):
         SearchIndex.load(tmp_path / "nope")

@@ -457,6 +457,47 @@ def test_real_models_through_the_cli_process(tmp_path):
     assert rc == 0, log.read_text()
 
 
+@pytest.mark.integration
+def test_tuned_minilm_bridge_and_classifier_served_over_http(tmp_path, monkeypatch):
+    """Issue 14's pipeline end to end: tune MiniLM (task mode) -> English-only bridge tuned-minilm <->
+    use-multilingual -> classifier -> a service whose config names the tuned folder -> Korean over HTTP."""
+    from langalign.data import load_sib200
+    from langalign.tuning import tune_encoder
+
+    train = load_sib200("en", "train")
+    small, dev = train.sample(42, seed=0), load_sib200("en", "dev").sample(21, seed=0)
+    tuned = tmp_path / "tuned" / "topic"
+    enc = tune_encoder("minilm", small.texts, small.labels, tuned, dev=(dev.texts, dev.labels), epochs=1,
+                       max_seq_length=32, batch_size=8, lr=1e-4, device="cpu", seed=0)
+    assert enc.name.startswith("tuned:minilm:")
+    english = train.sample(600, seed=1).texts  # more pairs than the 512 dimensions: a determined map
+    bridge = LangAlign(enc, "use-multilingual", held_out=0.0).fit(english, english)
+    bridge.save(tmp_path / "bridge")
+    clf = CrossLingualClassifier(bridge, mode="reverse").fit(small.texts, small.labels)
+    clf.save(tmp_path / "topic")
+    monkeypatch.setenv("TEST_SERVE_KEY", KEY)
+    (tmp_path / "serve.json").write_text(json.dumps({
+        "port": 0, "api_key_env": "TEST_SERVE_KEY", "encoders": ["tuned/topic", "use-multilingual"],
+        "aligners": {"bridge": {"path": "bridge", "target_langs": ["ko"]}}, "classifiers": {"topic": "topic"}}))
+    cfg = ServeConfig.from_file(tmp_path / "serve.json")
+    s = ThreadServer(cfg).start()
+    try:
+        ko = load_sib200("ko", "test").sample(3, seed=0).texts
+        r = post(s, "/v1/classify", {"model": "topic", "input": ko})
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        labels = set(small.labels)
+        assert all(d["label"] in labels for d in data)
+        assert [d["label"] for d in data] == list(clf.predict(ko))
+        probs = np.array([[d["probabilities"][str(c)] for c in clf._require_head().classes_] for d in data])
+        np.testing.assert_allclose(probs, clf.predict_proba(ko), atol=1e-6)
+        ids = {m["id"] for m in httpx.get(s.url + "/v1/models", headers=AUTH).json()["data"]}
+        assert {enc.name, "use-multilingual", "ko->en:bridge", "topic"} <= ids
+        assert s.registry.encoders[enc.name].fingerprint() == enc.fingerprint()  # the tuned folder itself
+    finally:
+        s.stop()
+
+
 def test_oversized_chunked_body_without_content_length_is_413(svc):
     def chunks():
         for _ in range(40):

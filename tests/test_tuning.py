@@ -301,6 +301,69 @@ def test_artefacts_fitted_on_the_base_refuse_the_tuned_encoder(tiny, tuned, data
         la.CrossLingualClassifier.load(tmp_path / "tclf").predict(X[:2])  # a recorded path is never followed
 
 
+def test_aligner_fitted_on_a_tuned_folder_loads_only_with_the_folder_named(tiny, tuned, data, tmp_path):
+    """Fitted with the tuned encoder named by its path; loading needs the path again: the config's name
+    ('tuned:...') cannot be loaded, and a path written in the config is never followed."""
+    _, out = tuned
+    (X, _), (Xd, _) = data
+    align = la.LangAlign(str(out), tiny, held_out=0.0).fit(X, X)
+    align.save(tmp_path / "al")
+    want = align.to_target(Xd[:4])
+    cfg_path = tmp_path / "al" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    assert cfg["source_encoder"]["name"] == la.load_encoder(str(out)).name  # the tuned name, not the path
+    np.testing.assert_allclose(la.LangAlign.load(tmp_path / "al", source_encoder=str(out)).to_target(Xd[:4]),
+                               want, atol=1e-6)
+    with pytest.raises(EncoderNotAvailableError, match="loaded from its folder"):
+        la.LangAlign.load(tmp_path / "al").to_target(Xd[:4])
+    # an artefact that records the folder's path (hand-edited, or written that way): not loaded from the
+    # config, but the same folder passed explicitly is that encoder
+    cfg["source_encoder"]["name"] = str(out)
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ArtefactError, match="Pass the encoder explicitly"):
+        la.LangAlign.load(tmp_path / "al").to_target(Xd[:4])
+    np.testing.assert_allclose(la.LangAlign.load(tmp_path / "al", source_encoder=str(out)).to_target(Xd[:4]),
+                               want, atol=1e-6)
+
+
+def test_a_service_config_serves_artefacts_of_the_tuned_folder_it_names(tiny, tuned, data, tmp_path, monkeypatch):
+    """The operator names the tuned folder under "encoders" (relative to the config file); without it the
+    service refuses with a message that says so, and never loads a path written in an artefact."""
+    import shutil
+
+    from langalign.serving import AlignerSpec, Registry, ServeConfig
+
+    _, out = tuned
+    (X, y), (Xd, _) = data
+    shutil.copytree(out, tmp_path / "tuned")
+    enc = la.load_encoder(str(tmp_path / "tuned"))
+    align = la.LangAlign(enc, tiny, held_out=0.0).fit(X, X)
+    align.save(tmp_path / "al")
+    clf = la.CrossLingualClassifier(align, mode="reverse").fit(X, y)
+    clf.save(tmp_path / "clf")
+    (tmp_path / "serve.json").write_text(json.dumps({"encoders": ["tuned", tiny], "aligners": {"br": "al"},
+                                                     "classifiers": {"topic": "clf"}}))
+    monkeypatch.chdir(tmp_path.parent)  # relative to the file, not to the working folder
+    cfg = ServeConfig.from_file(tmp_path / "serve.json").check()
+    assert cfg.encoders == [str(tmp_path / "tuned"), tiny]
+    reg = Registry(cfg).load()
+    assert reg.state == "ready" and enc.name in reg.encoders
+    served = reg.classifiers["topic"]
+    assert list(served.classifier.predict(Xd)) == list(clf.predict(Xd))
+    np.testing.assert_allclose(reg.embeddings["br:to-target"].transform(enc.encode(Xd[:3])),
+                               align.to_target(Xd[:3]), atol=1e-6)
+    with pytest.raises(ArtefactError, match='tuned encoder .* list its folder .* under "encoders"'):
+        Registry(ServeConfig(encoders=[tiny], classifiers={"topic": tmp_path / "clf"})).load()
+    # an aligner that records the folder by its path: served when the config lists that folder, refused if not
+    raw = json.loads((tmp_path / "al" / "config.json").read_text())
+    raw["source_encoder"]["name"] = str(tmp_path / "tuned")
+    (tmp_path / "al" / "config.json").write_text(json.dumps(raw))
+    reg = Registry(ServeConfig(encoders=[str(tmp_path / "tuned"), tiny], aligners={"br": AlignerSpec(tmp_path / "al")}))
+    assert reg.load().embeddings["br:to-target"].encoder is enc
+    with pytest.raises(ArtefactError, match="records its encoder as the local path"):
+        Registry(ServeConfig(encoders=[tiny], aligners={"br": AlignerSpec(tmp_path / "al")})).load()
+
+
 def test_end_to_end_tune_bridge_train_predict(tiny, tuned, data, tmp_path):
     """tune -> English-only bridge to another encoder -> classifier -> save/load -> predict."""
     _, out = tuned

@@ -225,6 +225,41 @@ def _check_entry(p: Path) -> None:
                         "as regular files")
 
 
+def read_config_file(real: Path, where: Path, kind: str, what: str = "a langalign config",
+                     max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """The checked contents of a langalign ``config.json`` (search indexes use it too).
+
+    ``real`` is the file, already resolved inside its folder; ``where`` names it in the
+    errors, ``what`` says what it should be (``"an index config"``). Refused, each with one
+    :class:`ArtefactError`: a file over ``max_bytes``, invalid JSON or UTF-8, no
+    ``"format": "langalign"``, a missing or newer ``format_version``, another ``kind``.
+    The config is returned as written (no migration: the caller's format decides that).
+    """
+    from . import _version
+
+    try:
+        if os.path.getsize(real) > max_bytes:
+            raise ArtefactError(f"{where} is larger than {max_bytes >> 20} MB; not {what}")
+        config = json.loads(real.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{where} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ArtefactError(f"{where} is nested too deeply to be {what}") from None
+    except OSError as e:
+        raise ArtefactError(f"{where} cannot be read: {e}") from None
+    if not isinstance(config, dict) or config.get("format") != "langalign":
+        raise ArtefactError(f"{where} is not a langalign config (no \"format\": \"langalign\")")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ArtefactError(f"{where}: missing or invalid format_version {version!r}")
+    if version > _version.ARTEFACT_FORMAT_VERSION:
+        raise ArtefactError(f"{where} was written by a newer langalign (format {version}, this release reads up to "
+                            f"{_version.ARTEFACT_FORMAT_VERSION}); upgrade langalign to load it")
+    if config.get("kind") != kind:
+        raise ArtefactError(f"{where} holds a {config.get('kind')!r} artefact, expected {kind!r}")
+    return config
+
+
 def load_artefact(folder: str | Path, kind: str,
                   expected: Callable[[dict[str, Any], str], TensorSpec] | None = None,
                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -247,28 +282,7 @@ def load_artefact(folder: str | Path, kind: str,
     for p in (cfg_path, w_path):
         _check_entry(p)
     cfg_real, w_real = _inside(folder, cfg_path, cfg_path), _inside(folder, w_path, w_path)
-    try:
-        if os.path.getsize(cfg_real) > MAX_CONFIG_BYTES:
-            raise ArtefactError(f"{cfg_path} is larger than {MAX_CONFIG_BYTES >> 20} MB; not a langalign config")
-        config = json.loads(cfg_real.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{cfg_path} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise ArtefactError(f"{cfg_path} is nested too deeply to be a langalign config") from None
-    except OSError as e:
-        raise ArtefactError(f"{cfg_path} cannot be read: {e}") from None
-    if not isinstance(config, dict) or config.get("format") != "langalign":
-        raise ArtefactError(f"{cfg_path} is not a langalign config (no \"format\": \"langalign\")")
-    version = config.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ArtefactError(f"{cfg_path}: missing or invalid format_version {version!r}")
-    from . import _version
-
-    if version > _version.ARTEFACT_FORMAT_VERSION:
-        raise ArtefactError(f"{cfg_path} was written by a newer langalign (format {version}, this release reads up to "
-                            f"{_version.ARTEFACT_FORMAT_VERSION}); upgrade langalign to load it")
-    if config.get("kind") != kind:
-        raise ArtefactError(f"{cfg_path} holds a {config.get('kind')!r} artefact, expected {kind!r}")
+    config = read_config_file(cfg_real, cfg_path, kind)
     config = migrate_config(config, str(cfg_path))
     spec = expected(config, str(cfg_path)) if expected is not None else None
     header = read_header(w_real, w_path)

@@ -314,7 +314,7 @@ def _load_tuned(folder: Path, meta: dict) -> Encoder:
     return enc
 
 
-def _names_folder(name: str, encoder: Encoder) -> bool:
+def names_folder(name: str, encoder: Encoder) -> bool:
     """True when ``name`` is a path to the folder ``encoder`` (a tuned one) was loaded from."""
     folder = getattr(encoder, "folder", None)
     if not folder or not looks_like_path(name):
@@ -407,7 +407,7 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
             f"({encoder.dim}-d); the dimensions differ, so these vectors cannot be used with it")
     rname = recorded.get("name")
     if (isinstance(rname, str) and canonical_encoder_name(rname) != canonical_encoder_name(encoder.name)
-            and not _names_folder(rname, encoder)):  # a tuned folder recorded by its path is that encoder
+            and not names_folder(rname, encoder)):  # a tuned folder recorded by its path is that encoder
         problems.append("names differ")
     probe = recorded.get("probe")
     if isinstance(probe, list) and probe:

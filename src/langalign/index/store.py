@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._version import ARTEFACT_FORMAT_VERSION
+from ..artefacts import read_config_file
 from ..errors import ArtefactError
 
 KIND = "search-index"
@@ -96,26 +96,9 @@ def read_config(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise ArtefactError(f"{folder} is not a folder; a search index is a folder made by 'langalign index build'")
     path = folder / CONFIG_NAME
-    real = inside(folder, CONFIG_NAME)
-    try:
-        if os.path.getsize(real) > MAX_CONFIG_BYTES:
-            raise ArtefactError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MB; not an index config")
-        cfg = json.loads(real.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{path} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise ArtefactError(f"{path} is nested too deeply to be an index config") from None
-    except OSError as e:
-        raise ArtefactError(f"{path} cannot be read: {e}") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != "langalign":
-        raise ArtefactError(f"{path} is not a langalign config (no \"format\": \"langalign\")")
-    if cfg.get("kind") != KIND:
-        raise ArtefactError(f"{path} holds a {cfg.get('kind')!r} artefact, expected a {KIND!r}")
-    version = cfg.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ArtefactError(f"{path}: missing or invalid format_version {version!r}")
-    if version > ARTEFACT_FORMAT_VERSION:
-        raise ArtefactError(f"{path} was written by a newer langalign (format {version}); upgrade langalign to load it")
+    # The checks every langalign config gets (size, JSON, format, version, kind), then the index's own.
+    cfg = read_config_file(inside(folder, CONFIG_NAME), path, KIND, what="an index config",
+                           max_bytes=MAX_CONFIG_BYTES)
     enc = cfg.get("encoder")
     if not (isinstance(enc, dict) and isinstance(enc.get("name"), str) and _is_int(enc.get("dim"))
             and enc["dim"] > 0):

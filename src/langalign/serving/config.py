@@ -5,13 +5,17 @@ A config file (paths are relative to the file's folder)::
     {
       "host": "127.0.0.1", "port": 8000,
       "api_key_env": "LANGALIGN_API_KEY",
-      "encoders": ["use-multilingual", "minilm"],
+      "encoders": ["use-multilingual", "minilm", "tuned/topic"],
       "aligners": {"bridge": {"path": "aligners/bridge", "source_lang": "en", "target_langs": ["ko", "ja", "zh"]}},
       "classifiers": {"topic": "models/topic"},
       "indexes": {"docs": "indexes/docs"},
       "limits": {"max_items": 256, "max_chars": 8192, "max_body_bytes": 4194304, "max_top_k": 100},
       "batch": {"max_texts": 64, "max_wait_ms": 5}
     }
+
+An encoder entry is a bundled name, a hub id, or a local folder such as one written by
+``langalign tune`` (the operator names it here; artefacts never load a path written in
+their own configs). A relative folder is looked up next to the config file first.
 
 The API key itself is never written in the config: it is read from an
 environment variable or a file, and kept out of every repr and log line.
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..encoders import Encoder
+from ..encoders import BUNDLED, Encoder, canonical_encoder_name
 from ..errors import DataError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -159,9 +163,25 @@ class ServeConfig:
                                              spec.get("source_lang", "en"), tuple(langs))
             else:
                 raise DataError(f"{where}: aligners.{name} must be a path or an object with \"path\"")
+
+        def encoder(v: Any) -> Any:
+            # A local folder (a tuned encoder) is relative to the file like every other path; a
+            # name that already reaches that folder is kept as written (a plain folder's name is its path).
+            if not isinstance(v, str) or not v.strip() or canonical_encoder_name(v) in BUNDLED:
+                return v
+            p = Path(v).expanduser()
+            if p.is_absolute() or not (base / p).is_dir():
+                return v
+            try:
+                same = p.is_dir() and os.path.samefile(p, base / p)
+            except OSError:
+                same = False
+            return v if same else str(base / p)
+
         encoders = raw.get("encoders", [])
         if not isinstance(encoders, list):
             raise DataError(f"{where}: 'encoders' must be a list of encoder names")
+        encoders = [encoder(e) for e in encoders]
         limits, batch = Limits(), BatchSettings()
         for key, obj in (("limits", limits), ("batch", batch)):
             sub = raw.get(key, {})

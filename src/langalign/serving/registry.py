@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..encoders import Encoder, canonical_encoder_name, load_encoder, looks_like_path
+from ..encoders import TUNED_PREFIX, Encoder, canonical_encoder_name, load_encoder, looks_like_path, names_folder
 from ..errors import ArtefactError, LangAlignError
 from .batcher import MicroBatcher
 from .config import ServeConfig
@@ -161,9 +161,16 @@ class Registry:
         have = self.encoders.get(canonical_encoder_name(name))
         if have is not None:
             return have
+        served = next((e for e in self.encoders.values() if names_folder(name, e)), None)
+        if served is not None:  # recorded by the path of a tuned folder the config lists: that encoder
+            return served
         if looks_like_path(name):
             raise ArtefactError(f"{what} records its encoder as the local path {name!r}; a service loads a model "
                                 "from a path only when its config lists it: add that path under \"encoders\"")
+        if name.startswith(TUNED_PREFIX):  # no folder to load it from: the operator names it
+            raise ArtefactError(f"{what} was fitted on the tuned encoder {name!r}, which the service does not "
+                                "serve: list its folder (written by `langalign tune`) under \"encoders\" in the "
+                                "config (CLI: --encoder PATH)")
         return self._add_encoder(load_encoder(name))
 
     def _add_embedding(self, m: EmbeddingModel) -> None:
