@@ -280,7 +280,9 @@ def test_load_2000_requests_at_32_concurrent(models):
             assert [[h["id"] for h in r["hits"]] for r in body["data"]] == [[h.id for h in row] for row in want]
         else:
             want = {"toy": x.encode, "ko->en:br": align.to_source, "en->ko:br": align.to_target}[kind](texts)
-            np.testing.assert_array_equal(np.stack([vec(d) for d in body["data"]]), want)
+            # Equal up to float32 rounding: requests batched together go through the matrix
+            # products as other batches than in-process calls, which can change the summation order.
+            np.testing.assert_allclose(np.stack([vec(d) for d in body["data"]]), want, rtol=1e-5, atol=1e-5)
     assert batches < len(jobs)  # concurrent requests were encoded together
 
 
