@@ -30,6 +30,9 @@ MAX_SHARD_HELD_OUT = 10_000
 SHIFT_FULL_MAP = 0.02
 SHIFT_NO_MAP = 0.06
 FALLBACKS = ("identity", "shift")
+# fit_bridge(pair_weight="auto"): parallel pairs make up this share of the fit's rows.
+# Chosen on dev splits (bench/english_bridge.py, the pairs stage).
+BRIDGE_PAIR_SHARE = 0.2
 
 
 class LangAlign:
@@ -162,24 +165,66 @@ class LangAlign:
         Y = self.encode_target(target_texts, show_progress)
         return self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume)
 
+    def fit_bridge(self, english_texts: Sequence[str], parallel: tuple[Sequence[str], Sequence[str]] | None = None,
+                   pair_weight: int | str = "auto", show_progress: bool | None = None,
+                   checkpoint_dir: str | Path | None = None, resume: bool = False) -> LangAlign:
+        """A two-encoder bridge from English text, plus parallel pairs when there are some.
+
+        Every English sentence is a pair with itself (source encoder on one side,
+        target encoder on the other): ``fit_bridge(english)`` is ``fit(english, english)``.
+        ``parallel=(english, translations)`` adds pairs whose target side is the
+        translation; each counts ``pair_weight`` times (``"auto"``: enough copies for
+        the pairs to make up :data:`BRIDGE_PAIR_SHARE` of the fit, at least 1), so a few
+        hundred in-domain pairs are not drowned by a large pool. Recorded in
+        ``training_["bridge"]``.
+        """
+        english = check_texts(english_texts, "English texts")
+        par_src: list[str] = []
+        par_tgt: list[str] = []
+        if parallel is not None:
+            if not (isinstance(parallel, tuple | list) and len(parallel) == 2):
+                raise ValueError("parallel must be a pair (english, translations) of equal-length text lists")
+            par_src = check_texts(parallel[0], "parallel source texts")
+            par_tgt = check_texts(parallel[1], "parallel target texts")
+            if len(par_src) != len(par_tgt):
+                raise ValueError(f"parallel source and target texts differ in length: {len(par_src)} != "
+                                 f"{len(par_tgt)}")
+        k = bridge_pair_weight(len(english), len(par_src), pair_weight)
+        X = self.encode_source(english + par_src, show_progress)
+        Y = self.encode_target(english + par_tgt, show_progress)
+        weights = np.concatenate([np.ones(len(english), np.int64), np.full(len(par_src), k, np.int64)])
+        self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume,
+                            sample_weight=weights if par_src and k != 1 else None)
+        self.training_["bridge"] = {"english": len(english), "parallel": len(par_src), "pair_weight": int(k),
+                                    "pair_weight_rule": pair_weight if isinstance(pair_weight, str) else "given"}
+        return self
+
     def fit_embeddings(self, X: Any, Y: Any, checkpoint_dir: str | Path | None = None,
-                       resume: bool = False) -> LangAlign:
+                       resume: bool = False, sample_weight: Any = None) -> LangAlign:
         """Fit from arrays: rows of ``X`` (source space) pair with rows of ``Y`` (target space).
 
         ``checkpoint_dir``/``resume`` apply to neural mappers (see
         :meth:`~langalign.mappers.neural.MLPMapper.fit`): each direction checkpoints
         every epoch under ``checkpoint_dir/forward`` and ``checkpoint_dir/reverse``.
+        ``sample_weight``: whole numbers >= 0, one per row; a row of weight k counts as
+        k copies of it in the fit (0 leaves it out). The held-out split is drawn over
+        distinct rows first, so no copy of a held-out pair is fitted on.
         """
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
         self._check_dims(X.shape[1], Y.shape[1])
         n = X.shape[0]
+        weights = _check_sample_weight(sample_weight, n)
         frac = check_held_out(self.held_out)
         n_held = int(round(n * frac)) if (frac and n >= 50) else 0
         _check_split(n, n_held, frac)
         perm = np.random.default_rng(self.seed).permutation(n)
         held, train = perm[:n_held], perm[n_held:]
+        if weights is not None:
+            train = np.repeat(train, weights[train])
+            if len(train) < 2:
+                raise ValueError(f"sample_weight leaves {len(train)} training rows; need at least 2")
         Xtr, Ytr = X[train], Y[train]
         self.forward_ = _fit_mapper(make_mapper(self.mapper, **self.mapper_params), Xtr, Ytr, checkpoint_dir,
                                     "forward", resume)
@@ -189,6 +234,8 @@ class LangAlign:
             "n_pairs": int(n), "n_train": int(len(train)), "n_held_out": int(n_held), "seed": self.seed,
             "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        if weights is not None:
+            self.training_["weighted"] = True
         self.domain_ = {"source": _domain_summary(Xtr), "target": _domain_summary(Ytr)}
         self.adapted_ = {}
         self.scores_ = self.score_embeddings(X[held], Y[held]) if n_held else {}
@@ -564,6 +611,29 @@ class LangAlign:
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
+
+
+def bridge_pair_weight(n_english: int, n_parallel: int, pair_weight: int | str = "auto") -> int:
+    """How many times each parallel pair counts in :meth:`LangAlign.fit_bridge`."""
+    if isinstance(pair_weight, str):
+        if pair_weight != "auto":
+            raise ValueError(f"pair_weight must be a whole number >= 1 or 'auto', got {pair_weight!r}")
+        if n_parallel == 0:
+            return 1
+        share = BRIDGE_PAIR_SHARE
+        return max(1, int(round(share * n_english / ((1 - share) * n_parallel))))
+    return check_int_param("pair_weight", pair_weight, 1)
+
+
+def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must hold one weight per pair ({n}), got shape {w.shape}")
+    if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
+        raise ValueError("sample_weight must hold whole numbers >= 0 (a row of weight k counts as k copies)")
+    return w.astype(np.int64)
 
 
 def check_held_out(value: Any) -> float:
