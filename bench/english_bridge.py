@@ -141,8 +141,8 @@ def classification_eval(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dic
     def run(task: str, metric: str, Xm: np.ndarray, Xu: np.ndarray, y: list, evals: dict[str, tuple]) -> None:
         head_m = make_head("logreg").fit(Xm, y)
         head_u = make_head("logreg").fit(Xu, y)
-        for col, (en_m, xx_u, yy, pair) in evals.items():
-            def score(pred: Any) -> float:
+        for col, (en_m, xx_u, yy, _pair) in evals.items():
+            def score(pred: Any, yy: list = yy) -> float:
                 return float(classification_report(list(yy), list(pred))[metric])
             if col == "en":
                 rows.append({"task": task, "lang": col, "map": "minilm (English, own encoder)",
@@ -243,6 +243,64 @@ def fit_maps(names: list[str], Xu: np.ndarray, Ym: np.ndarray) -> tuple[dict[str
     return maps, secs
 
 
+def pairs_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, Pu: np.ndarray, Pm: np.ndarray,
+                shares: list[float], n_pairs: int) -> list[dict[str, Any]]:
+    """Pool + in-domain pairs, weighted (LangAlign.fit_bridge): SIB-200 5-fold CV, pairs from the training folds.
+
+    The ridge map's sufficient statistics of the pool are accumulated once; each
+    (fold, language, share) adds its pairs ``k`` times, as ``fit_bridge`` does.
+    Scored on the held-out fold (SIB-200, in the pairs' domain) and on STS-B dev
+    retrieval (out of their domain: the pairs must not cost there).
+    """
+    import copy
+
+    from langalign.data import load_sib200
+    from langalign.mappers.linear import LinearMapper, accumulate
+
+    base = make_mapper("ridge")
+    assert isinstance(base, LinearMapper)
+    stats = accumulate([(Pu, Pm)], Pu.shape[1], Pm.shape[1], base._n_folds(len(Pu)))
+    sets = {lang: [hp.load_split(load_sib200, lang, sp, root=root / "sib200") for sp in hp.ALLOWED_SPLITS]
+            for lang in ("en", *LANGS)}
+    by = {lang: {i: (t, lab) for ds in parts for i, t, lab in zip(ds.meta["index_id"], ds.texts, ds.labels,
+                                                                   strict=True)}
+          for lang, parts in sets.items()}
+    ids = sorted(by["en"])
+    labels = [by["en"][i][1] for i in ids]
+    Vm = mini([by["en"][i][0] for i in ids])
+    Vu = {lang: use([by[lang][i][0] for i in ids]) for lang in LANGS}
+    fold = np.empty(len(ids), dtype=int)
+    fold[np.random.default_rng(SEED).permutation(len(ids))] = np.arange(len(ids)) % hp.SIB_FOLDS
+    sts = sts_dev_parallel(root)
+    rows: list[dict[str, Any]] = []
+    correct: dict[tuple, list[int]] = {}
+    retr: dict[tuple, list[float]] = {}
+    for k in range(hp.SIB_FOLDS):
+        tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        pick = np.sort(np.random.default_rng(SEED + k).permutation(tr)[:n_pairs])
+        head = make_head("logreg").fit(Vm[tr], [labels[i] for i in tr])
+        for lang in LANGS:
+            for share in shares:
+                s = copy.deepcopy(stats)
+                # the rule of bridge_pair_weight("auto"), for each candidate share
+                w = 0 if share == 0 else max(1, int(round(share * len(Pu) / ((1 - share) * len(pick)))))
+                if w:
+                    s.update(np.repeat(Vu[lang][pick], w, axis=0), np.repeat(Vm[pick], w, axis=0))
+                m = make_mapper("ridge").fit_stats(s)
+                pred = head.predict(m.transform(Vu[lang][te]))
+                correct.setdefault((lang, share), []).extend(
+                    int(p == labels[i]) for p, i in zip(pred, te, strict=True))
+                if k == 0:
+                    en, xx = sts[lang]
+                    acc = retrieval_scores(m.transform(use(xx)), mini(en), query_texts=xx, candidate_texts=en,
+                                           method="csls", both_directions=False)["accuracy"]
+                    retr[(lang, share)] = [acc, w]
+    for (lang, share), c in correct.items():
+        rows.append({"lang": lang, "share": share, "pair_weight_fold0": retr[(lang, share)][1],
+                     "sib200_accuracy": float(np.mean(c)), "sts_dev_csls_top1": retr[(lang, share)][0]})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool-file", help="one English sentence per line (default: the built english-pool)")
@@ -250,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--maps", default="ridge,mlp-2x1024", help=f"maps to compare: {', '.join(MAPS)}")
     ap.add_argument("--maps-at", default="all", help="pool size at which every map is compared (others: ridge only)")
     ap.add_argument("--corrections", default="cosine,csls,recentre")
+    ap.add_argument("--pair-shares", default="0,0.05,0.1,0.2,0.4",
+                    help="pairs stage: share of the fit the in-domain pairs make up (0 = pool only); '' skips it")
+    ap.add_argument("--n-pairs", type=int, default=300, help="pairs stage: in-domain SIB-200 pairs per fold")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     root = find_reference_data()
@@ -280,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         if n == at:
             for r in classification_eval(root, mini, use, maps):
                 results["classification"].append({**r, "pool": n})
+    if args.pair_shares:
+        log(f"[pairs stage] pool {at:,} + {args.n_pairs} SIB-200 pairs, shares {args.pair_shares}")
+        results["pairs"] = pairs_stage(root, mini, use, Pu[:at], Pm[:at],
+                                       [float(x) for x in args.pair_shares.split(",")], args.n_pairs)
+        results["pairs_setup"] = {"pool": at, "n_pairs": args.n_pairs, "map": "ridge"}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "english_bridge.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -311,6 +377,15 @@ def render(res: dict[str, Any]) -> str:
         cells = [f"{100 * by[lang]:.1f}" if lang in by else "" for lang in ("en", *LANGS)]
         lines.append(f"| {task} | {m} | " + " | ".join(cells) + f" | {100 * np.mean(xs):.1f} |" if xs else
                      f"| {task} | {m} | " + " | ".join(cells) + " | |")
+    if res.get("pairs"):
+        ps = res["pairs_setup"]
+        lines += ["", f"## Pool ({ps['pool']:,}) + {ps['n_pairs']} in-domain SIB-200 pairs, weighted ({ps['map']}; "
+                  "5-fold CV, pairs from the training folds)", "",
+                  "| lang | pairs' share of the fit | copies per pair | SIB-200 accuracy | STS-B dev top-1 (CSLS) |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in res["pairs"]:
+            lines.append(f"| {r['lang']} | {r['share']:g} | {r['pair_weight_fold0']} | "
+                         f"{100 * r['sib200_accuracy']:.1f} | {r['sts_dev_csls_top1']:.3f} |")
     lines += ["", "Fit seconds: " + json.dumps(res["fit_seconds"]), ""]
     return "\n".join(lines)
 
