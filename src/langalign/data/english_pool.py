@@ -219,6 +219,7 @@ class _TextParser(HTMLParser):
         self._buf: list[str] = []
         self._skip_tag: str | None = None  # the element being skipped, and its nesting depth
         self._skip = 0
+        self._code_tag: str | None = None  # the inline code element we are in, and its nesting depth
         self._code = 0
 
     def _flush(self) -> None:
@@ -234,8 +235,10 @@ class _TextParser(HTMLParser):
             return
         if tag in _SKIP_TAGS or (tag == "div" and any(c in cls for c in _SKIP_CLASSES)):
             self._skip_tag, self._skip = tag, 1
-        elif tag in _CODE_TAGS or (tag == "span" and ("code" in cls or "pre" in cls)):
-            self._code += 1
+        elif self._code_tag is not None:
+            self._code += tag == self._code_tag
+        elif tag in _CODE_TAGS or (tag == "span" and ("code" in cls.split() or "pre" in cls.split())):
+            self._code_tag, self._code = tag, 1
         if tag in _BLOCK_TAGS:
             self._flush()
 
@@ -246,8 +249,10 @@ class _TextParser(HTMLParser):
                 if self._skip == 0:
                     self._skip_tag = None
             return
-        if tag in _CODE_TAGS:
-            self._code = max(0, self._code - 1)
+        if tag == self._code_tag:
+            self._code -= 1
+            if self._code == 0:
+                self._code_tag = None
         if tag in _BLOCK_TAGS:
             self._flush()
 
@@ -258,7 +263,7 @@ class _TextParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip_tag is not None:
             return
-        self._buf.append(CODE_MARK if self._code and data.strip() else data)
+        self._buf.append(CODE_MARK if self._code_tag is not None and data.strip() else data)
 
     def close(self) -> None:
         super().close()
@@ -341,7 +346,8 @@ def libreoffice_paragraphs(html: str) -> list[str]:
 class Source:
     """One pool source: where its files are, how to read them, and what they are.
 
-    ``package``: the Debian package (None for the shared reference data).
+    ``package``: the Debian package (None for the shared reference data); ``extra_packages``: more
+    packages read the same way (e.g. the Wesnoth campaigns).
     ``patterns``: globs relative to the package root (or the reference data folder).
     ``exclude``: regexes on the relative path of files to skip.
     ``parse``: file text -> items; ``prose``: items are split into sentences and must look like
@@ -357,6 +363,11 @@ class Source:
     prose: bool = True
     exclude: tuple[str, ...] = ()
     fix: Callable[[str], str] | None = None
+    extra_packages: tuple[str, ...] = ()
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return ((self.package,) if self.package else ()) + self.extra_packages
 
 
 def _lines(text: str) -> list[str]:
@@ -378,7 +389,9 @@ def _min_words(n: int, parse: Callable[[str], list[str]]) -> Callable[[str], lis
     return lambda text: [t for t in parse(text) if len(t.split()) >= n]
 
 
-_DEBIAN_DOC = "see the package's copyright file"
+# Debian's packages of the Wesnoth campaigns (their dialogue is the most conversational text here).
+WESNOTH_CAMPAIGNS = ("did", "dm", "dw", "ei", "httt", "l", "low", "nr", "sof", "sota", "sotbe", "thot", "trow",
+                     "tsg", "ttb", "utbs")
 
 SOURCES: tuple[Source, ...] = (
     # The shared reference data: training splits only (see the module docstring).
@@ -401,7 +414,8 @@ SOURCES: tuple[Source, ...] = (
     Source("wordnet", "wordnet-base", ("usr/share/wordnet/data.*",), wordnet_examples, "WordNet-3.0 (BSD-like)",
            "WordNet 3.0 usage examples", prose=False, fix=as_sentence),
     Source("wesnoth", "wesnoth-1.16-data", ("usr/share/games/wesnoth/1.16/data/**/*.cfg",), wml_strings,
-           "GPL-2+", "Battle for Wesnoth campaign dialogue, stories and help"),
+           "GPL-2+", "Battle for Wesnoth campaign dialogue, stories and help",
+           extra_packages=tuple(f"wesnoth-1.16-{c}" for c in WESNOTH_CAMPAIGNS)),
     Source("crawl", "crawl-common", ("usr/share/crawl/dat/descript/*.txt",), crawl_descriptions, "GPL-2+",
            "Dungeon Crawl Stone Soup descriptions"),
     Source("gnome-help", "gnome-user-docs", ("usr/share/help/C/**/*.page",), html_paragraphs, "CC-BY-SA-3.0",
@@ -497,7 +511,7 @@ def _copyright_licences(root: Path, package: str) -> list[str]:
 def _find_root(trees: Sequence[Path], src: Source) -> Path | None:
     """The first tree (or a folder directly inside one) holding files of ``src``."""
     for tree in trees:
-        for cand in (tree, tree / src.name, *(tree / (src.package or ""),), *sorted(tree.glob("*/"))):
+        for cand in (tree, tree / src.name, *(tree / p for p in src.packages), *sorted(tree.glob("*/"))):
             if cand.is_dir() and _source_files(cand, src):
                 return cand
     return None
@@ -599,16 +613,16 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
         log.info("%s already built with these settings at %s (pass force=True to rebuild)", NAME, folder)
         return folder
 
-    ref_sources = [s for s in chosen if s.package is None]
+    ref_sources = [s for s in chosen if not s.packages]
     ref_root = Path(reference) if reference is not None else (find_reference_data() if ref_sources else None)
     per_source: dict[str, list[str]] = {}
     stats: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="langalign-pool-") as tmp:
-        roots = _package_roots([s for s in chosen if s.package], debs, Path(tmp), missing)
+        roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing)
         for src in chosen:
             counts: Counter[str] = Counter()
-            if src.package is None:
+            if not src.packages:
                 assert ref_root is not None
                 files = [ref_root / p for p in src.patterns]
                 absent = [str(f) for f in files if not f.is_file()]
@@ -617,10 +631,14 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                 info: dict[str, Any] = {"origin": f"reference data {', '.join(src.patterns)}",
                                         "licence": src.licence}
             elif src.name in roots:
-                root, version = roots[src.name]
-                files = _source_files(root, src)
-                info = {"package": src.package, "version": version, "licence": src.licence,
-                        "copyright_licences": _copyright_licences(root, src.package or "")}
+                found = roots[src.name]
+                files = [f for root, _, _ in found for f in _source_files(root, src)]
+                info = {"package": src.package, "version": found[0][2] if found[0][1] == src.package else "missing",
+                        "licence": src.licence,
+                        "copyright_licences": sorted({lic for root, pkg, _ in found
+                                                      for lic in _copyright_licences(root, pkg)})}
+                if len(src.packages) > 1:
+                    info["packages"] = {pkg: version for _, pkg, version in found}
             else:
                 continue
             out: list[str] = []
@@ -673,8 +691,8 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
         per = {n: st["counts"]["kept"] for n, st in stats.items()}
         write_manifest(tmpdir, name=NAME, licence="mixed: see sources",
                        source="shared reference data (training splits) and Debian packages "
-                              + ", ".join(f"{st['package']}={st['version']}" for st in stats.values()
-                                          if "package" in st),
+                              + ", ".join(f"{p}={v}" for st in stats.values() if "package" in st
+                                          for p, v in st.get("packages", {st["package"]: st["version"]}).items()),
                        counts={"sentences": len(rows), "per_source": per}, settings=settings,
                        extra={"langalign_version": __version__, "sources": stats, "missing": missing,
                               "evaluation_sentences_excluded": len(evaluation),
@@ -711,11 +729,11 @@ def _evaluation_keys(root: Path | None) -> set[str]:
 
 
 def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
-                   missing: dict[str, str]) -> dict[str, tuple[Path, str]]:
-    """``{source: (root folder, package version)}``; unavailable packages go into ``missing``."""
+                   missing: dict[str, str]) -> dict[str, list[tuple[Path, str, str]]]:
+    """``{source: [(root folder, package, version), ...]}``; unavailable packages go into ``missing``."""
     if not chosen:
         return {}
-    packages = sorted({s.package for s in chosen if s.package})
+    packages = sorted({p for s in chosen for p in s.packages})
     trees: list[Path] = []
     if debs is None:
         dl = workdir / "debs"
@@ -730,27 +748,28 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
                 raise DataError(f"{it}: no such file or folder")
         deb_files = [p for it in items for p in ([it] if it.is_file() else sorted(it.glob("*.deb")))]
         trees = [it for it in items if it.is_dir()]
-    roots: dict[str, tuple[Path, str]] = {}
+    roots: dict[str, list[tuple[Path, str, str]]] = {}
     extracted: dict[str, Path] = {}
     for src in chosen:
-        pkg = src.package or ""
-        match = [d for d in deb_files if d.name.startswith(pkg + "_")]
-        if match:
-            if pkg not in extracted:
-                dest = workdir / "x" / pkg
-                dest.mkdir(parents=True, exist_ok=True)
-                _extract_deb(match[-1], dest)
-                extracted[pkg] = dest
-            if _source_files(extracted[pkg], src):
-                roots[src.name] = (extracted[pkg], _deb_version(match[-1]))
-            else:
-                missing[pkg] = f"{match[-1].name} holds no {' or '.join(src.patterns)}"
-            continue
-        root = _find_root(trees, src)
-        if root is not None:
-            roots[src.name] = (root, "extracted tree")
-        elif pkg not in missing:
-            missing[pkg] = "not found" if debs is None else f"no {pkg}_*.deb or extracted tree in {debs}"
+        for pkg in src.packages:
+            match = [d for d in deb_files if d.name.startswith(pkg + "_")]
+            if match:
+                if pkg not in extracted:
+                    dest = workdir / "x" / pkg
+                    dest.mkdir(parents=True, exist_ok=True)
+                    _extract_deb(match[-1], dest)
+                    extracted[pkg] = dest
+                if _source_files(extracted[pkg], src):
+                    roots.setdefault(src.name, []).append((extracted[pkg], pkg, _deb_version(match[-1])))
+                else:
+                    missing[pkg] = f"{match[-1].name} holds no {' or '.join(src.patterns)}"
+                continue
+            # an extracted tree: a folder named after the package, or (main package only) any tree with the files
+            root = _find_root([t / pkg for t in trees] if pkg != src.package else trees, src)
+            if root is not None:
+                roots.setdefault(src.name, []).append((root, pkg, "extracted tree"))
+            elif pkg not in missing:
+                missing[pkg] = "not found" if debs is None else f"no {pkg}_*.deb or extracted tree in {debs}"
     for pkg, why in missing.items():
         log.warning("english-pool: skipping %s (%s)", pkg, why)
     return roots
