@@ -179,6 +179,10 @@ def test_build_from_trees(tmp_path):
     assert len(load_english_pool(home=home, max_sentences=3)) == 3
     assert set(load_english_pool(home=home, sources=["sib200-train"])) == {
         "The train to Paris leaves every morning at eight.", "She won the race by a wide margin."}
+    texts, sources = load_english_pool_table(home=home, max_per_source=1, seed=2)
+    assert sorted(sources) == ["debian-docs", "fortunes", "sib200-train"]
+    with pytest.raises(ValueError, match="not in the pool"):
+        load_english_pool(home=home, sources=["wordnet"])
     # same settings: reused without reading the sources; a cap is another build
     created = m["created"]
     shutil.rmtree(tree)

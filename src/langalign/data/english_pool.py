@@ -786,34 +786,46 @@ def _pool_files(home: str | os.PathLike | None) -> tuple[Path, Path]:
 
 
 def load_english_pool_table(home: str | os.PathLike | None = None, max_sentences: int | None = None,
-                            seed: int = 0, sources: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """``(sentences, their sources)``, optionally only from ``sources`` and a seeded sample of ``max_sentences``."""
+                            seed: int = 0, sources: Sequence[str] | None = None,
+                            max_per_source: int | None = None) -> tuple[list[str], list[str]]:
+    """``(sentences, their sources)`` of the built pool, in file order (a seeded shuffle).
+
+    ``sources``: keep only these sources; ``max_per_source``: at most this many
+    sentences of any one source; ``max_sentences``: then a seeded sample of this
+    many. Samples keep the file order.
+    """
     texts_path, src_path = _pool_files(home)
     texts = texts_path.read_text(encoding="utf-8").splitlines()
     names = src_path.read_text(encoding="utf-8").splitlines() if src_path.is_file() else ["unknown"] * len(texts)
     if len(names) != len(texts):
         raise DataError(f"{src_path} has {len(names)} lines for {len(texts)} sentences; rebuild the pool")
+    for what, n in (("max_sentences", max_sentences), ("max_per_source", max_per_source)):
+        if n is not None and n < 0:
+            raise ValueError(f"{what} must be >= 0, got {n}")
+    rng = random.Random(seed)
+    keep = list(range(len(texts)))
     if sources is not None:
-        wanted = set(sources)
-        have = set(names)
+        wanted, have = set(sources), set(names)
         if not wanted <= have:
             raise ValueError(f"source(s) {', '.join(sorted(wanted - have))} not in the pool; "
                              f"it holds {', '.join(sorted(have))}")
-        idx = [i for i, n in enumerate(names) if n in wanted]
-        texts, names = [texts[i] for i in idx], [names[i] for i in idx]
-    if max_sentences is not None:
-        if max_sentences < 0:
-            raise ValueError(f"max_sentences must be >= 0, got {max_sentences}")
-        if max_sentences < len(texts):
-            idx = sorted(random.Random(seed).sample(range(len(texts)), max_sentences))
-            texts, names = [texts[i] for i in idx], [names[i] for i in idx]
-    return texts, names
+        keep = [i for i in keep if names[i] in wanted]
+    if max_per_source is not None:
+        by_source: dict[str, list[int]] = {}
+        for i in keep:
+            by_source.setdefault(names[i], []).append(i)
+        keep = sorted(i for name in sorted(by_source) for i in
+                      (by_source[name] if len(by_source[name]) <= max_per_source
+                       else rng.sample(by_source[name], max_per_source)))
+    if max_sentences is not None and max_sentences < len(keep):
+        keep = sorted(rng.sample(keep, max_sentences))
+    return [texts[i] for i in keep], [names[i] for i in keep]
 
 
 def load_english_pool(home: str | os.PathLike | None = None, max_sentences: int | None = None, seed: int = 0,
-                      sources: Sequence[str] | None = None) -> list[str]:
-    """The pool's sentences (file order is already a seeded shuffle); see :func:`load_english_pool_table`."""
-    return load_english_pool_table(home, max_sentences, seed, sources)[0]
+                      sources: Sequence[str] | None = None, max_per_source: int | None = None) -> list[str]:
+    """The pool's sentences; see :func:`load_english_pool_table` for the options."""
+    return load_english_pool_table(home, max_sentences, seed, sources, max_per_source)[0]
 
 
 __all__ = ["build_english_pool", "load_english_pool", "load_english_pool_table", "split_sentences",
