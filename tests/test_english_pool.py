@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langalign.data import build_english_pool, load_english_pool, load_english_pool_table, read_manifest
-from langalign.data.english_pool import (CODE, IN_EVAL, NO_END, NO_START, SOURCE_NAMES, TOO_LONG, TOO_SHORT,
-                                         as_sentence, dedupe, dedupe_key, detokenize_ptb, drop_reason,
-                                         fortune_paragraphs, html_paragraphs, split_sentences, wml_strings,
-                                         wordnet_examples)
+from langalign.data.english_pool import (CODE, DANGLING, IN_EVAL, NO_END, NO_START, SOURCE_NAMES, TOO_LONG,
+                                         TOO_SHORT, UNBALANCED, as_sentence, dedupe, dedupe_key, detokenize_ptb,
+                                         drop_reason, fortune_paragraphs, html_paragraphs, split_sentences, tidy,
+                                         wml_strings, wordnet_examples)
 from langalign.errors import DataError
 
 # ---------------------------------------------------------------- splitter and filters
@@ -50,6 +50,15 @@ def test_split_sentences_keeps_abbreviations_and_initials():
 ])
 def test_drop_reasons(text, reason):
     assert drop_reason(text) == reason
+
+
+def test_quotes_rejoined_and_markup_gaps():
+    assert split_sentences('He refused, saying, "I exist to program. Go away." Then he left.') == [
+        'He refused, saying, "I exist to program. Go away."', "Then he left."]
+    assert tidy("4. Sweating like a pig is not refreshing .") == "Sweating like a pig is not refreshing."
+    assert drop_reason("To hide notifications, see .") == DANGLING
+    assert drop_reason('She said "hello and left.') == UNBALANCED
+    assert drop_reason("Scripts live in the //user/local/cgi-bin directory.") == CODE
 
 
 def test_kept_and_relaxed_sentences():

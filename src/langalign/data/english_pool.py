@@ -59,7 +59,7 @@ from .readers import decode_utf8, read_labelled, split_lines
 log = logging.getLogger("langalign.data")
 
 NAME = "english-pool"
-BUILDER_VERSION = 1  # bump when extraction/cleaning changes, so old builds are not reused
+BUILDER_VERSION = 2  # bump when extraction/cleaning changes, so old builds are not reused
 SENTENCES = "sentences.txt"
 SOURCES_FILE = "sources.txt"
 
@@ -72,6 +72,8 @@ NO_END = "no sentence end"
 SHOUTING = "all capitals"
 IN_EVAL = "in an evaluation set"
 CAPPED = "over max_per_source"
+DANGLING = "dangling word (removed link or markup)"
+UNBALANCED = "unbalanced quotes or brackets"
 
 
 # ---------------------------------------------------------------- sentences
@@ -90,9 +92,14 @@ _TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b
                             "\u00bb": '"', "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
                             "\u2013": "-", "\u2014": " - ", "\u2212": "-", "\u00ad": "", "\u200b": ""})
 _CODE = re.compile(
-    r"https?://|ftp://|www\.|\S@\S+\.\w|::|[{}<>\\|~^`_$#=]|\[\w*\]|"
+    r"https?://|ftp://|www\.|//|(?:^|\s)/|\S@\S+\.\w|::|[{}<>\\|~^`_$#=]|\[\w*\]|"
     r"(?:^|\s)[./~]?[\w.-]+/[\w.-]+/|(?:^|\s)/\w|\w\.(?:html?|txt|py|cfg|conf|sh|deb|xml|so|c|h|png|jpg|svg)\b|"
     r"\w\(\)|\w\.\w+\(|--\w|\s-\w\b|\.\.\w|\w_\w|[a-z][A-Z][a-z]+[A-Z]|\bNone\b|\bTrue\b|\bFalse\b")
+_ENUMERATOR = re.compile(r"^(?:\(?\d{1,3}[.)]|[-*+\u2022])\s+(?=[\"'(]?[A-Z])")
+_SPACE_PUNCT = re.compile(r"\s+([.,;:!?])(?=[\s\"')]|$)")
+# A function word right before punctuation: a link or code sample was removed from the sentence.
+_DANGLING = re.compile(r"\b(?:see|in|on|at|from|to|the|a|an|and|or|of|with|by|for|into|under|click|choose|"
+                       r"select|press|use|is|are)\s+[.,;:!?]", re.I)
 _START = re.compile(r"^[\"'(]?[A-Z0-9]")
 _END = re.compile(r"[.!?][\"')]*$")
 # SST-2 (PTB tokenised, lower-cased) back to plain text.
@@ -124,7 +131,21 @@ def split_sentences(text: str) -> list[str]:
     tail = text[start:].strip()
     if tail:
         out.append(tail)
-    return [s for s in out if s]
+    # A boundary inside a quotation ('He said, "Stop. Go home."') is no boundary: rejoin
+    # pieces until the double quotes balance.
+    merged: list[str] = []
+    for piece in out:
+        if merged and merged[-1].count('"') % 2 == 1:
+            merged[-1] += " " + piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def tidy(sentence: str) -> str:
+    """A leading list number or bullet removed, spaces before punctuation (left by removed markup) closed."""
+    sentence = _ENUMERATOR.sub("", sentence)
+    return _SPACE_PUNCT.sub(r"\1", sentence)
 
 
 def detokenize_ptb(text: str) -> str:
@@ -170,6 +191,10 @@ def drop_reason(sentence: str, *, min_words: int = 4, max_words: int = 40, prose
         return FEW_LETTERS
     if _CODE.search(sentence):
         return CODE
+    if _DANGLING.search(sentence):
+        return DANGLING
+    if sentence.count('"') % 2 or sentence.count("(") != sentence.count(")"):
+        return UNBALANCED
     letters = [c for c in sentence if c.isalpha()]
     if sum(c.isupper() for c in letters) > 0.5 * len(letters):
         return SHOUTING
@@ -572,7 +597,9 @@ def _process(items: Iterable[str], src: Source, counts: Counter[str], min_words:
             if CODE_MARK in s:
                 counts[CODE] += 1
                 continue
-            reason = drop_reason(s, min_words=min_words, max_words=max_words, prose=src.prose)
+            reason = DANGLING if _DANGLING.search(s) else None  # before tidy() closes the gap
+            s = tidy(s)
+            reason = reason or drop_reason(s, min_words=min_words, max_words=max_words, prose=src.prose)
             if reason is not None:
                 counts[reason] += 1
                 continue
