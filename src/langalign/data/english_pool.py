@@ -94,7 +94,7 @@ _TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b
 _CODE = re.compile(
     r"https?://|ftp://|www\.|//|(?:^|\s)/|\S@\S+\.\w|::|[{}<>\\|~^`_$#=]|\[\w*\]|"
     r"(?:^|\s)[./~]?[\w.-]+/[\w.-]+/|(?:^|\s)/\w|\w\.(?:html?|txt|py|cfg|conf|sh|deb|xml|so|c|h|png|jpg|svg)\b|"
-    r"\w\(\)|\w\.\w+\(|--\w|\s-\w\b|\.\.\w|\w_\w|[a-z][A-Z][a-z]+[A-Z]|\bNone\b|\bTrue\b|\bFalse\b")
+    r"\w\(\)|\w\.\w+\(|--\w|\b[A-Z]{1,3}\d+:[A-Z]{1,3}\d+\b|\s-\w\b|\.\.\w|\w_\w|[a-z][A-Z][a-z]+[A-Z]|\bNone\b|\bTrue\b|\bFalse\b")
 _ENUMERATOR = re.compile(r"^(?:\(?\d{1,3}[.)]|[-*+\u2022])\s+(?=[\"'(]?[A-Z])")
 _SPACE_PUNCT = re.compile(r"\s+([.,;:!?])(?=[\s\"')]|$)")
 # A function word right before punctuation: a link or code sample was removed from the sentence.
