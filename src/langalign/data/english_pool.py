@@ -431,11 +431,13 @@ SOURCES: tuple[Source, ...] = (
     Source("stsb-train", None, ("sts/stsb_multi_mt/stsb-en-train.csv",), lambda t: [], "CC-BY-SA-4.0",
            "STS-B English train sentence pairs (both sides)", prose=False, fix=capitalize_first),
     # Debian packages, most conversational first (a duplicate is kept by the first source).
-    Source("fortunes", "fortunes", ("usr/share/games/fortunes/*",), fortune_paragraphs, "BSD-4-clause / various",
+    Source("fortunes", "fortunes", ("usr/share/games/fortunes/*",), fortune_paragraphs,
+           "BSD-3-clause (fortune-mod) / various (cookie files)",
            "fortune cookies (quotations, jokes, aphorisms)",
            exclude=(r"\.(dat|u8)$", r"/off/", r"ascii-art", r"translate-me")),
     Source("fortunes-min", "fortunes-min", ("usr/share/games/fortunes/*",), fortune_paragraphs,
-           "BSD-4-clause / various", "fortune cookies (literature, riddles)", exclude=(r"\.(dat|u8)$", r"/off/")),
+           "BSD-3-clause (fortune-mod) / various (cookie files)", "fortune cookies (literature, riddles)",
+           exclude=(r"\.(dat|u8)$", r"/off/")),
     Source("wordnet", "wordnet-base", ("usr/share/wordnet/data.*",), wordnet_examples, "WordNet-3.0 (BSD-like)",
            "WordNet 3.0 usage examples", prose=False, fix=as_sentence),
     Source("wesnoth", "wesnoth-1.16-data", ("usr/share/games/wesnoth/1.16/data/**/*.cfg",), wml_strings,
@@ -453,7 +455,8 @@ SOURCES: tuple[Source, ...] = (
            html_paragraphs, "GPL-2+ or CC-BY-SA-3.0", "The Debian Administrator's Handbook (English)"),
     Source("debian-reference", "debian-reference-en", ("usr/share/debian-reference/*.en.html",),
            html_paragraphs, "GPL-2+", "Debian Reference (English)"),
-    Source("debian-faq", "debian-faq", ("usr/share/doc/debian/FAQ/*.html",), html_paragraphs, "GPL-2+",
+    Source("debian-faq", "debian-faq", ("usr/share/doc/debian/FAQ/*.html",), html_paragraphs,
+           "permissive (SPI, keep the notice)",
            "The Debian GNU/Linux FAQ"),
     Source("debian-docs", "doc-debian", ("usr/share/doc/debian/*.txt", "usr/share/doc/debian/*.txt.gz"),
            text_paragraphs, "GPL-2+ / various", "Debian project documents (social contract, constitution, ...)"),
@@ -529,8 +532,11 @@ def _copyright_licences(root: Path, package: str) -> list[str]:
     f = root / "usr/share/doc" / package / "copyright"
     if not f.is_file():
         return []
-    names = re.findall(r"^License:[ \t]*(\S[^\n]*)$", f.read_text(encoding="utf-8", errors="replace"), re.M)
-    return sorted({n.strip() for n in names})
+    text = f.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("Format:"):
+        return []  # free-form copyright file: the source's ``licence`` says what it is
+    names = re.findall(r"^License:[ \t]*(\S[^\n]*)$", text, re.M)
+    return sorted({n.strip() for n in names if len(n) < 80})
 
 
 def _find_root(trees: Sequence[Path], src: Source) -> Path | None:
@@ -713,6 +719,9 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
         st["counts"] = {"files": c.pop("files", 0), "candidates": c.pop("candidates", 0), "kept": c.pop("kept", 0),
                         "dropped": dict(sorted(c.items()))}
     with atomic_dir(folder, check=check_pool_folder) as tmpdir:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmpdir, 0o777 & ~umask)  # a temporary folder is private; the pool is meant to be shared
         (tmpdir / SENTENCES).write_text("".join(s + "\n" for s, _ in rows), encoding="utf-8")
         (tmpdir / SOURCES_FILE).write_text("".join(n + "\n" for _, n in rows), encoding="utf-8")
         per = {n: st["counts"]["kept"] for n, st in stats.items()}
