@@ -678,7 +678,10 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
             for f in progress(files, total=len(files), desc=f"read {src.name}", show=show_progress, unit="file"):
                 try:
                     items = _read_items(f, src.parse)
-                except (OSError, ValueError, EOFError) as e:  # one unreadable file must not stop the build
+                except (OSError, ValueError, EOFError) as e:
+                    if not src.packages:
+                        raise  # the reference data is checked data: a broken file there is an error
+                    # one unreadable file in a package must not stop the build
                     log.warning("%s: skipping %s (%s)", src.name, f, e)
                     counts["unreadable files"] += 1
                     continue
