@@ -204,6 +204,32 @@ def test_build_from_trees(tmp_path):
         "over max_per_source": 1}
 
 
+def test_libreoffice_dev_test_pages_stay_out(tmp_path):
+    """The pool holds only the libreoffice-help corpus's *train* pages, and none of its dev/test sentences."""
+    from langalign.data.libreoffice import build_libreoffice_help, load_libreoffice_help
+    root = tmp_path / "tree"
+    for help_dir, word in (("en-US", "The"), ("ko", "\uadf8")):
+        for module in ("swriter", "scalc"):
+            for i in range(12):
+                p = root / "usr/share/libreoffice/help" / help_dir / "text" / module / f"p{i}.html"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(f'<div id="DisplayArea"><p id="par_id1">{word} page {module} number {i} '
+                             f'is here.</p></div>', encoding="utf-8")
+    build_libreoffice_help(["ko"], debs=root, home=tmp_path / "lo", min_label_pairs=1, show_progress=False)
+    split_of = {}
+    for split in ("train", "dev", "test"):
+        for text in load_libreoffice_help("ko", split, home=tmp_path / "lo").source:
+            split_of[text] = split
+    folder = build_english_pool(["libreoffice-help"], debs=root, home=tmp_path / "home", reference=tmp_path,
+                                show_progress=False)
+    pool = set(load_english_pool(home=tmp_path / "home"))
+    assert pool == {t for t, split in split_of.items() if split == "train"}
+    m = read_manifest(folder)
+    held = sum(1 for split in split_of.values() if split != "train")
+    assert m["sources"]["libreoffice-help"]["counts"]["dropped"] == {
+        "held-out files (dev/test of an evaluated corpus)": held}
+
+
 def test_build_from_deb_file(tmp_path):
     if not shutil.which("dpkg-deb"):
         pytest.skip("dpkg-deb not available to make a fixture .deb")

@@ -53,13 +53,13 @@ from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
 from .home import MANIFEST, corpus_dir, find_reference_data, read_manifest, write_manifest
-from .libreoffice import _deb_version, _extract_deb, extract_paragraphs
+from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, page_label, split_pages
 from .readers import decode_utf8, read_labelled, split_lines
 
 log = logging.getLogger("langalign.data")
 
 NAME = "english-pool"
-BUILDER_VERSION = 2  # bump when extraction/cleaning changes, so old builds are not reused
+BUILDER_VERSION = 3  # bump when extraction/cleaning changes, so old builds are not reused
 SENTENCES = "sentences.txt"
 SOURCES_FILE = "sources.txt"
 
@@ -72,6 +72,11 @@ NO_END = "no sentence end"
 SHOUTING = "all capitals"
 IN_EVAL = "in an evaluation set"
 CAPPED = "over max_per_source"
+HELD_OUT_FILES = "held-out files (dev/test of an evaluated corpus)"
+# The libreoffice-help corpus (an evaluated task) is split by page with this seed: its dev/test pages
+# are kept out of the pool.
+LIBREOFFICE_SEED = 0
+LIBREOFFICE_MIN_LABEL_PAGES = 10
 DANGLING = "dangling word (removed link or markup)"
 UNBALANCED = "unbalanced quotes or brackets"
 
@@ -365,6 +370,32 @@ def libreoffice_paragraphs(html: str) -> list[str]:
     return [t for t, is_code in extract_paragraphs(html).values() if not is_code]
 
 
+def libreoffice_held_out(files: list[Path], seed: int = LIBREOFFICE_SEED,
+                         min_label_pages: int = LIBREOFFICE_MIN_LABEL_PAGES) -> set[Path]:
+    """The help pages in the dev and test splits of the ``libreoffice-help`` corpus (built with ``seed``).
+
+    Recomputed exactly as :func:`~langalign.data.libreoffice.build_libreoffice_help` does: pages with
+    paragraphs, grouped by module label, labels of fewer than ``min_label_pages`` pages left out, split
+    by :func:`~langalign.data.libreoffice.split_pages`.
+    """
+    by_root: dict[Path, dict[str, Path]] = {}
+    for f in files:
+        parts = f.parts
+        if "text" not in parts:
+            continue
+        i = len(parts) - 1 - parts[::-1].index("text")
+        by_root.setdefault(Path(*parts[:i]), {})[Path(*parts[i:]).as_posix()] = f
+    held: set[Path] = set()
+    for pages in by_root.values():
+        pages_by_label: dict[str, list[str]] = {}
+        for page in sorted(pages):
+            if extract_paragraphs(pages[page].read_bytes().decode("utf-8", errors="replace")):
+                pages_by_label.setdefault(page_label(page), []).append(page)
+        kept = {lab: ps for lab, ps in pages_by_label.items() if len(ps) >= min_label_pages}
+        held.update(pages[p] for p, split in split_pages(kept, seed).items() if split != "train")
+    return held
+
+
 # ---------------------------------------------------------------- sources
 
 @dataclass(frozen=True)
@@ -376,7 +407,9 @@ class Source:
     ``patterns``: globs relative to the package root (or the reference data folder).
     ``exclude``: regexes on the relative path of files to skip.
     ``parse``: file text -> items; ``prose``: items are split into sentences and must look like
-    sentences; ``fix``: applied to each item before filtering (capitalising, detokenising).
+    sentences; ``fix``: applied to each item before filtering (capitalising, detokenising);
+    ``held_out``: files -> those that are dev/test material of an evaluated corpus (never in the pool,
+    and their sentences are removed from every source).
     """
 
     name: str
@@ -389,6 +422,7 @@ class Source:
     exclude: tuple[str, ...] = ()
     fix: Callable[[str], str] | None = None
     extra_packages: tuple[str, ...] = ()
+    held_out: Callable[[list[Path]], set[Path]] | None = None
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -450,7 +484,8 @@ SOURCES: tuple[Source, ...] = (
     Source("gimp-help", "gimp-help-en", ("usr/share/gimp/2.0/help/en/**/*.html",), html_paragraphs, "GFDL-1.2+",
            "GIMP user manual (English)"),
     Source("libreoffice-help", "libreoffice-help-en-us", ("usr/share/libreoffice/help/en-US/text/**/*.html",),
-           libreoffice_paragraphs, "MPL-2.0", "LibreOffice help paragraphs (English)"),
+           libreoffice_paragraphs, "MPL-2.0", "LibreOffice help paragraphs (English) of the pages in the "
+           "train split of the libreoffice-help corpus (seed 0)", held_out=libreoffice_held_out),
     Source("debian-handbook", "debian-handbook", ("usr/share/doc/debian-handbook/html/en-US/*.html",),
            html_paragraphs, "GPL-2+ or CC-BY-SA-3.0", "The Debian Administrator's Handbook (English)"),
     Source("debian-reference", "debian-reference-en", ("usr/share/debian-reference/*.en.html",),
@@ -651,6 +686,7 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     per_source: dict[str, list[str]] = {}
     stats: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
+    held_keys: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="langalign-pool-") as tmp:
         roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing)
         for src in chosen:
@@ -675,6 +711,9 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
             else:
                 continue
             out: list[str] = []
+            held = src.held_out(files) if src.held_out is not None else set()
+            if held:
+                counts[HELD_OUT_FILES] = len(held)
             for f in progress(files, total=len(files), desc=f"read {src.name}", show=show_progress, unit="file"):
                 try:
                     items = _read_items(f, src.parse)
@@ -685,12 +724,15 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                     log.warning("%s: skipping %s (%s)", src.name, f, e)
                     counts["unreadable files"] += 1
                     continue
-                out.extend(_process(items, src, counts, min_words, max_words))
-            counts["files"] = len(files)
+                if f in held:  # its sentences are evaluation material: kept out of the pool everywhere
+                    held_keys.update(dedupe_key(x) for x in _process(items, src, Counter(), min_words, max_words))
+                else:
+                    out.extend(_process(items, src, counts, min_words, max_words))
+            counts["files"] = len(files) - len(held)
             per_source[src.name] = out
             stats[src.name] = {**info, "description": src.description, "counts": counts}
         ref_for_eval = ref_root if ref_root is not None else _try_reference()
-        evaluation = _evaluation_keys(ref_for_eval)
+        evaluation = _evaluation_keys(ref_for_eval) | held_keys
 
     # Dedupe across sources in SOURCES order, remove evaluation sentences, cap, shuffle.
     rng = random.Random(seed)
