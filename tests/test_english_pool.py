@@ -63,6 +63,11 @@ def test_quotes_rejoined_and_markup_gaps():
 
 def test_kept_and_relaxed_sentences():
     assert drop_reason("The cat sat on the mat.") is None
+    assert drop_reason("None of us knew what to say.") is None and drop_reason("True love is rare indeed.") is None
+    assert drop_reason("The function returns None when it fails.") == CODE
+    assert drop_reason("The ticket cost $5 and it was the #1 show.") is None
+    assert drop_reason("Well...maybe we should wait a little.") is None
+    assert drop_reason("Set $HOME before you start the shell.") == CODE
     assert drop_reason('"Are you coming home tonight?" she asked.') is None
     assert drop_reason("the cat sat on the mat", prose=False) is None  # datasets: no start/end test
     assert drop_reason("THIS IS A HEADING IN CAPITALS.") == "all capitals"

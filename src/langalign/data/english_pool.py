@@ -11,14 +11,18 @@ GIMP / GNOME help and Debian's and Python's manuals.
 Never read: Tatoeba, and any dev/test split of an evaluated task (SNLI's
 ``*.test``, XNLI, SST-2 dev/test, STS-B dev/test, SIB-200 dev/test). Those
 files are read only to *remove* any pool sentence that also occurs in them
-(counted as ``in an evaluation set``).
+(counted as ``in an evaluation set``). The same holds for the LibreOffice help
+pages in the dev/test splits of the ``libreoffice-help`` corpus (seed 0): only
+its train pages feed the pool.
 
 Processing, each drop counted per source in the manifest: prose is split into
-sentences by a regex splitter (abbreviations and initials protected),
-typographic quotes are straightened and whitespace collapsed; a sentence is
-kept if it has ``min_words``..``max_words`` words, mostly letters, mostly
-ASCII, no URL / path / code / markup, and (for prose) starts like a sentence
-and ends with ``.``, ``!`` or ``?``. Items that are already sentences
+sentences by a regex splitter (abbreviations and initials protected, quotations
+kept whole), typographic quotes are straightened, whitespace collapsed, list
+numbers stripped; a sentence is kept if it has ``min_words``..``max_words``
+words, mostly letters, mostly ASCII, no URL / path / code / markup (inline
+``<code>`` drops its sentence), no gap left by a removed link, balanced quotes
+and brackets, and (for prose) starts like a sentence and ends with ``.``,
+``!`` or ``?``. Items that are already sentences
 (datasets, WordNet examples) skip the start/end test; WordNet's lower-case,
 unpunctuated examples and SST-2's tokenised lower-case text are capitalised and
 detokenised first. Duplicates (case, punctuation and whitespace ignored) are
@@ -59,7 +63,7 @@ from .readers import decode_utf8, read_labelled, split_lines
 log = logging.getLogger("langalign.data")
 
 NAME = "english-pool"
-BUILDER_VERSION = 3  # bump when extraction/cleaning changes, so old builds are not reused
+BUILDER_VERSION = 4  # bump when extraction/cleaning changes, so old builds are not reused
 SENTENCES = "sentences.txt"
 SOURCES_FILE = "sources.txt"
 
@@ -97,9 +101,11 @@ _TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b
                             "\u00bb": '"', "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
                             "\u2013": "-", "\u2014": " - ", "\u2212": "-", "\u00ad": "", "\u200b": ""})
 _CODE = re.compile(
-    r"https?://|ftp://|www\.|//|(?:^|\s)/|\S@\S+\.\w|::|[{}<>\\|~^`_$#=]|\[\w*\]|"
-    r"(?:^|\s)[./~]?[\w.-]+/[\w.-]+/|(?:^|\s)/\w|\w\.(?:html?|txt|py|cfg|conf|sh|deb|xml|so|c|h|png|jpg|svg)\b|"
-    r"\w\(\)|\w\.\w+\(|--\w|\b[A-Z]{1,3}\d+:[A-Z]{1,3}\d+\b|\s-\w\b|\.\.\w|\w_\w|[a-z][A-Z][a-z]+[A-Z]|\bNone\b|\bTrue\b|\bFalse\b")
+    r"https?://|ftp://|www\.|//|(?:^|\s)/|\S@\S+\.\w|::|[{}<>\\|~^`_=]|[$#](?!\d)|\[\w*\]|"  # URLs, mail, markup
+    r"(?:^|\s)[./~]?[\w.-]+/[\w.-]+/|\w\.(?:html?|txt|py|cfg|conf|sh|deb|xml|so|c|h|png|jpg|svg)\b|"  # paths
+    r"\w\(\)|\w\.\w+\(|--\w|\s-\w\b|\.\./|\w_\w|[a-z][A-Z][a-z]+[A-Z]|"  # calls, options, identifiers
+    r"\b[A-Z]{1,3}\d+:[A-Z]{1,3}\d+\b|"  # spreadsheet ranges
+    r"(?<=[a-z,] )(?:None|True|False)\b")  # Python constants mid-sentence ("returns None"), not "None of us"
 _ENUMERATOR = re.compile(r"^(?:\(?\d{1,3}[.)]|[-*+\u2022])\s+(?=[\"'(]?[A-Z])")
 _SPACE_PUNCT = re.compile(r"\s+([.,;:!?])(?=[\s\"')]|$)")
 # A function word right before punctuation: a link or code sample was removed from the sentence.
