@@ -785,6 +785,7 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                               "evaluation_sentences_excluded": len(evaluation),
                               "evaluation_files": [p for p, _ in EVALUATION_FILES],
                               "format": f"{SENTENCES}: one sentence per line; {SOURCES_FILE}: its source"})
+        os.chmod(tmpdir / MANIFEST, 0o666 & ~umask)
     for name, n in per.items():
         log.info("%s: %d sentences", name, n)
     return folder
