@@ -298,6 +298,10 @@ def test_cli_build(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["counts"]["per_source"] == {"sib200-train": 2, "fortunes": 2}
+    r = subprocess.run([sys.executable, "-m", "langalign.cli", "data", "list", "--json"], capture_output=True,
+                       text=True, env=dict(env, LANGALIGN_DATA_HOME=str(tmp_path / "home")), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [(c["name"], c["total"]) for c in json.loads(r.stdout)["corpora"]] == [("english-pool", 4)]
     r = subprocess.run([sys.executable, "-m", "langalign.cli", "data", "build", "english-pool", "--langs", "ko"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode != 0 and "--langs applies to libreoffice-help only" in r.stderr

@@ -89,12 +89,13 @@ def register(subparsers: Any) -> None:
 # ---------------------------------------------------------------- handlers
 
 def _total(counts: Any) -> int:
-    """Sum the leaf counts of a manifest ``counts`` tree ("pairs" leaves where present)."""
+    """Sum the leaf counts of a manifest ``counts`` tree ("pairs" or "sentences" leaves where present)."""
     if isinstance(counts, int):
         return counts
     if isinstance(counts, dict):
-        if "pairs" in counts:
-            return int(counts["pairs"])
+        for key in ("pairs", "sentences"):  # a total already: the rest of the tree breaks it down
+            if key in counts:
+                return int(counts[key])
         return sum(_total(v) for k, v in counts.items() if k not in ("labels", "pages"))
     return 0
 
