@@ -49,19 +49,38 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("build", help="build a corpus from its sources", formatter_class=_FMT,
-                       description="Build an English-X parallel corpus with topic labels from Debian's "
-                                   "LibreOffice help packages (fetched with apt-get download, or taken from "
-                                   "--from DIR holding the .deb files or trees extracted with dpkg -x).\n"
-                                   "Output: <data home>/corpora/libreoffice-help/en-<lang>.{train,dev,test}.tsv "
-                                   "(columns page, par_id, label, source, target) and manifest.json.",
+                       description="Build a corpus from Debian packages (fetched with apt-get download, or taken "
+                                   "from --from/--debs DIR holding the .deb files or trees extracted with dpkg -x).\n"
+                                   "  libreoffice-help: an English-X parallel corpus with topic labels from the "
+                                   "LibreOffice help;\n"
+                                   "    <data home>/corpora/libreoffice-help/en-<lang>.{train,dev,test}.tsv "
+                                   "(columns page, par_id, label, source, target) and manifest.json.\n"
+                                   "  english-pool: 100k+ deduplicated English sentences from the training splits "
+                                   "of the shared\n"
+                                   "    reference data and Debian's English text (fortunes, WordNet examples, game "
+                                   "dialogue, help and manuals);\n"
+                                   "    <data home>/corpora/english-pool/sentences.txt (one per line), sources.txt "
+                                   "(the source of each line) and manifest.json.",
                        epilog="examples:\n  langalign data build libreoffice-help --langs ko,ja,zh\n"
-                              "  langalign data build libreoffice-help --langs ko --from ~/debs --force")
-    p.add_argument("corpus", choices=["libreoffice-help"], help="which corpus")
-    p.add_argument("--langs", default="ko,ja,zh", help="comma-separated target languages (default: ko,ja,zh)")
-    p.add_argument("--from", dest="from_dir", type=Path, help="folder with the .deb files or extracted trees")
-    p.add_argument("--seed", type=int, default=0, help="seed of the by-page train/dev/test split (default: 0)")
+                              "  langalign data build libreoffice-help --langs ko --from ~/debs --force\n"
+                              "  langalign data build english-pool\n"
+                              "  langalign data build english-pool --max-per-source 20000 --debs ~/debs")
+    p.add_argument("corpus", choices=["libreoffice-help", "english-pool"], help="which corpus")
+    p.add_argument("--langs", help="libreoffice-help: comma-separated target languages (default: ko,ja,zh)")
+    p.add_argument("--from", "--debs", dest="from_dir", type=Path,
+                   help="folder with the .deb files or extracted trees (default: apt-get download)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the by-page split (libreoffice-help) or of the shuffle and caps (english-pool)")
     p.add_argument("--dedupe", choices=["corpus", "page"], default="corpus",
-                   help="drop repeated pairs across the whole corpus (default) or within a page only")
+                   help="libreoffice-help: drop repeated pairs across the whole corpus (default) or within a page")
+    p.add_argument("--max-per-source", type=int, metavar="N",
+                   help="english-pool: keep at most N sentences of any one source (default: no cap)")
+    p.add_argument("--sources", help="english-pool: comma-separated sources to use (default: all)")
+    p.add_argument("--reference", type=Path,
+                   help="english-pool: the shared reference data folder (default: ../shared/data or "
+                        "$LANGALIGN_REFERENCE_DATA)")
+    p.add_argument("--home", type=Path, help="data home to build into (default: $LANGALIGN_DATA_HOME or the "
+                                             "user cache folder)")
     p.add_argument("--force", action="store_true", help="rebuild even if a build with these settings exists")
     p.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
     p.set_defaults(func=cmd_build)
@@ -70,12 +89,13 @@ def register(subparsers: Any) -> None:
 # ---------------------------------------------------------------- handlers
 
 def _total(counts: Any) -> int:
-    """Sum the leaf counts of a manifest ``counts`` tree ("pairs" leaves where present)."""
+    """Sum the leaf counts of a manifest ``counts`` tree ("pairs" or "sentences" leaves where present)."""
     if isinstance(counts, int):
         return counts
     if isinstance(counts, dict):
-        if "pairs" in counts:
-            return int(counts["pairs"])
+        for key in ("pairs", "sentences"):  # a total already: the rest of the tree breaks it down
+            if key in counts:
+                return int(counts[key])
         return sum(_total(v) for k, v in counts.items() if k not in ("labels", "pages"))
     return 0
 
@@ -158,8 +178,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.from_dir is not None and not args.from_dir.exists():
         raise FileNotFoundError(f"{args.from_dir}: no such folder")
-    folder = build_libreoffice_help(parse_langs(args.langs), debs=args.from_dir, seed=args.seed,
-                                    force=args.force, dedupe=args.dedupe)
+    if args.corpus == "english-pool":
+        return _build_english_pool(args)
+    for opt, value in (("--max-per-source", args.max_per_source), ("--sources", args.sources),
+                       ("--reference", args.reference)):
+        if value is not None:
+            raise ValueError(f"{opt} applies to english-pool only")
+    folder = build_libreoffice_help(parse_langs(args.langs or "ko,ja,zh"), debs=args.from_dir, seed=args.seed,
+                                    force=args.force, dedupe=args.dedupe, home=args.home)
     m = read_manifest(folder)
     if args.json:
         print(json.dumps({"path": str(folder), "counts": m["counts"], "dropped": m.get("dropped")},
@@ -171,4 +197,32 @@ def cmd_build(args: argparse.Namespace) -> int:
         dropped = m.get("dropped", {}).get(lang, {})
         drop_txt = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if k != "paired_paragraphs")
         print(f"  en-{lang}: {parts}  (dropped: {drop_txt})")
+    return 0
+
+
+def _build_english_pool(args: argparse.Namespace) -> int:
+    from ..data.english_pool import build_english_pool
+    from ..data.home import read_manifest
+
+    if args.langs is not None:
+        raise ValueError("--langs applies to libreoffice-help only; the English pool is English only")
+    if args.dedupe != "corpus":
+        raise ValueError("--dedupe applies to libreoffice-help only; the pool is always deduplicated")
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+    folder = build_english_pool(sources, debs=args.from_dir, seed=args.seed, reference=args.reference,
+                                home=args.home, max_per_source=args.max_per_source, force=args.force)
+    m = read_manifest(folder)
+    if args.json:
+        print(json.dumps({"path": str(folder), "counts": m["counts"], "missing": m.get("missing"),
+                          "sources": {n: st["counts"] for n, st in m["sources"].items()}},
+                         ensure_ascii=False, indent=2))
+        return 0
+    print(f"{m['name']} in {folder}: {m['counts']['sentences']:,} sentences "
+          f"(file {folder / 'sentences.txt'})")
+    for name, st in m["sources"].items():
+        c = st["counts"]
+        where = f"{st['package']}={st['version']}" if "package" in st else st.get("origin", "")
+        print(f"  {name:<22} {c['kept']:>8,} of {c['candidates']:>8,} candidates  ({where}; {st['licence']})")
+    for pkg, why in (m.get("missing") or {}).items():
+        print(f"  ! skipped {pkg}: {why}")
     return 0

@@ -10,6 +10,7 @@ from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import (corpus_dir, data_home, find_reference_data, list_corpora, read_manifest,
                    verify_corpus)
 from .libreoffice import build_libreoffice_help, load_libreoffice_help
+from .english_pool import build_english_pool, load_english_pool, load_english_pool_table
 from .langcodes import normalize_lang, parse_langs, sib200_code, supported_languages, tatoeba_code
 from .tasks import load_nli, load_sentiment, load_sts, load_xnli_dev_parallel
 from .readers import normalize_text, read_labelled, read_parallel, write_parallel, write_table
@@ -21,5 +22,6 @@ __all__ = [
     "normalize_lang", "parse_langs", "sib200_code", "tatoeba_code", "supported_languages",
     "import_sib200", "import_tatoeba", "download_sib200", "load_sib200", "load_sib200_parallel",
     "load_tatoeba", "build_libreoffice_help", "load_libreoffice_help",
+    "build_english_pool", "load_english_pool", "load_english_pool_table",
     "load_nli", "load_xnli_dev_parallel", "load_sentiment", "load_sts",
 ]
