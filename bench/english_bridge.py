@@ -301,6 +301,109 @@ def pairs_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, Pu: np.ndarray, P
     return rows
 
 
+def test_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dict[str, Any]) -> dict[str, Any]:
+    """Measured once, after the choice on dev: test splits (never used to choose anything above).
+
+    Tatoeba retention (bridged ko/ja/zh queries into a MiniLM index of the English side
+    vs re-embedding both sides with use-multilingual) and classification test sets with
+    the English MiniLM head through the bridge vs the use-multilingual head zero-shot,
+    heads trained on the dev protocol's English training sets.
+    """
+    from langalign.data import load_nli, load_sentiment, load_sib200, load_tatoeba
+    from langalign.evaluation import mcnemar
+
+    out: dict[str, Any] = {"retrieval": [], "classification": []}
+    for lang in LANGS:
+        pc = load_tatoeba(lang, root / "tatoeba")
+        en, xx = list(pc.source), list(pc.target)
+        kw = {"query_texts": xx, "candidate_texts": en, "both_directions": False}
+        ref = retrieval_scores(use(xx), use(en), **kw)["accuracy"]
+        out["retrieval"].append({"lang": lang, "map": "re-embed (use-multilingual)", "correction": "", "top1": ref})
+        for mname, m in maps.items():
+            for corr in ("cosine", "csls"):
+                acc = retrieval_scores(m.transform(use(xx)), mini(en), method=corr, **kw)["accuracy"]
+                out["retrieval"].append({"lang": lang, "map": mname, "correction": corr, "top1": acc,
+                                         "retention": acc / ref})
+
+    def classify(task: str, metric: str, Xm: np.ndarray, Xu: np.ndarray, y: list, tests: dict[str, tuple]) -> None:
+        hm, hu = make_head("logreg").fit(Xm, y), make_head("logreg").fit(Xu, y)
+        for lang, (feats, yy) in tests.items():
+            if lang == "en":
+                pred = hm.predict(feats(None, mini))
+                out["classification"].append({"task": task, "lang": "en", "map": "minilm (English, own encoder)",
+                                              "score": classification_report(yy, list(pred))[metric]})
+                continue
+            zs = hu.predict(feats(None, use))
+            out["classification"].append({"task": task, "lang": lang, "map": "use-multilingual zero-shot",
+                                          "score": classification_report(yy, list(zs))[metric], "n": len(yy)})
+            for mname, m in maps.items():
+                pred = hm.predict(feats(m.transform, use))
+                mc = mcnemar(yy, list(zs), list(pred))
+                out["classification"].append({"task": task, "lang": lang, "map": mname, "n": len(yy),
+                                              "score": classification_report(yy, list(pred))[metric],
+                                              "mcnemar_p_vs_zero_shot": mc["p_value"]})
+
+    def single(texts: list[str]) -> Any:
+        return lambda f, vec: vec(texts) if f is None else f(vec(texts))
+
+    def paired(a: list[str], b: list[str]) -> Any:
+        return lambda f, vec: (pair_features(vec(a), vec(b)) if f is None else pair_features(f(vec(a)), f(vec(b))))
+
+    tr = load_sib200("en", "train", root=root / "sib200")
+    tests = {lang: (single(list(ds.texts)), list(ds.labels))
+             for lang, ds in ((lang, load_sib200(lang, "test", root=root / "sib200")) for lang in ("en", *LANGS))}
+    classify("sib200", "accuracy", mini(list(tr.texts)), use(list(tr.texts)), list(tr.labels), tests)
+    st = hp.load_split(load_sentiment, "en", "train", root=root).sample(hp.SST2_TRAIN, SEED)
+    tests = {}
+    for lang in ("en", *LANGS):
+        ds = load_sentiment(lang, "test", root=root)
+        if lang == "ko":
+            ds = ds.sample(2000, SEED)
+        tests[lang] = (single(list(ds.texts)), list(ds.labels))
+    classify("sentiment", "accuracy", mini(list(st.texts)), use(list(st.texts)), list(st.labels), tests)
+    a, b, y = hp.snli_dev(root)
+    idx = hp.seeded(len(a), hp.SNLI_TRAIN, SEED)
+    A, B = [a[i] for i in idx], [b[i] for i in idx]
+    tests = {}
+    for lang in LANGS:
+        ds = load_nli(lang, "test", root=root).sample(1500, SEED)
+        tests[lang] = (paired(list(ds.texts), list(ds.text_pairs)), list(ds.labels))
+    classify("nli", "macro_f1", pair_features(mini(A), mini(B)), pair_features(use(A), use(B)), [y[i] for i in idx],
+             tests)
+    return out
+
+
+def render_test(t: dict[str, Any]) -> list[str]:
+    lines = ["", "## Test splits, measured once after the choice (nothing above was chosen on them)", "",
+             "Tatoeba top-1 (1,000 pairs per language; duplicate-aware), bridged ko/ja/zh queries into a MiniLM "
+             "index of the English side; retention = / re-embedding both sides with use-multilingual:", "",
+             "| map | correction | ko | ja | zh | mean retention |", "|---|---|---:|---:|---:|---:|"]
+    tab: dict[tuple, dict[str, dict]] = {}
+    for r in t["retrieval"]:
+        tab.setdefault((r["map"], r["correction"]), {})[r["lang"]] = r
+    for (m, c), by in tab.items():
+        cells = [f"{by[lang]['top1']:.3f}" + (f" ({by[lang]['retention']:.2f})" if "retention" in by[lang] else "")
+                 for lang in LANGS]
+        ret = [by[lang]["retention"] for lang in LANGS if "retention" in by[lang]]
+        lines.append(f"| {m} | {c} | " + " | ".join(cells) + f" | {np.mean(ret):.3f} |" if ret else
+                     f"| {m} | {c} | " + " | ".join(cells) + " | |")
+    lines += ["", "Classification test sets (x100; NLI macro-F1; `*` McNemar p < 0.05 vs the zero-shot; sentiment "
+              "ko = a seeded 2,000 of NSMC, NLI = a seeded 1,500 per test set):", "",
+              "| task | map | en | ko | ja | zh | mean ko/ja/zh |", "|---|---|---:|---:|---:|---:|---:|"]
+    ctab: dict[tuple, dict[str, dict]] = {}
+    for r in t["classification"]:
+        ctab.setdefault((r["task"], r["map"]), {})[r["lang"]] = r
+    for (task, m), by in ctab.items():
+        cells = []
+        for lang in ("en", *LANGS):
+            r = by.get(lang)
+            star = "*" if r and r.get("mcnemar_p_vs_zero_shot", 1.0) < 0.05 else ""
+            cells.append(f"{100 * r['score']:.1f}{star}" if r else "")
+        xs = [by[lang]["score"] for lang in LANGS if lang in by]
+        lines.append(f"| {task} | {m} | " + " | ".join(cells) + (f" | {100 * np.mean(xs):.1f} |" if xs else " | |"))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool-file", help="one English sentence per line (default: the built english-pool)")
@@ -311,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-shares", default="0,0.05,0.1,0.2,0.4",
                     help="pairs stage: share of the fit the in-domain pairs make up (0 = pool only); '' skips it")
     ap.add_argument("--n-pairs", type=int, default=300, help="pairs stage: in-domain SIB-200 pairs per fold")
+    ap.add_argument("--test", action="store_true",
+                    help="after the dev stages, measure the maps of the largest pool once on the test splits")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     root = find_reference_data()
@@ -330,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     corrections = args.corrections.split(",")
     results: dict[str, Any] = {"pool": pool_desc, "sizes": sizes, "retrieval": [], "classification": [],
                                "fit_seconds": {}}
+    at_maps: dict[str, Any] = {}
     for n in sizes:
         names = args.maps.split(",") if n == at else ["ridge"]
         log(f"[pool {n:,}] maps {names}")
@@ -338,14 +444,19 @@ def main(argv: list[str] | None = None) -> int:
         for set_name, p in par.items():
             for r in retrieval_eval(set_name, p, mini, use, maps, corrections):
                 results["retrieval"].append({**r, "pool": n})
+                log(f"    {set_name} {r['lang']} {r['map']} {r['correction']}: retention {r['retention']:.3f}")
         if n == at:
             for r in classification_eval(root, mini, use, maps):
                 results["classification"].append({**r, "pool": n})
+            at_maps = maps
     if args.pair_shares:
         log(f"[pairs stage] pool {at:,} + {args.n_pairs} SIB-200 pairs, shares {args.pair_shares}")
         results["pairs"] = pairs_stage(root, mini, use, Pu[:at], Pm[:at],
                                        [float(x) for x in args.pair_shares.split(",")], args.n_pairs)
         results["pairs_setup"] = {"pool": at, "n_pairs": args.n_pairs, "map": "ridge"}
+    if args.test:
+        log("[test stage]")
+        results["test"] = test_stage(root, mini, use, at_maps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "english_bridge.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -386,6 +497,8 @@ def render(res: dict[str, Any]) -> str:
         for r in res["pairs"]:
             lines.append(f"| {r['lang']} | {r['share']:g} | {r['pair_weight_fold0']} | "
                          f"{100 * r['sib200_accuracy']:.1f} | {r['sts_dev_csls_top1']:.3f} |")
+    if res.get("test"):
+        lines += render_test(res["test"])
     lines += ["", "Fit seconds: " + json.dumps(res["fit_seconds"]), ""]
     return "\n".join(lines)
 

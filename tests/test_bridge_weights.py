@@ -104,3 +104,20 @@ def test_fit_bridge_bad_parallel():
         la.LangAlign(src, tgt).fit_bridge(english, (["a", "b"], ["c"]))
     with pytest.raises(ValueError, match="a pair"):
         la.LangAlign(src, tgt).fit_bridge(english, ["a", "b", "c"])  # type: ignore[arg-type]
+
+
+def test_full_benchmark_bridges_with_the_built_english_pool(monkeypatch, tmp_path):
+    """A full benchmark run takes its bridge pool from the english-pool corpus when one is built."""
+    import langalign.data as data
+    from langalign.benchmark import tasks as T
+
+    seen = {}
+
+    def fake_pool(home=None, max_sentences=None, seed=0, **kw):
+        seen.update(home=home, max_sentences=max_sentences, seed=seed)
+        return [f"sentence {i}" for i in range(5)]
+
+    monkeypatch.setattr(data, "load_english_pool", fake_pool)
+    pool, desc = T.english_pool({}, tmp_path, 10_000, 3, quick=False, home=tmp_path)
+    assert pool == [f"sentence {i}" for i in range(5)] and "english-pool corpus" in desc
+    assert seen == {"home": tmp_path, "max_sentences": T.BRIDGE_POOL_CORPUS, "seed": 3}

@@ -403,7 +403,7 @@ class BenchmarkRunner:
             self.task_info[name] = {"title": t.title, "notes": t.notes,
                                     "parallel_source": getattr(t, "parallel_source", "")}
         limit = T.BRIDGE_POOL_QUICK if self.quick else T.BRIDGE_POOL_FULL
-        self.pool, self.pool_desc = T.english_pool(tasks, self.data, limit, self.seed, self.quick)
+        self.pool, self.pool_desc = T.english_pool(tasks, self.data, limit, self.seed, self.quick, self.home)
         for name, t in tasks.items():
             t0 = time.time()
             _log(f"== task {name}")

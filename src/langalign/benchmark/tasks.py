@@ -27,6 +27,7 @@ SST2_TRAIN_SAMPLE = 4000         # SST-2 train sentences of 6+ words (34,821)
 NATIVE_SENTIMENT_SAMPLE = 2000   # JRTE / ChnSentiCorp train for the native baseline
 LIBREOFFICE_PAIRS = 4000         # LibreOffice help train pairs per language (aligner pairs and task training)
 BRIDGE_POOL_FULL = 10000         # English-only bridging pool cap, full run (sampled from all English training text)
+BRIDGE_POOL_CORPUS = 50_000      # full run, when the english-pool corpus is built (bench/english_bridge.py)
 BRIDGE_POOL_QUICK = 4000         # English-only bridging pool, --quick
 
 
@@ -200,8 +201,24 @@ def load_tatoeba_task(langs, root: Path, seed: int) -> RetrievalTask:
                          notes=["duplicate sentences count as correct either way (duplicate-aware scoring)"])
 
 
-def english_pool(tasks: dict[str, Any], root: Path, limit: int, seed: int, quick: bool) -> tuple[list[str], str]:
-    """English-only sentences for bridging (two encoders, ``fit(english, english)``): training-side text only."""
+def english_pool(tasks: dict[str, Any], root: Path, limit: int, seed: int, quick: bool,
+                 home: Path | None = None) -> tuple[list[str], str]:
+    """English-only sentences for bridging (two encoders, ``fit(english, english)``): training-side text only.
+
+    A full run takes a seeded ``BRIDGE_POOL_CORPUS`` sentences of the built
+    ``english-pool`` corpus when the data home has one (``langalign data build
+    english-pool``); otherwise, and with ``--quick``, the tasks' own English training text.
+    """
+    if not quick:
+        from ..data import load_english_pool
+        from ..errors import DataError
+        try:
+            pool = load_english_pool(home, max_sentences=BRIDGE_POOL_CORPUS, seed=seed)
+        except (DataError, FileNotFoundError):
+            pool = []
+        if pool:
+            return pool, (f"{len(pool):,} English sentences, a seeded sample of the english-pool corpus "
+                          "(langalign data build english-pool)")
     texts: list[str] = []
     parts = []
     snli = load_nli("en", "train", max_examples=SNLI_TRAIN_SAMPLE, seed=seed, root=root)
