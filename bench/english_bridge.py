@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pool encoded in {enc_s:.0f}s")
     par = {"sts-dev": sts_dev_parallel(root), "sib200-train+dev": sib_parallel(root)}
     corrections = args.corrections.split(",")
-    results: dict[str, Any] = {"pool": pool_desc, "sizes": sizes, "retrieval": [], "classification": [],
+    results: dict[str, Any] = {"command": "python bench/english_bridge.py " + " ".join(argv or sys.argv[1:]),
+                               "pool": pool_desc, "sizes": sizes, "retrieval": [], "classification": [],
                                "fit_seconds": {}}
     at_maps: dict[str, Any] = {}
     for n in sizes:
@@ -461,13 +462,42 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "english_bridge.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     (out / "english_bridge.md").write_text(render(results), encoding="utf-8")
+    plot(results, out / "english_bridge_pool.png")
     print(render(results))
     return 0
 
 
+def plot(res: dict[str, Any], path: Path) -> None:
+    """Retrieval retention against pool size (ridge), per dev set and query correction."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for set_name, style in (("sts-dev", "-"), ("sib200-train+dev", "--")):
+        for corr, colour in (("cosine", "C0"), ("csls", "C1"), ("recentre", "C2")):
+            pts = sorted((r["pool"], r["retention"]) for r in res["retrieval"]
+                         if r["map"] == "ridge" and r["set"] == set_name and r["correction"] == corr)
+            by: dict[int, list[float]] = {}
+            for n, v in pts:
+                by.setdefault(n, []).append(v)
+            if by:
+                ax.plot(list(by), [float(np.mean(v)) for v in by.values()], style, color=colour, marker="o",
+                        label=f"{set_name}, {corr}")
+    ax.set_xscale("log")
+    ax.set_xlabel("English pool sentences (ridge bridge minilm <- use-multilingual)")
+    ax.set_ylabel("retention (top-1 / re-embedding), mean ko/ja/zh")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def render(res: dict[str, Any]) -> str:
     lines = ["# English-only bridge on dev splits: pool size x map x query correction", "",
-             f"Command: `python bench/english_bridge.py` (seed {SEED}). Pool: {res['pool']}.", "",
+             f"Command: `{res.get('command', 'python bench/english_bridge.py')}` (seed {SEED}). "
+             f"Pool: {res['pool']}.", "",
              "## Retrieval retention (bridged top-1 / re-embedding top-1), mean over ko/ja/zh", "",
              "| pool | map | correction | sts-dev | sib200-train+dev |", "|---:|---|---|---:|---:|"]
     keys: dict[tuple, dict[str, list[float]]] = {}
