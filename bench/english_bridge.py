@@ -87,14 +87,27 @@ def sts_dev_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
-def sib_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+def sib_train_dev(root: Path) -> tuple[list[str], dict[str, dict[str, tuple[str, str]]]]:
+    """SIB-200 train+dev joined on ``index_id``: sorted ids and, per language, id -> (text, label)."""
     from langalign.data import load_sib200
-    sets = {lang: [hp.load_split(load_sib200, lang, s, root=root / "sib200") for s in hp.ALLOWED_SPLITS]
+    sets = {lang: [hp.load_split(load_sib200, lang, sp, root=root / "sib200") for sp in hp.ALLOWED_SPLITS]
             for lang in ("en", *LANGS)}
-    by = {lang: {i: t for ds in parts for i, t in zip(ds.meta["index_id"], ds.texts, strict=True)}
+    by = {lang: {i: (t, lab) for ds in parts for i, t, lab in zip(ds.meta["index_id"], ds.texts, ds.labels,
+                                                                   strict=True)}
           for lang, parts in sets.items()}
-    ids = sorted(by["en"])
-    return {lang: ([by["en"][i] for i in ids], [by[lang][i] for i in ids]) for lang in LANGS}
+    return sorted(by["en"]), by
+
+
+def sib_folds(n: int) -> np.ndarray:
+    """Each row's fold of the SIB-200 cross-validation (seeded)."""
+    fold = np.empty(n, dtype=int)
+    fold[np.random.default_rng(SEED).permutation(n)] = np.arange(n) % hp.SIB_FOLDS
+    return fold
+
+
+def sib_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    ids, by = sib_train_dev(root)
+    return {lang: ([by["en"][i][0] for i in ids], [by[lang][i][0] for i in ids]) for lang in LANGS}
 
 
 class Bridge:
@@ -155,18 +168,11 @@ def classification_eval(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dic
                              "score": score(head_m.predict(xx_u(m.transform))), "n": len(yy)})
 
     # SIB-200: 5-fold CV over train+dev (800 sentences, parallel)
-    from langalign.data import load_sib200
-    sets = {lang: [hp.load_split(load_sib200, lang, s, root=root / "sib200") for s in hp.ALLOWED_SPLITS]
-            for lang in ("en", *LANGS)}
-    by = {lang: {i: (t, lab) for ds in parts for i, t, lab in zip(ds.meta["index_id"], ds.texts, ds.labels,
-                                                                   strict=True)}
-          for lang, parts in sets.items()}
-    ids = sorted(by["en"])
+    ids, by = sib_train_dev(root)
     labels = [by["en"][i][1] for i in ids]
     Vm = mini([by["en"][i][0] for i in ids])
     Vu = {lang: use([by[lang][i][0] for i in ids]) for lang in ("en", *LANGS)}
-    fold = np.empty(len(ids), dtype=int)
-    fold[np.random.default_rng(SEED).permutation(len(ids))] = np.arange(len(ids)) % hp.SIB_FOLDS
+    fold = sib_folds(len(ids))
     sib_rows_before = len(rows)
     for k in range(hp.SIB_FOLDS):
         tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
@@ -254,23 +260,16 @@ def pairs_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, Pu: np.ndarray, P
     """
     import copy
 
-    from langalign.data import load_sib200
     from langalign.mappers.linear import LinearMapper, accumulate
 
     base = make_mapper("ridge")
     assert isinstance(base, LinearMapper)
     stats = accumulate([(Pu, Pm)], Pu.shape[1], Pm.shape[1], base._n_folds(len(Pu)))
-    sets = {lang: [hp.load_split(load_sib200, lang, sp, root=root / "sib200") for sp in hp.ALLOWED_SPLITS]
-            for lang in ("en", *LANGS)}
-    by = {lang: {i: (t, lab) for ds in parts for i, t, lab in zip(ds.meta["index_id"], ds.texts, ds.labels,
-                                                                   strict=True)}
-          for lang, parts in sets.items()}
-    ids = sorted(by["en"])
+    ids, by = sib_train_dev(root)
     labels = [by["en"][i][1] for i in ids]
     Vm = mini([by["en"][i][0] for i in ids])
     Vu = {lang: use([by[lang][i][0] for i in ids]) for lang in LANGS}
-    fold = np.empty(len(ids), dtype=int)
-    fold[np.random.default_rng(SEED).permutation(len(ids))] = np.arange(len(ids)) % hp.SIB_FOLDS
+    fold = sib_folds(len(ids))
     sts = sts_dev_parallel(root)
     rows: list[dict[str, Any]] = []
     correct: dict[tuple, list[int]] = {}

@@ -57,7 +57,7 @@ from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
 from .home import MANIFEST, corpus_dir, find_reference_data, read_manifest, write_manifest
-from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, page_label, split_pages
+from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, local_debs, page_label, split_pages
 from .readers import decode_utf8, read_labelled, split_lines
 
 log = logging.getLogger("langalign.data")
@@ -830,12 +830,7 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
             missing[pkg] = f"apt-get download failed: {err}"
         deb_files = sorted(dl.glob("*.deb"))
     else:
-        items = [Path(debs)] if isinstance(debs, (str, os.PathLike)) else [Path(d) for d in debs]
-        for it in items:
-            if not it.exists():
-                raise DataError(f"{it}: no such file or folder")
-        deb_files = [p for it in items for p in ([it] if it.is_file() else sorted(it.glob("*.deb")))]
-        trees = [it for it in items if it.is_dir()]
+        deb_files, trees = local_debs(debs)
     roots: dict[str, list[tuple[Path, str, str]]] = {}
     extracted: dict[str, Path] = {}
     for src in chosen:

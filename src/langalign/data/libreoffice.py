@@ -244,12 +244,7 @@ def _gather_sources(langs: Sequence[str], debs: Any, workdir: Path) -> tuple[dic
         deb_files = _apt_download(list(packages.values()), workdir)
         trees: list[Path] = []
     else:
-        items = [Path(debs)] if isinstance(debs, (str, os.PathLike)) else [Path(d) for d in debs]
-        for it in items:
-            if not it.exists():
-                raise DataError(f"{it}: no such file or folder")
-        deb_files = [p for it in items for p in ([it] if it.is_file() else sorted(it.glob("*.deb")))]
-        trees = [it for it in items if it.is_dir()]
+        deb_files, trees = local_debs(debs)
     roots: dict[str, Path] = {}
     for code, pkg in packages.items():
         root = _find_help_root(trees, language(code).help_dir)
@@ -307,6 +302,16 @@ def _existing_build(folder: Path, langs: Sequence[str], settings: dict[str, Any]
     if m.get("settings") != settings or not set(langs) <= set(m.get("languages", [])):
         return False
     return all((folder / e["path"]).is_file() for e in m.get("files", []))
+
+
+def local_debs(debs: Any) -> tuple[list[Path], list[Path]]:
+    """``(.deb files, extracted trees)`` named by ``debs``: a path or paths of .deb files or folders."""
+    items = [Path(debs)] if isinstance(debs, (str, os.PathLike)) else [Path(d) for d in debs]
+    for it in items:
+        if not it.exists():
+            raise DataError(f"{it}: no such file or folder")
+    deb_files = [p for it in items for p in ([it] if it.is_file() else sorted(it.glob("*.deb")))]
+    return deb_files, [it for it in items if it.is_dir()]
 
 
 def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs: Any = None, seed: int = 0, *,
