@@ -52,6 +52,13 @@ def test_outputs_exist_and_parse(quick_run):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     assert "Rev-LangAlign default [in-domain 300]" in proc.stdout
+    fits = result["meta"]["aligner_fits"]  # one entry per fitted aligner, with time and memory
+    assert {(f["setting"], f["pairs"]) for f in fits} == {("same", "in-domain"), ("two", "english-bridge")}
+    bridge = next(f for f in fits if f["pairs"] == "english-bridge")
+    assert bridge["dim"] == [384, 512] and bridge["n_pairs"] >= 1000
+    # a ridge fit on n x 384 and n x 512 float arrays allocates at least those arrays' size
+    assert bridge["fit_peak_mib"] >= bridge["n_pairs"] * (384 + 512) * 4 / 2**20
+    assert "## Aligner fits: time and memory" in md
 
 
 def test_rev_langalign_beats_zero_shot_same_encoder(quick_run):

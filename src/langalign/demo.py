@@ -1,15 +1,18 @@
 """``langalign demo``: the project's main job, end to end, offline, on the bundled models.
 
-1. Build (or reuse) the LibreOffice help parallel corpus (en -> ko/ja/zh).
-2. Fit LangAlign aligners per language with one multilingual encoder on both
-   sides (the paper's setting), and an English-only bridge from MiniLM (an
-   English-only encoder) into the multilingual space.
-3. Train English classifiers and run them on Korean / Japanese / Chinese input:
-   SIB-200 topics (out of domain for the aligners) and LibreOffice help modules
-   (in domain), against the zero-shot baseline.
-4. Print a table, write ``demo.md`` + ``demo.json``, show example predictions.
+1. Build (or reuse) the English pool and the LibreOffice help parallel corpus.
+2. The English-only system first: an English MiniLM classifier and an English
+   MiniLM index, before and after an English-only bridge (fitted on English text
+   alone) that maps use-multilingual vectors of Korean / Japanese / Chinese into
+   MiniLM's space, next to the alternative: re-embedding with use-multilingual.
+3. One multilingual encoder on both sides (the paper's setting): LangAlign
+   aligners fitted on LibreOffice pairs, in domain (LibreOffice modules) and out
+   of domain (SIB-200 news), with and without ``adapt`` on the unlabelled inputs.
+4. Print the tables, write ``demo.md`` + ``demo.json``, show example predictions.
 
-Embeddings go through the on-disk cache, so a second run skips re-encoding.
+Embeddings go through the on-disk cache, so a second run skips re-encoding; the
+bridge's pool and the SIB-200 / sentiment items are the benchmark's, so a demo
+after ``langalign benchmark`` (or the reverse) encodes little.
 """
 from __future__ import annotations
 
@@ -24,10 +27,17 @@ import numpy as np
 from ._io import write_json_atomic, write_text_atomic
 from .aligner import LangAlign
 from .encoders import Encoder, load_encoder
+from .evaluation import retrieval_scores
 from .transfer import CrossLingualClassifier
 
 EXAMPLES_PER_LANG = 3
-BRIDGE_POOL = 12_000  # English sentences for the MiniLM -> USE bridge (MiniLM encodes ~100/s on 2 cores)
+# English sentences for the MiniLM -> USE bridge: the first 20k of the benchmark's seeded
+# 50k sample of the english-pool corpus. On dev the gain flattens near 20k
+# (results/english_bridge.md) and MiniLM encodes ~60 sentences/s on 2 cores.
+BRIDGE_POOL = 20_000
+
+BRIDGE_TITLE = "English-only MiniLM system, before and after the bridge"
+SAME_TITLE = "One multilingual encoder (use-multilingual) with aligners fitted on LibreOffice pairs"
 
 
 def _say(msg: str) -> None:
@@ -47,43 +57,94 @@ def _acc(pred: np.ndarray, gold: list[Any]) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(gold))) if len(gold) else float("nan")
 
 
+def _mean(vals: dict[str, float]) -> float:
+    return float(np.nanmean(list(vals.values())))
+
+
 def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports/demo", max_pairs: int = 20_000,
-             corpus_from: str | None = None, seed: int = 0) -> dict[str, Any]:
-    from .data import build_libreoffice_help, load_libreoffice_help, load_sib200, parse_langs
+             corpus_from: str | None = None, seed: int = 0, bridge_pool: int = BRIDGE_POOL) -> dict[str, Any]:
+    from .benchmark import tasks as T
+    from .data import (build_english_pool, build_libreoffice_help, find_reference_data, load_english_pool,
+                       load_libreoffice_help, load_tatoeba, parse_langs)
 
     codes = parse_langs(langs)
     out = Path(out_dir)
-    _say(f"[1/4] LibreOffice help corpus for {', '.join(codes)} (built once, then reused)")
+    root = find_reference_data()
+    _say("[1/5] corpora: the English pool and LibreOffice help for " + ", ".join(codes) + " (built once, then reused)")
+    build_english_pool()
     build_libreoffice_help(codes, debs=corpus_from, seed=seed)
 
-    _say("[2/4] loading the bundled encoders: use-multilingual (512-d, 16 languages), minilm (384-d, English)")
+    _say("[2/5] loading the bundled encoders: use-multilingual (512-d, 16 languages), minilm (384-d, English)")
     use, mini = _cached("use-multilingual"), _cached("minilm")
 
-    sib_en = load_sib200("en", "train")
-    X_sib_use = use.encode(sib_en.texts, show_progress=True)
-    X_sib_mini = mini.encode(sib_en.texts, show_progress=True)
-
     results: dict[str, Any] = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                               "langs": codes, "seed": seed, "rows": {}, "examples": {}, "aligners": {}}
-    rows: dict[str, dict[str, float]] = {}
+                               "langs": codes, "seed": seed, "tables": {BRIDGE_TITLE: {}, SAME_TITLE: {}},
+                               "examples": {}, "aligners": {}}
 
-    def put(row: str, lang: str, value: float) -> None:
-        rows.setdefault(row, {})[lang] = value
+    def put(table: str, row: str, lang: str, value: float) -> None:
+        results["tables"][table].setdefault(row, {})[lang] = value
 
-    _say("[3/4] English-only bridge minilm -> use-multilingual (fitted on English text alone)")
-    pool: list[str] = list(sib_en.texts)
-    for code in codes:
-        pool += load_libreoffice_help(code, "train").source
-    pool = list(dict.fromkeys(pool))
-    if len(pool) > BRIDGE_POOL:  # a seeded sample keeps every source in the mix
-        keep = np.sort(np.random.default_rng(seed).choice(len(pool), BRIDGE_POOL, replace=False))
-        pool = [pool[i] for i in keep]
-    bridge = LangAlign(mini, use, mapper="default", seed=seed)
+    _say(f"[3/5] English-only bridge minilm -> use-multilingual, fitted on {bridge_pool:,} English sentences alone")
+    pool = load_english_pool(max_sentences=T.BRIDGE_POOL_CORPUS, seed=seed)[:bridge_pool]
+    bridge = LangAlign(mini, use, mapper="default", held_out=0.0, seed=seed)
     bridge.fit_embeddings(mini.encode(pool, show_progress=True), use.encode(pool, show_progress=True))
-    english_head = CrossLingualClassifier(bridge, mode="reverse").fit_embeddings(X_sib_mini, sib_en.labels)
-    results["aligners"]["bridge"] = {"pairs": len(pool), "held_out": bridge.scores_}
+    results["aligners"]["bridge"] = {"pairs": len(pool), "source": "english-pool corpus (English only)",
+                                     "mapper": bridge.mapper}
 
-    _say("[4/4] per language: fit LangAlign on LibreOffice pairs, train English classifiers, test on target text")
+    tasks = {"SIB-200 topic": T.load_sib200_task(codes, root, seed),
+             "Sentiment": T.load_sentiment_task(codes, root, seed)}
+    sib = tasks["SIB-200 topic"]
+    X_sib_use = use.encode(sib.train_items, show_progress=True)
+    for name, task in tasks.items():
+        _say(f"  {name}: English heads on MiniLM and on use-multilingual vectors")
+        # The existing English system: a MiniLM head trained on English data ...
+        mini_head = CrossLingualClassifier(bridge, mode="reverse").fit_embeddings(
+            mini.encode(task.train_items, show_progress=True), task.train_labels)
+        # ... and the alternative a user would weigh: re-embed everything with the multilingual encoder.
+        use_head = CrossLingualClassifier(use, mode="zero-shot").fit_embeddings(
+            X_sib_use if task is sib else use.encode(task.train_items, show_progress=True), task.train_labels)
+        for code in codes:
+            texts, gold = task.tests[code]
+            Y = use.encode(texts, show_progress=True)
+            if task is sib:  # (skipped for sentiment: MiniLM reads long reviews slowly, and to no use)
+                raw = mini_head._require_head().predict(mini.encode(texts, show_progress=True))
+                put(BRIDGE_TITLE, f"{name} | MiniLM English head | target text as is (no map)", code,
+                    _acc(raw, gold))
+            bridged = mini_head.predict_embeddings(Y)
+            put(BRIDGE_TITLE, f"{name} | MiniLM English head | + Rev-LangAlign English-only bridge", code,
+                _acc(bridged, gold))
+            put(BRIDGE_TITLE, f"{name} | use-multilingual head | re-embed everything, zero-shot", code,
+                _acc(use_head.predict_embeddings(Y), gold))
+            if task is sib:
+                pick = np.random.default_rng(seed).choice(len(texts), size=min(EXAMPLES_PER_LANG, len(texts)),
+                                                          replace=False)
+                results["examples"][code] = [{"text": texts[i], "gold": gold[i], "minilm_no_map": str(raw[i]),
+                                              "minilm_bridge": str(bridged[i])} for i in pick]
+        if task is sib:
+            en_test = T.load_sib200("en", "test", root / "sib200")
+            results["minilm_english_sib200_test"] = _acc(
+                mini_head._require_head().predict(mini.encode(en_test.texts)), list(en_test.labels))
+
+    _say("  Tatoeba: target-language queries into an English MiniLM index of the English side")
+    for code in codes:
+        pc = load_tatoeba(code, root / "tatoeba")
+        en, xx = list(pc.source), list(pc.target)
+        kw: dict[str, Any] = {"query_texts": xx, "candidate_texts": en, "both_directions": False}
+        index = mini.encode(en, show_progress=True)
+        Q = use.encode(xx, show_progress=True)
+        ref = retrieval_scores(Q, use.encode(en), **kw)["accuracy"]
+        put(BRIDGE_TITLE, "Tatoeba top-1 | MiniLM index | target text as is (no map)", code,
+            retrieval_scores(mini.encode(xx, show_progress=True), index, **kw)["accuracy"])
+        mapped = bridge.to_source(Q)
+        put(BRIDGE_TITLE, "Tatoeba top-1 | MiniLM index | + bridge, cosine", code,
+            retrieval_scores(mapped, index, **kw)["accuracy"])
+        csls = retrieval_scores(mapped, index, method="csls", **kw)["accuracy"]
+        put(BRIDGE_TITLE, "Tatoeba top-1 | MiniLM index | + bridge, CSLS", code, csls)
+        put(BRIDGE_TITLE, "Tatoeba top-1 | use-multilingual index | re-embed both sides", code, ref)
+        results.setdefault("tatoeba_retention_csls", {})[code] = csls / ref if ref else float("nan")
+
+    _say("[4/5] per language: LangAlign on LibreOffice pairs (one encoder), English heads, target test text")
+    X_sib_en = X_sib_use
     for code in codes:
         lo_train = load_libreoffice_help(code, "train").sample(max_pairs, seed)
         align = LangAlign(use, use, mapper="default", seed=seed)
@@ -91,73 +152,96 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
                              use.encode(lo_train.target, show_progress=True))
         results["aligners"][code] = {"pairs": len(lo_train), "choice": getattr(align.forward_, "choice_", None),
                                      "held_out": align.scores_}
-
-        sib_te = load_sib200(code, "test")
-        Y = use.encode(sib_te.texts)
-        for mode in ("zero-shot", "forward", "reverse"):
-            clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X_sib_use, sib_en.labels)
-            pred = clf.predict_embeddings(Y)
-            put(f"SIB-200 topic | use-multilingual | {mode}", code, _acc(pred, sib_te.labels))
-            if mode == "reverse":
-                rev_pred = pred
-
-        # The existing English-only system: a MiniLM classifier reading target text as is ...
-        raw_pred = english_head._require_head().predict(mini.encode(sib_te.texts))
-        put("SIB-200 topic | minilm English head | no map", code, _acc(raw_pred, sib_te.labels))
-        # ... and the same head with target text mapped into its space (Rev-LangAlign bridge).
-        br_pred = english_head.predict_embeddings(Y)
-        put("SIB-200 topic | minilm English head | Rev-LangAlign bridge", code, _acc(br_pred, sib_te.labels))
-
         lo_en = load_libreoffice_help(code, "train")
         lo_te = load_libreoffice_help(code, "test")
-        X_lo = use.encode(lo_en.source)
-        Y_lo = use.encode(lo_te.target)
         assert lo_en.meta is not None and lo_te.meta is not None  # the corpus carries page labels
-        for mode in ("zero-shot", "forward", "reverse"):
-            clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X_lo, lo_en.meta["label"])
-            put(f"LibreOffice module | use-multilingual | {mode}", code,
-                _acc(clf.predict_embeddings(Y_lo), lo_te.meta["label"]))
+        sib_texts, sib_gold = sib.tests[code]
+        for name, X_en, y_en, Y, gold in (
+                ("LibreOffice module (in domain)", use.encode(lo_en.source), lo_en.meta["label"],
+                 use.encode(lo_te.target), lo_te.meta["label"]),
+                ("SIB-200 topic (out of domain)", X_sib_en, sib.train_labels, use.encode(sib_texts), sib_gold)):
+            for mode in ("zero-shot", "forward", "reverse"):
+                clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X_en, y_en)
+                put(SAME_TITLE, f"{name} | {mode}", code, _acc(clf.predict_embeddings(Y), gold))
+            # adapt() sees only the unlabelled inputs: it keeps the map in domain and falls back out of it.
+            try:
+                align.adapt(Y, side="target")
+                clf = CrossLingualClassifier(align, mode="reverse").fit_embeddings(X_en, y_en)
+                put(SAME_TITLE, f"{name} | reverse + adapt", code, _acc(clf.predict_embeddings(Y), gold))
+                results["aligners"][code].setdefault("adapt", {})[name] = align.adapted_.get("reverse")
+            finally:
+                align.adapted_ = {}
 
-        rng = np.random.default_rng(seed)
-        pick = rng.choice(len(sib_te), size=min(EXAMPLES_PER_LANG, len(sib_te)), replace=False)
-        results["examples"][code] = [
-            {"text": sib_te.texts[i], "gold": sib_te.labels[i], "rev_langalign": str(rev_pred[i]),
-             "minilm_no_map": str(raw_pred[i]), "minilm_bridge": str(br_pred[i])} for i in pick]
-
-    results["rows"] = rows
-    table = _table(rows, codes)
-    print("\nAccuracy (%) of English-trained classifiers on target-language test sets\n")
-    print(table)
+    _say("[5/5] report")
+    tables = {title: _table(rows, codes) for title, rows in results["tables"].items()}
+    results["summary"] = _summary(results)
+    for title, table in tables.items():
+        print(f"\n{title} (accuracy / top-1, %)\n")
+        print(table)
+    print("\n" + "\n".join(results["summary"]))
     print("\nExample predictions (SIB-200 test):")
     for code, exs in results["examples"].items():
         for e in exs:
             print(f"  [{code}] {e['text'][:70]}")
-            print(f"       gold={e['gold']}  Rev-LangAlign={e['rev_langalign']}  "
-                  f"MiniLM no map={e['minilm_no_map']}  MiniLM+bridge={e['minilm_bridge']}")
+            print(f"       gold={e['gold']}  MiniLM no map={e['minilm_no_map']}  MiniLM+bridge={e['minilm_bridge']}")
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "demo.json", results)
-    write_text_atomic(out / "demo.md", _markdown(results, table))
+    write_text_atomic(out / "demo.md", _markdown(results, tables))
     print(f"\nreport: {out / 'demo.md'}  data: {out / 'demo.json'}")
     return results
 
 
+def _summary(results: dict[str, Any]) -> list[str]:
+    """Plain sentences computed from the tables: wins and losses alike."""
+    b = results["tables"][BRIDGE_TITLE]
+    lines = []
+    for name in ("SIB-200 topic", "Sentiment"):
+        raw_row = b.get(f"{name} | MiniLM English head | target text as is (no map)")
+        br = _mean(b[f"{name} | MiniLM English head | + Rev-LangAlign English-only bridge"])
+        alt = _mean(b[f"{name} | use-multilingual head | re-embed everything, zero-shot"])
+        verdict = "beats" if br > alt else "trails"
+        as_is = f"at {100 * _mean(raw_row):.1f}% as is and " if raw_row else ""
+        lines.append(f"- {name}: the English MiniLM head reads target text {as_is}at {100 * br:.1f}% through "
+                     f"the bridge; it {verdict} re-embedding with use-multilingual ({100 * alt:.1f}%) by "
+                     f"{100 * abs(br - alt):.1f} points.")
+    ret = results["tatoeba_retention_csls"]
+    lines.append("- Tatoeba: bridged queries with CSLS keep " +
+                 ", ".join(f"{code} {v:.3f}" for code, v in ret.items()) +
+                 " of re-embedding's top-1 (1.000 = as good as re-embedding the index).")
+    s = results["tables"][SAME_TITLE]
+    for name in ("LibreOffice module (in domain)", "SIB-200 topic (out of domain)"):
+        zs, rv, ad = (_mean(s[f"{name} | {m}"]) for m in ("zero-shot", "reverse", "reverse + adapt"))
+        lines.append(f"- {name}, one encoder: zero-shot {100 * zs:.1f}%, Rev-LangAlign {100 * rv:.1f}%, "
+                     f"with adapt {100 * ad:.1f}%.")
+    return lines
+
+
 def _table(rows: dict[str, dict[str, float]], codes: list[str]) -> str:
-    head = ["task", "encoder", "method"] + codes + ["mean"]
+    """Row names are ``"a | b | c"``: their parts become the leading columns."""
+    width = max((len(name.split("|")) for name in rows), default=1)
+    names = {3: ["task", "encoder", "method"], 2: ["task", "method"], 1: ["method"]}
+    head = names.get(width, [f"part {i + 1}" for i in range(width)])
+    head += codes + ["mean"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for name, vals in rows.items():
         nums = [vals.get(c, float("nan")) for c in codes]
         cells = [f"{100 * v:.1f}" for v in nums] + [f"{100 * float(np.nanmean(nums)):.1f}"]
-        lines.append(" | ".join([part.strip() for part in name.split("|")] + cells))
+        parts = [part.strip() for part in name.split("|")]
+        lines.append(" | ".join(parts + [""] * (width - len(parts)) + cells))
     return "\n".join("| " + line + " |" for line in lines)
 
 
-def _markdown(results: dict[str, Any], table: str) -> str:
+def _markdown(results: dict[str, Any], tables: dict[str, str]) -> str:
     parts = ["# langalign demo", "", f"Run {results['created']}, seed {results['seed']}, command `langalign demo`.", "",
-             "Accuracy (%) of classifiers trained on English data only, tested on target-language text.", "",
-             table, "", "Aligners:", "", "```json", json.dumps(results["aligners"], indent=1), "```", "",
-             "## Example predictions (SIB-200 test)", ""]
+             "Classifiers are trained on English data only and tested on target-language text; retrieval sends "
+             "target-language queries into an index of the English side.", ""]
+    for title, table in tables.items():
+        parts += [f"## {title} (accuracy / top-1, %)", "", table, ""]
+    parts += ["## What it shows", ""] + results["summary"] + ["",
+              "Aligners:", "", "```json", json.dumps(results["aligners"], indent=1), "```", "",
+              "## Example predictions (SIB-200 test)", ""]
     for code, exs in results["examples"].items():
         for e in exs:
-            parts.append(f"- [{code}] {e['text']} — gold `{e['gold']}`, Rev-LangAlign `{e['rev_langalign']}`, "
-                         f"MiniLM no map `{e['minilm_no_map']}`, MiniLM + bridge `{e['minilm_bridge']}`")
+            parts.append(f"- [{code}] {e['text']} — gold `{e['gold']}`, MiniLM no map `{e['minilm_no_map']}`, "
+                         f"MiniLM + bridge `{e['minilm_bridge']}`")
     return "\n".join(parts) + "\n"

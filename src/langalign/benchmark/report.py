@@ -114,9 +114,26 @@ def render_markdown(result: dict[str, Any]) -> str:
                 md += ["Accuracy:", ""] + classification_table(srows, "accuracy") + [""]
                 md += ["Macro-F1:", ""] + classification_table(srows, "macro_f1") + [""]
             md.append("")
+    md += fits_table(meta.get("aligner_fits", []))
     md += ["## Plots", "", "![accuracy by method](accuracy_by_method.png)", "",
            "![PCA before and after alignment](pca_sib200_ko.png)", ""]
     return "\n".join(md)
+
+
+def fits_table(fits: list[dict[str, Any]]) -> list[str]:
+    """Fit time and peak memory of every aligner the run fitted (each fitted once, then reused)."""
+    if not fits:
+        return []
+    lines = ["## Aligner fits: time and memory", "",
+             "Each aligner is fitted once and reused across tasks. Peak memory is the numpy allocation peak "
+             "during `fit_embeddings` (tracemalloc); the neural mappers' torch tensors are not traced.", "",
+             "| setting | pairs | task | lang | mapper | pairs fitted | dims | fit s | peak MiB |",
+             "|---|---|---|---|---|---:|---|---:|---:|"]
+    for f in fits:
+        dims = "x".join(str(d) for d in f.get("dim", []))
+        lines.append(f"| {f['setting']} | {f['pairs']} | {f['task']} | {f['lang']} | {f['mapper']} | "
+                     f"{f['n_pairs']:,} | {dims} | {f['fit_seconds']:.1f} | {f['fit_peak_mib']:.1f} |")
+    return lines + [""]
 
 
 def sts_table(rows: list[dict[str, Any]]) -> list[str]:

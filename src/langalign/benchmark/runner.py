@@ -27,6 +27,7 @@ import platform
 import random
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ class BenchmarkRunner:
         self.task_info: dict[str, Any] = {}
         self.plot_data: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.fits: list[dict[str, Any]] = []
 
     # ---------------------------------------------------------------- grid
     def grid(self, task: str, setting: str, has_parallel: bool) -> list[tuple[str, int | None, str]]:
@@ -196,11 +198,29 @@ class BenchmarkRunner:
                 X, Y = X[sel], Y[sel]
                 n_fit = NEURAL_MAX_PAIRS
                 desc += f" (neural mapper: seeded {NEURAL_MAX_PAIRS:,} of them)"
+        # Peak memory of the fit as numpy allocations seen by tracemalloc (torch's own allocator,
+        # used by the neural mappers, is not traced; those rows say so).
+        traced_here = not tracemalloc.is_tracing()
+        if traced_here:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
         t0 = time.time()
         align = LangAlign(s_enc, t_enc, mapper=mapper, mapper_params=params, held_out=0.0, seed=self.seed)
         align.fit_embeddings(X, Y)
+        fit_s = round(time.time() - t0, 2)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        if traced_here:
+            tracemalloc.stop()
         info = {"pairs": source, "n_pairs": int(n_fit), "pairs_detail": desc, "mapper": mapper,
-                "mapper_params": params, "fit_seconds": round(time.time() - t0, 2)}
+                "mapper_params": params, "fit_seconds": fit_s,
+                "fit_peak_mib": round(peak / 2**20, 1),
+                "fit_peak_scope": "numpy (tracemalloc)" + (" + torch untraced" if mapper in PAPER_MAPPERS else "")}
+        self.fits.append({"setting": setting, "pairs": source, "lang": "*" if source == "english-bridge" else lang,
+                          "task": task.name if source == "in-domain" else "*", "mapper": mapper,
+                          "n_pairs": int(n_fit), "dim": [int(X.shape[1]), int(Y.shape[1])],
+                          "fit_seconds": fit_s, "fit_peak_mib": info["fit_peak_mib"],
+                          "fit_peak_scope": info["fit_peak_scope"]})
         fwd = align.forward_
         if hasattr(fwd, "choice_"):
             info["linear_choice"] = {"forward": getattr(fwd, "choice_", None),
@@ -436,6 +456,7 @@ class BenchmarkRunner:
                 "task_info": {k: v for k, v in self.task_info.items() if k in done},
                 "wall_seconds": round(wall, 1), "task_seconds": self.timings,
                 "texts_encoded_this_run": self.emb.encoded,
+                "aligner_fits": self.fits,
             },
             "results": self.results,
         }

@@ -244,7 +244,8 @@ def cmd_demo(args) -> int:
     from ..demo import run_demo
 
     folder_output(args.out, "--out")
-    run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from)
+    run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from,
+             bridge_pool=args.bridge_pool)
     return 0
 
 
@@ -371,13 +372,17 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the end-to-end demo (offline, bundled models)", formatter_class=_formatter(),
-                       description="Build (or reuse) the LibreOffice help corpus, fit aligners en -> ko/ja/zh, "
-                                   "train an English topic classifier, run it on Korean/Japanese/Chinese input "
-                                   "and compare with zero-shot.",
+                       description="Build (or reuse) the English pool and the LibreOffice help corpus. First the "
+                                   "English-only MiniLM system: its classifiers and index read Korean/Japanese/"
+                                   "Chinese through an English-only bridge, next to re-embedding with "
+                                   "use-multilingual. Then one multilingual encoder with aligners fitted on "
+                                   "LibreOffice pairs, against zero-shot.",
                        epilog="example:\n  langalign demo --langs ko,ja --out reports/demo")
     p.add_argument("--langs", default="ko,ja,zh")
     p.add_argument("--out", default="reports/demo", help="folder for the report (Markdown + JSON)")
     p.add_argument("--max-pairs", type=int, default=20000, help="LibreOffice pairs per language to fit on")
+    p.add_argument("--bridge-pool", type=int, default=20000,
+                   help="English pool sentences the MiniLM -> use-multilingual bridge is fitted on")
     p.add_argument("--corpus-from", default=None,
                    help="folder of LibreOffice help .deb files or extracted trees (machines without apt)")
     p.set_defaults(func=cmd_demo)

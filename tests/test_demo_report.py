@@ -1,0 +1,34 @@
+"""The demo's table and summary are computed from its numbers (fast; no encoders)."""
+from __future__ import annotations
+
+from langalign import demo
+
+
+def _results(bridge_sib: float, alt_sib: float) -> dict:
+    b, s = demo.BRIDGE_TITLE, demo.SAME_TITLE
+    tables = {b: {
+        "SIB-200 topic | MiniLM English head | target text as is (no map)": {"ko": 0.25},
+        "SIB-200 topic | MiniLM English head | + Rev-LangAlign English-only bridge": {"ko": bridge_sib},
+        "SIB-200 topic | use-multilingual head | re-embed everything, zero-shot": {"ko": alt_sib},
+        "Sentiment | MiniLM English head | + Rev-LangAlign English-only bridge": {"ko": 0.74},
+        "Sentiment | use-multilingual head | re-embed everything, zero-shot": {"ko": 0.70},
+    }, s: {f"{name} | {m}": {"ko": 0.5} for name in ("LibreOffice module (in domain)",
+                                                     "SIB-200 topic (out of domain)")
+           for m in ("zero-shot", "reverse", "reverse + adapt")}}
+    return {"tables": tables, "tatoeba_retention_csls": {"ko": 0.9}}
+
+
+def test_summary_says_wins_and_losses_from_the_numbers():
+    lines = demo._summary(_results(bridge_sib=0.70, alt_sib=0.80))
+    assert "25.0% as is" in lines[0] and "trails" in lines[0] and "by 10.0 points" in lines[0]
+    assert "beats" in lines[1] and "as is" not in lines[1]  # no no-map row for sentiment
+    assert "ko 0.900" in lines[2]
+    assert "beats" in demo._summary(_results(bridge_sib=0.85, alt_sib=0.80))[0]
+
+
+def test_table_pads_rows_with_fewer_parts():
+    table = demo._table({"a | b | c": {"ko": 0.5, "ja": 0.6}, "x | y": {"ko": 0.1}}, ["ko", "ja"])
+    lines = table.splitlines()
+    assert lines[0] == "| task | encoder | method | ko | ja | mean |"
+    assert lines[2] == "| a | b | c | 50.0 | 60.0 | 55.0 |"
+    assert lines[3] == "| x | y |  | 10.0 | nan | 10.0 |"
