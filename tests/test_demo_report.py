@@ -20,10 +20,10 @@ def _results(bridge_sib: float, alt_sib: float) -> dict:
 
 def test_summary_says_wins_and_losses_from_the_numbers():
     lines = demo._summary(_results(bridge_sib=0.70, alt_sib=0.80))
-    assert "25.0% as is" in lines[0] and "trails" in lines[0] and "by 10.0 points" in lines[0]
-    assert "beats" in lines[1] and "as is" not in lines[1]  # no no-map row for sentiment
+    assert "beats" in lines[0] and "as is" not in lines[0]  # sentiment first; it has no no-map row
+    assert "25.0% as is" in lines[1] and "trails" in lines[1] and "by 10.0 points" in lines[1]
     assert "ko 0.900" in lines[2]
-    assert "beats" in demo._summary(_results(bridge_sib=0.85, alt_sib=0.80))[0]
+    assert "beats" in demo._summary(_results(bridge_sib=0.85, alt_sib=0.80))[1]
 
 
 def test_table_pads_rows_with_fewer_parts():

@@ -91,8 +91,9 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
     results["aligners"]["bridge"] = {"pairs": len(pool), "source": "english-pool corpus (English only)",
                                      "mapper": bridge.mapper}
 
-    tasks = {"SIB-200 topic": T.load_sib200_task(codes, root, seed),
-             "Sentiment": T.load_sentiment_task(codes, root, seed)}
+    # Sentiment first: there the bridge beats re-embedding; on SIB-200 it trails it (both are printed).
+    tasks = {"Sentiment": T.load_sentiment_task(codes, root, seed),
+             "SIB-200 topic": T.load_sib200_task(codes, root, seed)}
     sib = tasks["SIB-200 topic"]
     X_sib_use = use.encode(sib.train_items, show_progress=True)
     for name, task in tasks.items():
@@ -195,7 +196,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
     """Plain sentences computed from the tables: wins and losses alike."""
     b = results["tables"][BRIDGE_TITLE]
     lines = []
-    for name in ("SIB-200 topic", "Sentiment"):
+    for name in ("Sentiment", "SIB-200 topic"):
         raw_row = b.get(f"{name} | MiniLM English head | target text as is (no map)")
         br = _mean(b[f"{name} | MiniLM English head | + Rev-LangAlign English-only bridge"])
         alt = _mean(b[f"{name} | use-multilingual head | re-embed everything, zero-shot"])
