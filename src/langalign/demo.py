@@ -145,7 +145,6 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
         results.setdefault("tatoeba_retention_csls", {})[code] = csls / ref if ref else float("nan")
 
     _say("[4/5] per language: LangAlign on LibreOffice pairs (one encoder), English heads, target test text")
-    X_sib_en = X_sib_use
     for code in codes:
         lo_train = load_libreoffice_help(code, "train").sample(max_pairs, seed)
         align = LangAlign(use, use, mapper="default", seed=seed)
@@ -160,7 +159,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
         for name, X_en, y_en, Y, gold in (
                 ("LibreOffice module (in domain)", use.encode(lo_en.source), lo_en.meta["label"],
                  use.encode(lo_te.target), lo_te.meta["label"]),
-                ("SIB-200 topic (out of domain)", X_sib_en, sib.train_labels, use.encode(sib_texts), sib_gold)):
+                ("SIB-200 topic (out of domain)", X_sib_use, sib.train_labels, use.encode(sib_texts), sib_gold)):
             for mode in ("zero-shot", "forward", "reverse"):
                 clf = CrossLingualClassifier(align, mode=mode).fit_embeddings(X_en, y_en)
                 put(SAME_TITLE, f"{name} | {mode}", code, _acc(clf.predict_embeddings(Y), gold))

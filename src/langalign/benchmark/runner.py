@@ -219,8 +219,7 @@ class BenchmarkRunner:
         self.fits.append({"setting": setting, "pairs": source, "lang": "*" if source == "english-bridge" else lang,
                           "task": task.name if source == "in-domain" else "*", "mapper": mapper,
                           "n_pairs": int(n_fit), "dim": [int(X.shape[1]), int(Y.shape[1])],
-                          "fit_seconds": fit_s, "fit_peak_mib": info["fit_peak_mib"],
-                          "fit_peak_scope": info["fit_peak_scope"]})
+                          **{k: info[k] for k in ("fit_seconds", "fit_peak_mib", "fit_peak_scope")}})
         fwd = align.forward_
         if hasattr(fwd, "choice_"):
             info["linear_choice"] = {"forward": getattr(fwd, "choice_", None),
