@@ -9,7 +9,9 @@ MiniLM classifier or vector index reads them. This script compares, on dev data 
   ``mlp`` (ridge + a network trained on the residual; early stopping on held-out
   pairs) with MSE or cosine loss and a few sizes;
 * query-side corrections at retrieval time: plain cosine, CSLS (hubness-aware,
-  k=10) and ``recentre`` (the mapped queries' mean replaced by the index's mean);
+  k=10), ``recentre`` (the mapped queries' mean replaced by the index's mean) and
+  ``recentre+csls``; with ``--centre-inputs`` also each map with its inputs
+  re-centred (the batch's use-multilingual mean replaced by the English pool's);
 * pool sizes (1k .. all): seeded subsets of the English pool.
 
 Dev sets (never a test split; Tatoeba is never read):
@@ -110,11 +112,20 @@ def sib_parallel(root: Path) -> dict[str, tuple[list[str], list[str]]]:
     return {lang: ([by["en"][i][0] for i in ids], [by[lang][i][0] for i in ids]) for lang in LANGS}
 
 
-class Bridge:
-    """One fitted reverse map use-multilingual -> minilm and the query correction to apply."""
+class InputCentred:
+    """A fitted map whose inputs are first re-centred: each batch's mean replaced by the pool's.
 
-    def __init__(self, mapper: Any, correction: str):
-        self.mapper, self.correction = mapper, correction
+    use-multilingual puts each language around its own mean; the bridge was fitted on
+    English vectors only, so Korean input arrives shifted. Replacing the batch mean (an
+    unlabelled sample of the target-language inputs) by the English pool's mean removes
+    that offset before the map is applied.
+    """
+
+    def __init__(self, mapper: Any, pool_mean: np.ndarray):
+        self.mapper, self.pool_mean = mapper, pool_mean
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.mapper.transform(X - X.mean(0) + self.pool_mean)
 
 
 def _norm(X: np.ndarray) -> np.ndarray:
@@ -134,9 +145,9 @@ def retrieval_eval(name: str, par: dict[str, tuple[list[str], list[str]]], mini:
             Q = m.transform(Qu)
             for corr in corrections:
                 Qc, method = Q, "cosine"
-                if corr == "csls":
+                if corr.endswith("csls"):
                     method = "csls"
-                elif corr == "recentre":
+                if corr.startswith("recentre"):
                     Qn = _norm(Q)
                     Qc = Qn - Qn.mean(0) + _norm(C).mean(0)
                 acc = retrieval_scores(Qc, C, query_texts=xx, candidate_texts=en, method=method,
@@ -410,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--maps", default="ridge,mlp-2x1024", help=f"maps to compare: {', '.join(MAPS)}")
     ap.add_argument("--maps-at", default="all", help="pool size at which every map is compared (others: ridge only)")
     ap.add_argument("--corrections", default="cosine,csls,recentre")
+    ap.add_argument("--centre-inputs", action="store_true",
+                    help="also score each map with its inputs re-centred (batch mean -> pool mean)")
     ap.add_argument("--pair-shares", default="0,0.05,0.1,0.2,0.4",
                     help="pairs stage: share of the fit the in-domain pairs make up (0 = pool only); '' skips it")
     ap.add_argument("--n-pairs", type=int, default=300, help="pairs stage: in-domain SIB-200 pairs per fold")
@@ -441,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"[pool {n:,}] maps {names}")
         maps, secs = fit_maps(names, Pu[:n], Pm[:n])
         results["fit_seconds"][str(n)] = secs
+        if args.centre_inputs:
+            mu = Pu[:n].mean(0)
+            maps.update({f"{k}+centre": InputCentred(m, mu) for k, m in list(maps.items())})
         for set_name, p in par.items():
             for r in retrieval_eval(set_name, p, mini, use, maps, corrections):
                 results["retrieval"].append({**r, "pool": n})

@@ -6,6 +6,7 @@ import pytest
 
 import langalign as la
 from langalign.aligner import BRIDGE_PAIR_SHARE, bridge_pair_weight
+from langalign.mappers import LinearMapper, MLPMapper
 
 
 def toy(name, dim, salt=""):
@@ -76,9 +77,14 @@ def test_fit_bridge_english_only_is_fit_english_english():
     src, tgt = toy("toy-en", 8), toy("toy-multi", 6, "m")
     english = [f"sentence {i}" for i in range(80)]
     a = la.LangAlign(src, tgt, held_out=0.0).fit_bridge(english)
-    b = la.LangAlign(src, tgt, held_out=0.0).fit(english, english)
-    np.testing.assert_array_equal(a.to_source(["x y"]), b.to_source(["x y"]))
-    assert a.training_["bridge"] == {"english": 80, "parallel": 0, "pair_weight": 1, "pair_weight_rule": "auto"}
+    b = la.LangAlign(src, tgt, held_out=0.0, mapper="bridge").fit(english, english)
+    np.testing.assert_allclose(a.to_source(["x y"]), b.to_source(["x y"]), rtol=1e-5, atol=1e-6)
+    assert a.training_["bridge"] == {"english": 80, "parallel": 0, "pair_weight": 1, "pair_weight_rule": "auto",
+                                     "mapper": "bridge"}
+    # the bridge's default map is the residual MLP chosen on dev splits; plain fit keeps the linear default
+    assert isinstance(a.reverse_, MLPMapper) and (a.reverse_.hidden_dim, a.reverse_.n_layers) == (1024, 2)
+    assert isinstance(la.LangAlign(src, tgt, held_out=0.0).fit(english, english).reverse_, LinearMapper)
+    assert a.mapper == "default"  # fit_bridge does not rewrite the constructor's parameter
 
 
 def test_fit_bridge_pairs_pull_the_map_toward_their_translations(tmp_path):
@@ -94,7 +100,8 @@ def test_fit_bridge_pairs_pull_the_map_toward_their_translations(tmp_path):
     assert err[20] < err[1]  # more weight on the pairs: their translations are matched better
     a.save(tmp_path / "br")
     cfg = json.loads((tmp_path / "br" / "config.json").read_text())
-    assert cfg["training"]["bridge"] == {"english": 200, "parallel": 40, "pair_weight": 20, "pair_weight_rule": "given"}
+    assert cfg["training"]["bridge"] == {"english": 200, "parallel": 40, "pair_weight": 20, "pair_weight_rule": "given",
+                                         "mapper": "linear"}
 
 
 def test_fit_bridge_bad_parallel():

@@ -86,7 +86,8 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
 
     _say(f"[3/5] English-only bridge minilm -> use-multilingual, fitted on {bridge_pool:,} English sentences alone")
     pool = load_english_pool(max_sentences=T.BRIDGE_POOL_CORPUS, seed=seed)[:bridge_pool]
-    bridge = LangAlign(mini, use, mapper="default", held_out=0.0, seed=seed)
+    # mapper="bridge": what fit_bridge fits by default (the residual MLP chosen on dev splits)
+    bridge = LangAlign(mini, use, mapper="bridge", held_out=0.0, seed=seed)
     bridge.fit_embeddings(mini.encode(pool, show_progress=True), use.encode(pool, show_progress=True))
     results["aligners"]["bridge"] = {"pairs": len(pool), "source": "english-pool corpus (English only)",
                                      "mapper": bridge.mapper}

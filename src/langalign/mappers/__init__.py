@@ -27,6 +27,9 @@ MAPPER_NAMES: dict[str, tuple[type[BaseMapper], dict[str, Any]]] = {
     "autoencoder": (AutoEncoderMapper, {}),
     "ae": (AutoEncoderMapper, {}),
     "autoencoder-paper": (AutoEncoderMapper, {"residual": False}),
+    # The English-only bridge's map (LangAlign.fit_bridge's default): the residual MLP, sized
+    # and budgeted as chosen on dev splits by bench/english_bridge.py (results/english_bridge.md).
+    "bridge": (MLPMapper, {"hidden_dim": 1024, "n_layers": 2, "epochs": 40, "patience": 4, "batch_size": 256}),
 }
 DEFAULT_MAPPER = "linear"
 
