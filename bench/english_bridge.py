@@ -483,27 +483,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plot(res: dict[str, Any], path: Path) -> None:
-    """Retrieval retention against pool size (ridge), per dev set and query correction."""
+    """Retrieval retention against pool size: ridge lines per dev set and correction; other maps as stars."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
     for set_name, style in (("sts-dev", "-"), ("sib200-train+dev", "--")):
         for corr, colour in (("cosine", "C0"), ("csls", "C1"), ("recentre", "C2")):
-            pts = sorted((r["pool"], r["retention"]) for r in res["retrieval"]
-                         if r["map"] == "ridge" and r["set"] == set_name and r["correction"] == corr)
-            by: dict[int, list[float]] = {}
-            for n, v in pts:
-                by.setdefault(n, []).append(v)
-            if by:
-                ax.plot(list(by), [float(np.mean(v)) for v in by.values()], style, color=colour, marker="o",
-                        label=f"{set_name}, {corr}")
+            for m in sorted({r["map"] for r in res["retrieval"] if r["correction"]}):
+                by: dict[int, list[float]] = {}
+                for r in res["retrieval"]:
+                    if r["map"] == m and r["set"] == set_name and r["correction"] == corr:
+                        by.setdefault(r["pool"], []).append(r["retention"])
+                if not by:
+                    continue
+                xs = sorted(by)
+                ys = [float(np.mean(by[n])) for n in xs]
+                if m == "ridge":
+                    ax.plot(xs, ys, style, color=colour, marker="o", label=f"ridge, {set_name}, {corr}")
+                else:
+                    ax.plot(xs, ys, linestyle="none", color=colour, marker="*", markersize=12,
+                            markerfacecolor="none" if set_name != "sts-dev" else colour,
+                            label=f"{m}, {set_name}, {corr}")
     ax.set_xscale("log")
-    ax.set_xlabel("English pool sentences (ridge bridge minilm <- use-multilingual)")
+    ax.set_xlabel("English pool sentences (bridge minilm <- use-multilingual)")
     ax.set_ylabel("retention (top-1 / re-embedding), mean ko/ja/zh")
+    ax.set_title("Dev retrieval through the English-only bridge", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

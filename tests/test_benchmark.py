@@ -56,7 +56,8 @@ def test_outputs_exist_and_parse(quick_run):
     assert {(f["setting"], f["pairs"]) for f in fits} == {("same", "in-domain"), ("two", "english-bridge")}
     bridge = next(f for f in fits if f["pairs"] == "english-bridge")
     assert bridge["dim"] == [384, 512] and bridge["n_pairs"] >= 1000
-    # a ridge fit on n x 384 and n x 512 float arrays allocates at least those arrays' size
+    assert bridge["fitted_as"] == "bridge"  # the bridge's "default" row is what fit_bridge fits by default
+    # fitting on n x 384 and n x 512 float arrays copies at least those arrays (the training rows)
     assert bridge["fit_peak_mib"] >= bridge["n_pairs"] * (384 + 512) * 4 / 2**20
     assert "## Aligner fits: time and memory" in md
 

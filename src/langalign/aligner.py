@@ -164,7 +164,8 @@ class LangAlign:
         """Fit from parallel texts: ``source_texts[i]`` translates to ``target_texts[i]``.
 
         With a multilingual target encoder, ``fit(english, english)`` fits a
-        two-encoder bridge from English text alone (see the README).
+        two-encoder bridge from English text alone with this aligner's mapper;
+        :meth:`fit_bridge` does the same with the bridge's default map (see the README).
         """
         source_texts = check_texts(source_texts, "source texts")
         target_texts = check_texts(target_texts, "target texts")

@@ -131,7 +131,8 @@ def fits_table(fits: list[dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---:|---|---:|---:|"]
     for f in fits:
         dims = "x".join(str(d) for d in f.get("dim", []))
-        lines.append(f"| {f['setting']} | {f['pairs']} | {f['task']} | {f['lang']} | {f['mapper']} | "
+        mapper = f["mapper"] + (f" (fitted as {f['fitted_as']})" if f.get("fitted_as") else "")
+        lines.append(f"| {f['setting']} | {f['pairs']} | {f['task']} | {f['lang']} | {mapper} | "
                      f"{f['n_pairs']:,} | {dims} | {f['fit_seconds']:.1f} | {f['fit_peak_mib']:.1f} |")
     return lines + [""]
 

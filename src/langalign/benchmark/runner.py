@@ -230,6 +230,7 @@ class BenchmarkRunner:
         self.fits.append({"setting": setting, "pairs": source, "lang": "*" if source == "english-bridge" else lang,
                           "task": task.name if source == "in-domain" else "*", "mapper": mapper,
                           "n_pairs": int(n_fit), "dim": [int(X.shape[1]), int(Y.shape[1])],
+                          **({"fitted_as": fit_as} if fit_as != mapper else {}),
                           **{k: info[k] for k in ("fit_seconds", "fit_peak_mib", "fit_peak_scope")}})
         fwd = align.forward_
         if hasattr(fwd, "choice_"):
