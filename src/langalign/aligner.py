@@ -83,7 +83,6 @@ class LangAlign:
         self._from_artefact = False
         self._explicit: set[str] = set()  # sides whose encoder the user named when loading (paths allowed)
         self.force = False
-        self._bridge_fit = False  # set while fit_bridge runs: "default" then means BRIDGE_MAPPER
         self.forward_: BaseMapper | None = None
         self.reverse_: BaseMapper | None = None
         self.scores_: dict[str, Any] = {}
@@ -206,23 +205,12 @@ class LangAlign:
         X = self.encode_source(english + par_src, show_progress)
         Y = self.encode_target(english + par_tgt, show_progress)
         weights = np.concatenate([np.ones(len(english), np.int64), np.full(len(par_src), k, np.int64)])
-        self._bridge_fit = True
-        chosen = self._mapper_name()
-        try:
-            self.fit_embeddings(X, Y, checkpoint_dir=checkpoint_dir, resume=resume,
-                                sample_weight=weights if par_src and k != 1 else None)
-        finally:
-            self._bridge_fit = False
+        chosen = BRIDGE_MAPPER if isinstance(self.mapper, str) and self.mapper == "default" else self.mapper
+        self._fit_arrays(X, Y, chosen, checkpoint_dir, resume, weights if par_src and k != 1 else None)
         self.training_["bridge"] = {"english": len(english), "parallel": len(par_src), "pair_weight": int(k),
                                     "pair_weight_rule": pair_weight if isinstance(pair_weight, str) else "given",
                                     "mapper": chosen if isinstance(chosen, str) else type(chosen).__name__}
         return self
-
-    def _mapper_name(self) -> str | BaseMapper:
-        """The mapper to fit: ``self.mapper``, except that "default" in :meth:`fit_bridge` is the bridge's."""
-        if self._bridge_fit and isinstance(self.mapper, str) and self.mapper == "default":
-            return BRIDGE_MAPPER
-        return self.mapper if isinstance(self.mapper, BaseMapper) else str(self.mapper)
 
     def fit_embeddings(self, X: Any, Y: Any, checkpoint_dir: str | Path | None = None,
                        resume: bool = False, sample_weight: Any = None) -> LangAlign:
@@ -235,6 +223,11 @@ class LangAlign:
         k copies of it in the fit (0 leaves it out). The held-out split is drawn over
         distinct rows first, so no copy of a held-out pair is fitted on.
         """
+        return self._fit_arrays(X, Y, self.mapper, checkpoint_dir, resume, sample_weight)
+
+    def _fit_arrays(self, X: Any, Y: Any, mapper: str | BaseMapper, checkpoint_dir: str | Path | None,
+                    resume: bool, sample_weight: Any) -> LangAlign:
+        """:meth:`fit_embeddings` with ``mapper`` (a name or an unfitted instance) for both directions."""
         X = check_matrix(X, "X", allow_empty=False)
         Y = check_matrix(Y, "Y", allow_empty=False)
         check_pairs(X, Y)
@@ -251,10 +244,9 @@ class LangAlign:
             if len(train) < 2:
                 raise ValueError(f"sample_weight leaves {len(train)} training rows; need at least 2")
         Xtr, Ytr = X[train], Y[train]
-        name = self._mapper_name()
-        self.forward_ = _fit_mapper(make_mapper(name, **self.mapper_params), Xtr, Ytr, checkpoint_dir,
+        self.forward_ = _fit_mapper(make_mapper(mapper, **self.mapper_params), Xtr, Ytr, checkpoint_dir,
                                     "forward", resume)
-        self.reverse_ = (_fit_mapper(make_mapper(name, **self.mapper_params), Ytr, Xtr, checkpoint_dir,
+        self.reverse_ = (_fit_mapper(make_mapper(mapper, **self.mapper_params), Ytr, Xtr, checkpoint_dir,
                                      "reverse", resume) if self.reverse else None)
         self.training_ = {
             "n_pairs": int(n), "n_train": int(len(train)), "n_held_out": int(n_held), "seed": self.seed,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..aligner import BRIDGE_MAPPER, LangAlign
+from ..aligner import BRIDGE_MAPPER, LangAlign, _is_neural
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
 from ..transfer import CrossLingualClassifier
 from ..heads import make_head
@@ -47,10 +47,6 @@ PAPER_MAPPERS = ("mlp-paper", "autoencoder-paper")
 NEURAL_MAX_PAIRS = 3000
 NEURAL_PARAMS = {"epochs": 20, "patience": 3, "batch_size": 128}
 IN_DOMAIN_NS = (100, 300)
-
-
-def _is_neural(align: LangAlign) -> bool:
-    return type(align.forward_).__name__ in ("MLPMapper", "AutoEncoderMapper")
 
 
 def _log(msg: str) -> None:
@@ -221,10 +217,11 @@ class BenchmarkRunner:
         peak = tracemalloc.get_traced_memory()[1] - base
         if traced_here:
             tracemalloc.stop()
+        neural = align.forward_ is not None and _is_neural(align.forward_)
         info = {"pairs": source, "n_pairs": int(n_fit), "pairs_detail": desc, "mapper": mapper,
                 "mapper_params": params, "fit_seconds": fit_s,
                 "fit_peak_mib": round(peak / 2**20, 1),
-                "fit_peak_scope": "numpy (tracemalloc)" + (" + torch untraced" if _is_neural(align) else "")}
+                "fit_peak_scope": "numpy (tracemalloc)" + (" + torch untraced" if neural else "")}
         if fit_as != mapper:
             info["fitted_as"] = fit_as
         self.fits.append({"setting": setting, "pairs": source, "lang": "*" if source == "english-bridge" else lang,
