@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("aligner", {"aligner"}),
     ("transfer, tuning", {"transfer", "tuning"}),
     ("index, benchmark, demo", {"index", "benchmark", "demo"}),
+    # LangChain / LlamaIndex classes and Chroma / LanceDB / Qdrant collections over aligners and indexes
+    ("integrations", {"integrations"}),
     ("serving", {"serving"}),
     ("cli", {"cli"}),
     # The package's __init__ ("") and the aliases of old paths: nothing inside langalign imports them.

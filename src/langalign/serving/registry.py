@@ -201,6 +201,7 @@ class Registry:
         for m in self.embeddings.values():
             out.append(_card(m.id, self.created, {"kind": "embedding", "pipeline": m.kind, "dim": m.dim,
                                                    "space": m.space.get("name"), "reads": m.encoder.name,
+                                                   "fingerprint": m.space.get("fingerprint"),
                                                    "description": m.description}))
         for c in self.classifiers.values():
             out.append(_card(c.id, self.created, {"kind": "classifier", "mode": c.classifier.mode,
