@@ -1,4 +1,7 @@
-"""``langalign serve`` (the HTTP service), ``langalign index build|add|info`` and ``langalign search``."""
+"""``langalign serve`` (the HTTP service), ``langalign index build|add|info|stamp`` and ``langalign search``.
+
+``--store`` (Chroma, LanceDB, Qdrant collections) is handled by :mod:`.store_commands`.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, LangAlignError
+from . import store_commands
+from .store_commands import STORE_HELP
 
 _FMT = argparse.RawDescriptionHelpFormatter
 
@@ -56,7 +61,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_serve)
 
     ix = subparsers.add_parser(
-        "index", help="cross-lingual search index: build, add, info", formatter_class=_FMT,
+        "index", help="cross-lingual search index: build, add, info, stamp", formatter_class=_FMT,
         description="A folder holding documents encoded by one (English) encoder: vectors as safetensors, texts and "
                     "ids in SQLite, the encoder's identity in config.json. Queries in other languages reach it "
                     "through a saved aligner ('langalign search --aligner').",
@@ -71,20 +76,38 @@ def register(subparsers: Any) -> None:
                               "--id-column doc_id --output idx")
     q.add_argument("--encoder", required=True, help="the documents' encoder (e.g. minilm)")
     _doc_args(q)
-    q.add_argument("--output", required=True, type=Path, help="index folder (written atomically)")
+    out = q.add_mutually_exclusive_group(required=True)
+    out.add_argument("--output", type=Path, help="index folder (written atomically)")
+    out.add_argument("--store", metavar="KIND:PATH/COLLECTION", help=f"instead: a new collection, {STORE_HELP}; "
+                     "stamped with the encoder's name, dimension and fingerprint")
     q.set_defaults(func=cmd_index_build)
     q = sub.add_parser("add", help="encode more documents into an existing index", formatter_class=_FMT,
                        epilog="examples:\n  langalign index add --index idx --input new_docs.tsv --column text")
-    q.add_argument("--index", required=True, type=Path, help="the index folder")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", type=Path, help="the index folder")
+    where.add_argument("--store", metavar="KIND:PATH/COLLECTION", help=f"instead: {STORE_HELP}, stamped by langalign")
     _doc_args(q)
     q.add_argument("--encoder", help="the encoder, if the index records a local path (checked by fingerprint)")
     q.add_argument("--force", action="store_true", help="accept an encoder whose fingerprint differs")
     q.set_defaults(func=cmd_index_add)
     q = sub.add_parser("info", help="documents, encoder and fingerprint of an index", formatter_class=_FMT,
                        epilog="examples:\n  langalign index info --index idx --json")
-    q.add_argument("--index", required=True, type=Path)
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", type=Path)
+    where.add_argument("--store", metavar="KIND:PATH/COLLECTION", help=f"instead: {STORE_HELP}")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_index_info)
+    q = sub.add_parser("stamp", help="record the encoder of an existing Chroma/LanceDB/Qdrant collection",
+                       formatter_class=_FMT,
+                       description="Add langalign's stamp (encoder name, dimension, fingerprint) to the metadata of a "
+                                   "collection langalign did not write, after checking that a sample of its stored "
+                                   "vectors are that encoder's vectors of their texts. Only adds keys; an existing "
+                                   "stamp of another encoder is never replaced.",
+                       epilog="examples:\n  langalign index stamp --store chroma:stores/chroma/docs --encoder minilm")
+    q.add_argument("--store", required=True, metavar="KIND:PATH/COLLECTION", help=STORE_HELP)
+    q.add_argument("--encoder", required=True, help="the encoder that made the collection's vectors")
+    q.add_argument("--force", action="store_true", help="stamp even if the sampled vectors do not match")
+    q.set_defaults(func=cmd_index_stamp)
 
     s = subparsers.add_parser(
         "search", help="query a search index (other languages through a saved aligner)", formatter_class=_FMT,
@@ -93,8 +116,12 @@ def register(subparsers: Any) -> None:
                     "Chinese queries search an English index.",
         epilog="examples:\n  langalign search --index idx --query 'weather in Seoul'\n"
                "  langalign search --index idx --aligner aligners/bridge --query '서울 날씨' --top-k 3\n"
-               "  langalign search --index idx --aligner aligners/bridge --input queries_ko.txt --csls --json")
-    s.add_argument("--index", required=True, type=Path)
+               "  langalign search --index idx --aligner aligners/bridge --input queries_ko.txt --csls --json\n"
+               "  langalign search --store chroma:stores/chroma/docs --aligner aligners/bridge --query '서울 날씨'")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", type=Path, help="a langalign index folder")
+    where.add_argument("--store", metavar="KIND:PATH/COLLECTION",
+                       help=f"instead: {STORE_HELP}; its stamp (or a sample of its vectors) is checked first")
     s.add_argument("--aligner", type=Path, help="a saved aligner whose source encoder is the index's")
     s.add_argument("--query", action="append", default=[], help="a query (repeatable)")
     s.add_argument("--input", help="queries: .txt (one per line) or a table with --column")
@@ -102,6 +129,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--top-k", type=int, default=5)
     s.add_argument("--csls", action="store_true", help="re-rank by CSLS (needs >= 10 queries or a calibrated index)")
     s.add_argument("--json", action="store_true", help="one JSON object per query")
+    s.add_argument("--force", action="store_true", help="--store: search although the collection's stamp or sampled "
+                   "vectors name another encoder (a dimension mismatch is always refused)")
     s.set_defaults(func=cmd_search)
 
 
@@ -211,6 +240,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from ..index import SearchIndex
 
     texts, ids = _read_docs(args)
+    if args.store:
+        return store_commands.cmd_store_build(args, texts, ids)
     t0 = time.perf_counter()
     idx = SearchIndex(args.encoder).build(texts, ids=ids, batch_size=args.batch_size)
     idx.save(args.output)
@@ -222,6 +253,11 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 def cmd_index_add(args: argparse.Namespace) -> int:
     from ..index import SearchIndex
 
+    if args.store:
+        if args.force:
+            raise ValueError("--force does not apply to --store: a collection stamped with another encoder is "
+                             "never written to")
+        return store_commands.cmd_store_add(args, *_read_docs(args))
     idx = SearchIndex.load(args.index, encoder=args.encoder, force=args.force)
     texts, ids = _read_docs(args)
     before = len(idx)
@@ -236,6 +272,8 @@ def cmd_index_add(args: argparse.Namespace) -> int:
 def cmd_index_info(args: argparse.Namespace) -> int:
     from ..index import SearchIndex
 
+    if args.store:
+        return store_commands.cmd_store_info(args)
     info = SearchIndex.load(args.index).info()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -243,6 +281,10 @@ def cmd_index_info(args: argparse.Namespace) -> int:
         for k, v in info.items():
             print(f"{k}: {v}")
     return 0
+
+
+def cmd_index_stamp(args: argparse.Namespace) -> int:
+    return store_commands.cmd_store_stamp(args)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -257,6 +299,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ValueError("give at least one --query TEXT or --input FILE")
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.store:
+        return store_commands.cmd_store_search(args, queries)
+    if args.force:
+        raise ValueError("--force applies to --store; an index checks its aligner by fingerprint")
     idx = SearchIndex.load(args.index)
     aligner = LangAlign.load(args.aligner) if args.aligner else None
     results = idx.search(queries, top_k=args.top_k, aligner=aligner, csls=args.csls)

@@ -4,7 +4,8 @@ An existing English vector store answers Korean, Japanese or Chinese queries thr
 aligner (Rev-LangAlign), without re-embedding a document:
 
 - :mod:`.embedder`: :class:`AlignerEmbedder` (documents by the aligner's source encoder, queries
-  through ``aligner.to_source``, in process); :mod:`.service`: :class:`ServiceEmbedder` (the same
+  through ``aligner.to_source``, in process), :class:`EncoderEmbedder` (one encoder, no map);
+  :mod:`.service`: :class:`ServiceEmbedder` (the same
   from a running ``langalign serve``, over its OpenAI-compatible endpoint);
 - :mod:`.langchain`: ``LangAlignEmbeddings`` / ``LangAlignServiceEmbeddings`` (``langalign[langchain]``);
 - :mod:`.llamaindex`: ``LangAlignEmbedding`` / ``LangAlignServiceEmbedding`` (``langalign[llamaindex]``);
@@ -15,7 +16,7 @@ Importing this package imports no third-party integration; each module imports i
 it is imported, and a missing one is a one-line :class:`MissingExtraError` naming the extra.
 """
 from ._extras import MissingExtraError
-from .embedder import AlignerEmbedder, QueryDocEmbedder, as_embedder
+from .embedder import AlignerEmbedder, EncoderEmbedder, QueryDocEmbedder, as_embedder
 from .service import ServiceEmbedder, ServiceError
 from .stores import (
     STORE_KINDS,
@@ -30,7 +31,8 @@ from .stores import (
 )
 
 __all__ = [
-    "MissingExtraError", "QueryDocEmbedder", "AlignerEmbedder", "as_embedder", "ServiceEmbedder", "ServiceError",
+    "MissingExtraError", "QueryDocEmbedder", "AlignerEmbedder", "EncoderEmbedder", "as_embedder", "ServiceEmbedder",
+    "ServiceError",
     "VectorCollection", "ChromaCollection", "LanceDBCollection", "QdrantCollection", "CollectionHit", "StoreError",
     "open_collection", "parse_store_spec", "STORE_KINDS",
 ]

@@ -16,6 +16,7 @@ langalign's own :class:`~langalign.index.SearchIndex` does.
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from .._validation import check_texts
 from ..aligner import LangAlign
+from ..encoders import Encoder, load_encoder
 from ..errors import LangAlignError
 
 
@@ -109,10 +111,45 @@ class AlignerEmbedder(QueryDocEmbedder):
                 f"queries={self.aligner.target_name!r} -> {self.aligner.source_name!r})")
 
 
+class EncoderEmbedder(QueryDocEmbedder):
+    """Documents and queries by one encoder, no map: English queries into an English store.
+
+    What writes a collection (only the documents' encoder is needed) and what queries it in its own
+    language.
+    """
+
+    def __init__(self, encoder: Encoder | str, normalize: bool = True):
+        self.encoder = load_encoder(encoder) if isinstance(encoder, str) else encoder
+        if not isinstance(self.encoder, Encoder):
+            raise TypeError(f"encoder must be an Encoder or an encoder name, got {type(encoder).__name__}")
+        self.normalize = bool(normalize)
+        self._space: dict[str, Any] | None = None
+
+    @property
+    def space(self) -> dict[str, Any]:
+        if self._space is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an encoder that cannot encode the probes: name and dim only
+                ident = self.encoder.identity()
+            self._space = {k: ident[k] for k in ("name", "dim", "fingerprint") if ident.get(k) is not None}
+        return self._space
+
+    def _documents(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts, show_progress=False)
+
+    def _queries(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts, show_progress=False)
+
+    def __repr__(self) -> str:
+        return f"EncoderEmbedder({self.encoder.name!r})"
+
+
 def as_embedder(obj: Any, normalize: bool = True, force: bool = False) -> QueryDocEmbedder:
-    """A :class:`QueryDocEmbedder` from an embedder, a fitted LangAlign or a saved aligner's folder."""
+    """A :class:`QueryDocEmbedder` from an embedder, a fitted LangAlign, a saved aligner's folder or an Encoder."""
     if isinstance(obj, QueryDocEmbedder):
         return obj
+    if isinstance(obj, Encoder):
+        return EncoderEmbedder(obj, normalize=normalize)
     if isinstance(obj, (LangAlign, str, Path)):
         return AlignerEmbedder(obj, normalize=normalize, force=force)
     inner = getattr(obj, "embedder", None)  # a LangChain / LlamaIndex class of ours

@@ -153,7 +153,7 @@ class VectorCollection(ABC):
         if not self.path.is_dir():
             raise StoreError(f"{self.spec}: no {self.kind} store at {self.path} (not a folder)")
 
-    def _need_collection(self) -> None:
+    def require_collection(self) -> None:
         self._need_store()
         if not self.exists():
             have = self.list_collections()
@@ -208,7 +208,7 @@ class VectorCollection(ABC):
     # -- what langalign adds -----------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """Store, collection, count, dimension and stamp (no embedder needed)."""
-        self._need_collection()
+        self.require_collection()
         return {"store": self.kind, "path": str(self.path), "collection": self.name, "count": self.count(),
                 "dim": self.dimension(), "stamp": self.read_stamp()}
 
@@ -273,7 +273,7 @@ class VectorCollection(ABC):
         done = self._checked.get(id(emb))
         if done is not None:
             return done
-        self._need_collection()
+        self.require_collection()
         space = emb.space
         dim = self.dimension()
         if dim is None or self.count() == 0:
@@ -327,7 +327,7 @@ class VectorCollection(ABC):
         refused (its stamp is never replaced).
         """
         emb = as_embedder(embedder)
-        self._need_collection()
+        self.require_collection()
         have = self.read_stamp()
         if have is not None:
             problem = space_problem(_space_from_stamp(have), emb.space)
@@ -449,7 +449,8 @@ class ChromaCollection(VectorCollection):
             configuration={"hnsw": {"space": "cosine", **self.hnsw}}, embedding_function=None)
 
     def _metric(self) -> str:
-        conf = self._collection().configuration or {}
+        # the model's JSON, not Collection.configuration (which warns about legacy embedding functions)
+        conf = getattr(self._collection().get_model(), "configuration_json", None) or {}
         hnsw = conf.get("hnsw") or {}
         return str(hnsw.get("space") or (self._collection().metadata or {}).get("hnsw:space") or "l2")
 
@@ -571,9 +572,13 @@ class LanceDBCollection(VectorCollection):
 
     def _write_stamp(self, stamp: dict[str, Any]) -> None:
         f = self._vector_field()
-        meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
-        meta[_LANCE_KEY] = json.dumps(stamp, sort_keys=True)
-        self._table().replace_field_metadata(f.name, meta)
+        value = json.dumps(stamp, sort_keys=True)
+        tbl = self._table()
+        if hasattr(tbl, "update_field_metadata"):  # lancedb >= 0.33: merges, only our key is written
+            tbl.update_field_metadata({"path": f.name, "metadata": {_LANCE_KEY: value}})
+        else:
+            meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+            tbl.replace_field_metadata(f.name, {**meta, _LANCE_KEY: value})
         self._tbl = None
 
     def _create(self, dim: int, stamp: dict[str, Any]) -> None:
