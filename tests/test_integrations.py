@@ -454,3 +454,73 @@ def test_cli_index_stamp_and_add_with_a_store(toy, toy_names, tmp_path, capsys):
 
 def test_langalign_error_base(tmp_path):
     assert issubclass(StoreError, LangAlignError) and issubclass(MissingExtraError, ImportError)
+
+
+# ---------------------------------------------------------------- real models: Korean into English collections
+
+def _english_training_texts(n: int) -> list[str]:
+    """English training sentences from ../shared/data (SST-2 train), never Tatoeba: a small, fast bridge."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment" / "sst2" / "train.tsv"
+    out, seen = [], set()
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        t = " ".join(line.split("\t")[0].split())
+        if len(t.split()) >= 6 and t not in seen:
+            seen.add(t)
+            out.append(t)
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.fixture(scope="module")
+def real():
+    from langalign.data import load_tatoeba
+
+    bridge = LangAlign("minilm", "use-multilingual", mapper="ridge").fit_bridge(_english_training_texts(600))
+    tatoeba = load_tatoeba("ko")
+    docs, queries = tatoeba.source[:200], tatoeba.target[:60]
+    ids = [f"eng-{i}" for i in range(len(docs))]
+    idx = SearchIndex("minilm").build(docs, ids=ids)
+    ref = [[h.id for h in row] for row in idx.search(queries, top_k=10, aligner=bridge)]
+    return {"bridge": bridge, "docs": docs, "queries": queries, "ids": ids, "ref": ref}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", KINDS)
+def test_korean_queries_into_english_collections_filled_through_the_frameworks(real, tmp_path, kind):
+    got, where = _framework_fill_and_query(kind, tmp_path, real["bridge"], real["docs"], real["ids"],
+                                           real["queries"], 10)
+    assert got == real["ref"]  # the framework's own query, through langalign's class: SearchIndex's top-10
+    hits_top1 = sum(1 for i, row in enumerate(got) if row[0] == real["ids"][i])
+    assert hits_top1 >= 0.3 * len(got)  # the bridge finds translations (MiniLM alone: about 0)
+    with open_collection(where) as col:
+        report = col.check(real["bridge"])
+        assert report["checked"] == "sample" and report["sample_cosine"] > 0.99
+        by_text = dict(zip(real["docs"], real["ids"], strict=True))
+        assert [[by_text[h.text] for h in row] for row in col.search(real["queries"], real["bridge"])] == real["ref"]
+        col.stamp(real["bridge"])
+        assert col.read_stamp()["encoder"] == "minilm"
+    # an aligner into another space is refused by the stamp, one line
+    use = LangAlign("use-multilingual", "use-multilingual", mapper="centering").fit(real["docs"][:50],
+                                                                                     real["docs"][:50])
+    with open_collection(where) as col, pytest.raises(EncoderMismatchError, match="512") as e:
+        col.search(real["queries"][:2], use)
+    one_line(e.value)
+
+
+@pytest.mark.integration
+def test_cli_search_a_chroma_collection_in_korean(real, tmp_path, capsys):
+    real["bridge"].save(tmp_path / "bridge")
+    (tmp_path / "docs.tsv").write_text("id\ttext\n" + "".join(
+        f"{i}\t{t}\n" for i, t in zip(real["ids"], real["docs"], strict=True)), encoding="utf-8")
+    (tmp_path / "ko.txt").write_text("\n".join(real["queries"]) + "\n", encoding="utf-8")
+    where = f"chroma:{tmp_path / 'chroma'}/tatoeba"
+    assert main(["index", "build", "--encoder", "minilm", "--input", str(tmp_path / "docs.tsv"), "--id-column", "id",
+                 "--store", where]) == 0
+    capsys.readouterr()
+    assert main(["search", "--store", where, "--aligner", str(tmp_path / "bridge"), "--input",
+                 str(tmp_path / "ko.txt"), "--top-k", "10", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[h["id"] for h in r["hits"]] for r in rows] == real["ref"]

@@ -613,7 +613,7 @@ class LanceDBCollection(VectorCollection):
         vkey = self._vector_field().name
         names = tbl.schema.names
         text_col = self.text_key or next((t for t in TEXT_KEYS if t in names), None)
-        cols = [c for c in ("id", text_col) if c and c in names]
+        cols = [c for c in ("id", text_col) if c and c in names] + ["_distance"]  # named: lance warns otherwise
         out = []
         for q in Q:
             res = (tbl.search(q, vector_column_name=vkey).distance_type("cosine").bypass_vector_index()
