@@ -475,16 +475,22 @@ def _english_training_texts(n: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def real():
+def real(tmp_path_factory):
     from langalign.data import load_tatoeba
+    from langalign.scale.cache import CachedEncoder, EmbeddingCache
 
-    bridge = LangAlign("minilm", "use-multilingual", mapper="ridge").fit_bridge(_english_training_texts(600))
+    # a private embedding cache: each store re-embeds the same documents once, not once per store
+    cache = EmbeddingCache(tmp_path_factory.mktemp("embedding-cache"))
+    minilm, use = CachedEncoder("minilm", cache), CachedEncoder("use-multilingual", cache)
+    bridge = LangAlign(minilm, use, mapper="ridge").fit_bridge(_english_training_texts(600))
     tatoeba = load_tatoeba("ko")
-    docs, queries = tatoeba.source[:200], tatoeba.target[:60]
+    docs, queries = tatoeba.source[:150], tatoeba.target[:50]
     ids = [f"eng-{i}" for i in range(len(docs))]
-    idx = SearchIndex("minilm").build(docs, ids=ids)
+    idx = SearchIndex(minilm).build(docs, ids=ids)
     ref = [[h.id for h in row] for row in idx.search(queries, top_k=10, aligner=bridge)]
-    return {"bridge": bridge, "docs": docs, "queries": queries, "ids": ids, "ref": ref}
+    # an aligner into another space (use-multilingual's 512-d), for the refusal
+    other = LangAlign(use, use, mapper="centering").fit(docs[:50], docs[:50])
+    return {"bridge": bridge, "docs": docs, "queries": queries, "ids": ids, "ref": ref, "other": other}
 
 
 @pytest.mark.integration
@@ -503,10 +509,8 @@ def test_korean_queries_into_english_collections_filled_through_the_frameworks(r
         col.stamp(real["bridge"])
         assert col.read_stamp()["encoder"] == "minilm"
     # an aligner into another space is refused by the stamp, one line
-    use = LangAlign("use-multilingual", "use-multilingual", mapper="centering").fit(real["docs"][:50],
-                                                                                     real["docs"][:50])
     with open_collection(where) as col, pytest.raises(EncoderMismatchError, match="512") as e:
-        col.search(real["queries"][:2], use)
+        col.search(real["queries"][:2], real["other"])
     one_line(e.value)
 
 
