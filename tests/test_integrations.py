@@ -205,6 +205,23 @@ def test_unstamped_collection_without_texts_warns_that_only_the_dimension_was_ch
         assert [len(h) for h in hits] == [3, 3] and all(h.text is None for h in hits[0])
 
 
+def test_each_aligner_is_checked_and_a_check_is_not_repeated(toy, toy_names, monkeypatch, tmp_path):
+    _fill_natively("lancedb", tmp_path / "lancedb", toy["x"].encode(DOCS[:40]), DOCS[:40])
+    toy["align"].save(tmp_path / "good")
+    other = CountingEncoder("toy-b", 16, salt="b")
+    monkeypatch.setitem(encoders._cache, "toy-b", other)
+    LangAlign(other, toy["y"], held_out=0).fit(DOCS[:50], DOCS[:50]).save(tmp_path / "bad")
+    with open_collection(spec(tmp_path, "lancedb")) as col:
+        col.search(QUERIES[:2], toy["align"])  # unstamped: a sample of documents embedded again, once
+        seen = toy["x"].texts_seen
+        col.search(QUERIES[:2], toy["align"])
+        assert toy["x"].texts_seen == seen  # the same aligner: the check is not repeated
+        col.search(QUERIES[:2], str(tmp_path / "good"))
+        for _ in range(3):  # a folder is loaded once per collection; another aligner is always checked
+            with pytest.raises(EncoderMismatchError, match="not 'toy-b' vectors"):
+                col.search(QUERIES[:2], str(tmp_path / "bad"))
+
+
 def test_store_specs_and_missing_folders(tmp_path):
     assert parse_store_spec("chroma:a/b/docs") == ("chroma", __import__("pathlib").Path("a/b"), "docs")
     for bad in ("chroma", "pinecone:a/docs", "qdrant:docs", "lancedb:a/"):

@@ -131,7 +131,9 @@ class VectorCollection(ABC):
         self.path = Path(path)
         self.name = name
         self.text_key = text_key
-        self._checked: dict[int, dict[str, Any]] = {}
+        # Keyed by id() with the object kept alive in the value, so an id is never reused for another one.
+        self._checked: dict[int, tuple[QueryDocEmbedder, dict[str, Any]]] = {}
+        self._embedders: dict[Any, tuple[Any, QueryDocEmbedder]] = {}
 
     @property
     def spec(self) -> str:
@@ -206,6 +208,22 @@ class VectorCollection(ABC):
         return None
 
     # -- what langalign adds -----------------------------------------------------------
+    def _embedder(self, obj: Any) -> QueryDocEmbedder:
+        """``obj`` as an embedder, the same one for the same aligner object or folder (so its check is reused)."""
+        if isinstance(obj, QueryDocEmbedder):
+            return obj
+        if isinstance(obj, (str, Path)):  # a folder: reloaded when its config changes
+            cfg = Path(obj) / "config.json"
+            key: Any = (str(Path(obj).resolve()), cfg.stat().st_mtime_ns if cfg.is_file() else None)
+        else:
+            key = id(obj)
+        have = self._embedders.get(key)
+        if have is not None and (not isinstance(key, int) or have[0] is obj):
+            return have[1]
+        emb = as_embedder(obj)
+        self._embedders[key] = (obj, emb)
+        return emb
+
     def info(self) -> dict[str, Any]:
         """Store, collection, count, dimension and stamp (no embedder needed)."""
         self.require_collection()
@@ -223,7 +241,7 @@ class VectorCollection(ABC):
         texts = check_texts(texts, "texts")
         if not texts:
             raise ValueError("texts is empty: no documents to add")
-        emb = as_embedder(embedder)
+        emb = self._embedder(embedder)
         stamp = _stamp_from_space(emb.space)
         if self.exists():
             have = self.read_stamp()
@@ -269,10 +287,10 @@ class VectorCollection(ABC):
 
         Returns ``{"checked": "stamp" | "sample" | "dimension", ...}``; cached per embedder.
         """
-        emb = as_embedder(embedder)
+        emb = self._embedder(embedder)
         done = self._checked.get(id(emb))
-        if done is not None:
-            return done
+        if done is not None and done[0] is emb:
+            return done[1]
         self.require_collection()
         space = emb.space
         dim = self.dimension()
@@ -296,7 +314,7 @@ class VectorCollection(ABC):
             report: dict[str, Any] = {"checked": "stamp", "stamp": stamp}
         else:
             report = self._sample_check(emb, force)
-        self._checked[id(emb)] = report
+        self._checked[id(emb)] = (emb, report)
         return report
 
     def _sample_check(self, emb: QueryDocEmbedder, force: bool) -> dict[str, Any]:
@@ -326,7 +344,7 @@ class VectorCollection(ABC):
         Only adds langalign's keys to the metadata; a collection already stamped with another encoder is
         refused (its stamp is never replaced).
         """
-        emb = as_embedder(embedder)
+        emb = self._embedder(embedder)
         self.require_collection()
         have = self.read_stamp()
         if have is not None:
@@ -346,7 +364,7 @@ class VectorCollection(ABC):
         """The ``top_k`` best documents per query (texts in any language the embedder's queries read)."""
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        emb = as_embedder(embedder)
+        emb = self._embedder(embedder)
         self.check(emb, force=force)
         Q = emb.embed_queries(queries)
         if Q.shape[0] == 0:
