@@ -23,7 +23,9 @@ queries whose top-1 id, and whose top-10 ids in order, equal ``SearchIndex``'s. 
 Overhead: the adapter's search (check + unit-normalise + the store call + building hits) against the
 store's own client called directly with the same query vectors, median of ``--repeats`` rounds over
 all queries of one language; and the LangChain / LlamaIndex classes' ``embed_query`` against
-``aligner.to_source([text])`` (what they wrap), one query per call, with the real (uncached) encoders.
+``aligner.to_source([text])`` (what they wrap), one query per call, with the real (uncached) encoders
+(medians per call, the three taking turns on every query), and what the classes add on their own
+(the same classes around a lookup of precomputed vectors).
 Document and query vectors of the store part go through langalign's embedding cache
 (``CachedEncoder``), so a rerun skips the encoding. Timings are wall-clock on a
 shared 2-core machine; nothing here is asserted in tests.
@@ -112,13 +114,31 @@ class Precomputed:
         return _Emb()
 
 
-def _median_time(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _interleaved(fns: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, the functions taking turns within every round (rotating who goes
+    first), so load from other jobs on a shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _per_call(fns: dict[str, Any], texts: list[str], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, the functions taking turns on every text."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for i, x in enumerate(texts):
+            j = (i + r) % len(names)
+            for name in names[j:] + names[:j]:
+                t0 = time.perf_counter()
+                fns[name](x)
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def direct_call(col: Any, Q: np.ndarray, k: int) -> Any:
@@ -170,15 +190,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_all = time.perf_counter()
     src, tgt = CachedEncoder(la.load_encoder("minilm")), CachedEncoder(la.load_encoder("use-multilingual"))
     english, pool_source = english_texts(args.pool_size)
-    _say(f"bridge: fit_bridge on {len(english)} sentences from {pool_source}, mapper={args.mapper}")
     t0 = time.perf_counter()
-    bridge = la.LangAlign(src, tgt, mapper=args.mapper).fit_bridge(english)
-    fit_s = time.perf_counter() - t0
+    if args.bridge is not None and (args.bridge / "config.json").is_file():
+        _say(f"bridge: loading {args.bridge} (fitted by an earlier run)")
+        bridge = la.LangAlign.load(args.bridge, source_encoder=src, target_encoder=tgt)
+        fit_s = None
+    else:
+        _say(f"bridge: fit_bridge on {len(english)} sentences from {pool_source}, mapper={args.mapper}")
+        bridge = la.LangAlign(src, tgt, mapper=args.mapper).fit_bridge(english)
+        fit_s = round(time.perf_counter() - t0, 1)
+        if args.bridge is not None:
+            bridge.save(args.bridge)
+    trained = bridge.training_.get("bridge", {})
     space = {k: v for k, v in src.identity().items() if k in ("name", "dim", "fingerprint")}
     k = args.k
-    res: dict[str, Any] = {"bridge": {"pool_source": pool_source, "sentences": len(english), "mapper": args.mapper,
-                                      "map": bridge.training_.get("bridge", {}).get("mapper"),
-                                      "fit_seconds": round(fit_s, 1)},
+    res: dict[str, Any] = {"bridge": {"pool_source": pool_source, "sentences": trained.get("english"),
+                                      "map": trained.get("mapper"), "fit_seconds": fit_s,
+                                      "loaded_from": str(args.bridge) if fit_s is None else None},
                            "documents_per_language": args.pairs, "k": k, "languages": {}, "overhead": {}}
     work = Path(tempfile.mkdtemp(prefix="langalign-stores-"))
     try:
@@ -197,7 +225,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             gold = sum(1 for i, row in enumerate(ref_ids) if row[0] == ids[i]) / len(ids)
             per: dict[str, Any] = {"searchindex_backend": idx.info()["backend"],
                                    "searchindex_top1_accuracy": round(gold, 4), "stores": {}}
-            t_idx = _median_time(lambda idx=idx, Q=Q: idx.search_vectors(Q, k), args.repeats)
             for kind in KINDS:
                 store = "chroma" if kind.startswith("chroma") else kind
                 kw: dict[str, Any] = {}
@@ -211,14 +238,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 row = compare(ref_ids, ref_scores, hits, k)
                 row["top1_accuracy"] = round(sum(1 for i, h in enumerate(hits) if h[0].id == ids[i]) / len(ids), 4)
                 row["write_seconds"] = round(write_s, 2)
-                direct = direct_call(col, Q, k)
-                t_direct = _median_time(direct, args.repeats)
-                t_adapter = _median_time(lambda col=col, queries=queries, emb=emb: col.search(queries, emb, top_k=k),
-                                         args.repeats)
-                row["query_ms_per_query"] = {"direct": round(1000 * t_direct / len(Q), 4),
-                                             "adapter": round(1000 * t_adapter / len(Q), 4),
-                                             "searchindex": round(1000 * t_idx / len(Q), 4)}
-                row["adapter_over_direct"] = round(t_adapter / t_direct, 3)
+                t = _interleaved({
+                    "direct": direct_call(col, Q, k),
+                    "adapter": lambda col=col, queries=queries, emb=emb: col.search(queries, emb, top_k=k),
+                    "searchindex": lambda idx=idx, Q=Q: idx.search_vectors(Q, k)}, args.repeats)
+                row["query_ms_per_query"] = {name: round(1000 * v / len(Q), 4) for name, v in t.items()}
+                row["adapter_over_direct"] = round(t["adapter"] / t["direct"], 3)
                 per["stores"][kind] = row
                 col.close()
                 _say(f"{lang} {kind}: top-1 equal {row['top1_equal']}/{len(Q)}, top-{k} equal {row[f'top{k}_equal']}, "
@@ -235,15 +260,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bridge = plain
         for t in texts[:5]:  # warm both paths
             bridge.to_source([t]), lc.embed_query(t), li.get_query_embedding(t)
-        t_plain = _median_time(lambda: [bridge.to_source([t]) for t in texts], args.repeats)
-        t_lc = _median_time(lambda: [lc.embed_query(t) for t in texts], args.repeats)
-        t_li = _median_time(lambda: [li.get_query_embedding(t) for t in texts], args.repeats)
+        t = _per_call({"plain": lambda x: bridge.to_source([x]), "langchain": lc.embed_query,
+                       "llamaindex": li.get_query_embedding}, texts, args.repeats)
+        t_plain, t_lc, t_li = t["plain"], t["langchain"], t["llamaindex"]
+        # what the classes add, alone: the same classes around an embedder whose "encoder" is a lookup
+        vecs = dict(zip(texts, bridge.to_source(texts), strict=True))
+        pre = Precomputed.make(space, {}, vecs)
+        lc0, li0 = LangAlignEmbeddings(pre), LangAlignEmbedding(pre)
+        w = _per_call({"lookup": lambda x: pre._queries([x]), "langchain": lc0.embed_query,
+                       "llamaindex": li0.get_query_embedding}, texts, args.repeats)
         res["overhead"] = {"language": lang, "queries": len(texts),
-                           "ms_per_query": {"aligner.to_source": round(1000 * t_plain / len(texts), 3),
-                                            "LangChain embed_query": round(1000 * t_lc / len(texts), 3),
-                                            "LlamaIndex get_query_embedding": round(1000 * t_li / len(texts), 3)},
+                           "ms_per_query": {"aligner.to_source": round(1000 * t_plain, 3),
+                                            "LangChain embed_query": round(1000 * t_lc, 3),
+                                            "LlamaIndex get_query_embedding": round(1000 * t_li, 3)},
                            "langchain_over_direct": round(t_lc / t_plain, 3),
-                           "llamaindex_over_direct": round(t_li / t_plain, 3)}
+                           "llamaindex_over_direct": round(t_li / t_plain, 3),
+                           "added_us_per_query": {"LangChain": round(1e6 * (w["langchain"] - w["lookup"]), 1),
+                                                  "LlamaIndex": round(1e6 * (w["llamaindex"] - w["lookup"]), 1)}}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["seconds"] = round(time.perf_counter() - t_all, 1)
@@ -253,24 +286,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(res: dict[str, Any]) -> str:
     k = res["k"]
     b = res["bridge"]
+    fitted = f"fitted in {b['fit_seconds']} s" if b["fit_seconds"] else f"loaded from {b['loaded_from']}"
     out = [f"# Existing vector stores through the English-only bridge ({res['date']})", "",
-           f"`{res['command']}` (commit `{res['commit']}`, {res['seconds']} s on {res['machine']}). "
-           f"Bridge: `fit_bridge` on {b['sentences']} sentences of the {b['pool_source']}, map `{b['map']}` "
-           f"({b['fit_seconds']} s). {res['documents_per_language']} Tatoeba English documents per language, as many "
-           f"queries. Equal = the same ids in the same order as langalign's `SearchIndex` on the same vectors.", "",
-           f"| language | store | top-1 equal | top-{k} equal (ids and order) | top-1 accuracy (SearchIndex) | "
-           "ms/query direct | ms/query adapter | adapter / direct | write s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+           f"`{res['command']}` (commit `{res['commit']}`, {res['seconds']} s on {res['machine']}, shared with "
+           f"other jobs). Bridge: `fit_bridge` on {b['sentences']} sentences of the {b['pool_source']}, map "
+           f"`{b['map']}` ({fitted}). "
+           f"{res['documents_per_language']} Tatoeba English documents per language, as many queries. Equal = the "
+           f"same ids in the same order as langalign's `SearchIndex` on the same vectors (backend "
+           f"{next(iter(res['languages'].values()))['searchindex_backend']}); where a list differs, the largest gap "
+           "between the cosines (by SearchIndex) of the two documents swapped. Times: median of interleaved rounds, "
+           "all queries of a language per round.", "",
+           f"| language | store | top-1 equal | top-{k} equal (ids and order) | largest gap where differing | "
+           "top-1 accuracy (SearchIndex) | ms/query direct | ms/query adapter | adapter / direct | "
+           "ms/query SearchIndex | write s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for lang, per in res["languages"].items():
         for kind, r in per["stores"].items():
             ms = r["query_ms_per_query"]
+            gap = r["max_score_gap_where_differing"]
             out.append(f"| {lang} | {kind} | {r['top1_equal']}/{r['queries']} | {r[f'top{k}_equal']}/{r['queries']} | "
+                       f"{'-' if gap is None else f'{gap:.1e}'} | "
                        f"{r['top1_accuracy']:.3f} ({per['searchindex_top1_accuracy']:.3f}) | {ms['direct']:.3f} | "
-                       f"{ms['adapter']:.3f} | {r['adapter_over_direct']:.2f}x | {r['write_seconds']:.1f} |")
+                       f"{ms['adapter']:.3f} | {r['adapter_over_direct']:.2f}x | {ms['searchindex']:.3f} | "
+                       f"{r['write_seconds']:.1f} |")
     o = res["overhead"]
     out += ["", f"Framework classes, one {o['language']} query per call ({o['queries']} queries, ms/query): "
             + ", ".join(f"{name} {v:.2f}" for name, v in o["ms_per_query"].items())
-            + f" (LangChain {o['langchain_over_direct']:.2f}x, LlamaIndex {o['llamaindex_over_direct']:.2f}x).", "",
+            + f" (LangChain {o['langchain_over_direct']:.2f}x, LlamaIndex {o['llamaindex_over_direct']:.2f}x; medians "
+            "per call, the three taking turns on every query). What the classes add alone, around a lookup instead "
+            "of the encoders: " + ", ".join(f"{name} {v:.0f} µs" for name, v in o["added_us_per_query"].items())
+            + " per query.", "",
             "Versions: " + ", ".join(f"{p} {v}" for p, v in res["versions"].items()), ""]
     return "\n".join(out)
 
@@ -283,6 +328,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=1000, help="Tatoeba pairs per language (documents and queries)")
     ap.add_argument("--pool-size", type=int, default=5000, help="English sentences the bridge is fitted on")
     ap.add_argument("--mapper", default="default", help="fit_bridge's mapper (default: its residual MLP)")
+    ap.add_argument("--bridge", type=Path, help="a saved bridge to load, or where to save the one fitted")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5, help="timing rounds (median)")
     ap.add_argument("--overhead-queries", type=int, default=200)
