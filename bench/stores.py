@@ -294,7 +294,8 @@ def markdown(res: dict[str, Any]) -> str:
            f"{res['documents_per_language']} Tatoeba English documents per language, as many queries. Equal = the "
            f"same ids in the same order as langalign's `SearchIndex` on the same vectors (backend "
            f"{next(iter(res['languages'].values()))['searchindex_backend']}); where a list differs, the largest gap "
-           "between the cosines (by SearchIndex) of the two documents swapped. Times: median of interleaved rounds, "
+           "between the cosines (by SearchIndex) of two documents swapped, or a document outside SearchIndex's "
+           "top-k (an approximate search's miss). Times: median of interleaved rounds, "
            "all queries of a language per round.", "",
            f"| language | store | top-1 equal | top-{k} equal (ids and order) | largest gap where differing | "
            "top-1 accuracy (SearchIndex) | ms/query direct | ms/query adapter | adapter / direct | "
@@ -304,8 +305,12 @@ def markdown(res: dict[str, Any]) -> str:
         for kind, r in per["stores"].items():
             ms = r["query_ms_per_query"]
             gap = r["max_score_gap_where_differing"]
+            outside = r["differing_outside_reference_top_k"]
+            shown = "-" if not r["differing_lists"] else ", ".join(
+                ([f"swap {gap:.1e}"] if gap is not None else [])
+                + ([f"{outside} with a document outside SearchIndex's top-{k}"] if outside else []))
             out.append(f"| {lang} | {kind} | {r['top1_equal']}/{r['queries']} | {r[f'top{k}_equal']}/{r['queries']} | "
-                       f"{'-' if gap is None else f'{gap:.1e}'} | "
+                       f"{shown} | "
                        f"{r['top1_accuracy']:.3f} ({per['searchindex_top1_accuracy']:.3f}) | {ms['direct']:.3f} | "
                        f"{ms['adapter']:.3f} | {r['adapter_over_direct']:.2f}x | {ms['searchindex']:.3f} | "
                        f"{r['write_seconds']:.1f} |")
