@@ -67,8 +67,8 @@ def _generate(body: str) -> str:
     if fn is None:
         raise PluginError(f"<!-- generate: {name} -->: no such generator; there are cli-reference, result-reports, "
                           f"{', '.join(results_tables.GENERATORS)} (scripts/docs/results_tables.py)")
-    try:
-        return fn(ROOT, **kwargs)
+    try:  # a table's `*` marks significance, never emphasis
+        return fn(ROOT, **kwargs).replace("*", "\\*")
     except results_tables.ResultsError as e:
         raise PluginError(f"generate {name}: {e}") from None
     except (KeyError, TypeError, ValueError) as e:

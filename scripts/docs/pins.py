@@ -11,7 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
-PIN = re.compile(r"<!--\s*prose-for:\s*(?P<body>.*?)\s*-->", re.DOTALL)
+PIN = re.compile(r"^[ \t]*<!--\s*prose-for:\s*(?P<body>.*?)\s*-->", re.MULTILINE | re.DOTALL)
 
 
 def short_sha(path: Path) -> str:

@@ -316,7 +316,9 @@ def domain_shift(root: Path, file: str = "results/domain_shift.json") -> str:
     for r in rows:
         tab.setdefault(r["method"], OrderedDict())[f"{r['task']} {r['lang']}"] = r
     cols = list(dict.fromkeys(k for by in tab.values() for k in by))
-    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    metric = {c: next(by[c]["metric"] for by in tab.values() if c in by) for c in cols}
+    lines = ["| method | " + " | ".join(f"{c} ({metric[c].replace('_', '-')})" for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
     for method, by in tab.items():
         cells = []
         for c in cols:
@@ -328,8 +330,8 @@ def domain_shift(root: Path, file: str = "results/domain_shift.json") -> str:
             diff = f" ({_signed(100 * r['diff'])}{star})" if "diff" in r else ""
             cells.append(_pct(r["score"]) + diff)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + ("\n\nDev sets, x100 (accuracy; NLI and LibreOffice macro-F1 where the report says so); "
-                               "in parentheses the difference to the zero-shot, `*` McNemar p < 0.05.")
+    return "\n".join(lines) + ("\n\nDev sets, x100; in parentheses the difference to the zero-shot, "
+                               "* McNemar p < 0.05.")
 
 
 # -- choosing a configuration without test labels (results/model_selection.json) --------------------------------
@@ -380,6 +382,40 @@ def serving_retention(root: Path, file: str = "bench/results/serving.json") -> s
     return "\n".join(lines)
 
 
+def _rate(x: float) -> str:
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
+def serving_service(root: Path, file: str = "bench/results/serving.json") -> str:
+    """Throughput and latency of `POST /v1/embeddings` against the same call in-process, by concurrency."""
+    res = load(root, file)
+    levels, mech = res["service"]["levels"], {m["concurrency"]: m for m in res.get("mechanics", {}).get("levels", [])}
+    head = "| `POST /v1/embeddings`, one sentence per request | " + " | ".join(
+        f"concurrency {lv['concurrency']}" for lv in levels) + " |"
+    rows = [head, "|---|" + "---|" * len(levels)]
+    n = {lv["requests"] for lv in levels}
+    errors = sum(lv["requests"] - lv["ok"] for lv in levels)
+    rows.append(f"| service: requests/s, p50 / p99 ms ({', '.join(map(str, sorted(n)))} requests, "
+                f"{errors or 'zero'} errors) | "
+                + " | ".join(f"{_rate(lv['throughput_per_s'])}, {lv['p50_ms']:.0f} / {lv['p99_ms']:.0f}"
+                             for lv in levels) + " |")
+    rows.append("| in-process `bridge.to_source([text])`, same rounds: texts/s, p50 ms | " + " | ".join(
+        f"{_rate(lv['in_process_sequential']['throughput_per_s'])}, {lv['in_process_sequential']['p50_ms']:.0f}"
+        for lv in levels) + " |")
+    rows.append("| in-process, all of a round's texts in one call: texts/s | " + " | ".join(
+        _rate(lv["in_process_one_batch"]["throughput_per_s"]) for lv in levels) + " |")
+    ratios = [(lv["throughput_vs_in_process_sequential"], lv["per_round_throughput_vs_in_process_sequential"])
+              for lv in levels]
+    rows.append(f"| service / in-process one per call (median of {levels[0]['rounds']} rounds; range) | " + " | ".join(
+        f"{mid:.2g}x ({min(per):.2g}-{max(per):.2g})" for mid, per in ratios) + " |")
+    if mech:
+        rows.append("| HTTP + batcher alone (encoder sleeping): req/s, mean batch | " + " | ".join(
+            f"{_rate(mech[lv['concurrency']]['throughput_per_s'])}, {mech[lv['concurrency']]['mean_batch']:.1f} "
+            f"(ideal {mech[lv['concurrency']]['ideal_per_s']:.0f})" if lv["concurrency"] in mech else ""
+            for lv in levels) + " |")
+    return "\n".join(rows)
+
+
 # -- generic: the rows of one section of a JSON result ---------------------------------------------------------
 def json_rows(root: Path, file: str, section: str, columns: str = "") -> str:
     """A table of `res[section]["rows"]` (or `res[section]` when it is a list), one column per key."""
@@ -414,5 +450,5 @@ GENERATORS = {
     "english-bridge-test": english_bridge_test,
     "neural-budget": neural_budget, "head-protocol": head_protocol, "procrustes-heldout": procrustes_heldout,
     "domain-shift": domain_shift, "model-selection": model_selection, "tuning": tuning,
-    "serving-retention": serving_retention, "json-rows": json_rows,
+    "serving-retention": serving_retention, "serving-service": serving_service, "json-rows": json_rows,
 }
