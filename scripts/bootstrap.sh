@@ -2,8 +2,8 @@
 # Set up a virtual environment (.venv) and run one job in it.
 #   bash scripts/bootstrap.sh demo   -> langalign demo
 #   bash scripts/bootstrap.sh test   -> python -m pytest
-#   bash scripts/bootstrap.sh lint   -> ruff check + mypy (installs the dev extra too)
-#   bash scripts/bootstrap.sh setup  -> install only
+#   bash scripts/bootstrap.sh lint   -> ruff check + mypy (installs the dev and docs extras too)
+#   bash scripts/bootstrap.sh setup  -> install only (test, dev and docs extras)
 # CPU torch is installed *before* the project, or pip would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ VENV=${LANGALIGN_VENV:-.venv}
 PY=${PYTHON:-python3}
 job=${1:-test}; shift || true
 extras=test
-case "$job" in lint|setup) extras=test,dev ;; esac
+case "$job" in lint|setup) extras=test,dev,docs ;; esac
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
@@ -24,7 +24,7 @@ case "$job" in
   test) exec "$VENV/bin/python" -m pytest "$@" ;;
   lint) "$VENV/bin/python" -m ruff check src tests bench scripts "$@"
         exec "$VENV/bin/python" -m mypy src/langalign ;;
-  setup) echo "ready: $VENV (project, test and dev extras)" ;;
+  setup) echo "ready: $VENV (project, test, dev and docs extras)" ;;
   demo) exec "$VENV/bin/langalign" demo "$@" ;;
   *) exec "$VENV/bin/langalign" "$job" "$@" ;;
 esac

@@ -366,6 +366,10 @@ def _prefixed(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
 class EncoderTuner:
     """Fine-tune a sentence-transformers encoder (see the module docstring).
 
+    Fitted attributes: ``model_`` (the tuned SentenceTransformer, on CPU), ``history_``,
+    ``dev_scores_``, ``best_epoch_``, ``base_identity_``, ``data_``, ``classes_`` (task mode),
+    ``seconds_``.
+
     Parameters
     ----------
     base: ``"minilm"``, a local sentence-transformers folder (a tuned folder too), a hub id in
@@ -384,10 +388,6 @@ class EncoderTuner:
         in task mode, trained in parallel mode (new-language tokens must move there).
     device: ``"auto"`` (CUDA, then MPS, then CPU), or a torch device string.
     num_threads: torch CPU threads while training (default: torch's, capped at the usable CPUs).
-
-    Fitted attributes: ``model_`` (the tuned SentenceTransformer, on CPU), ``history_``,
-    ``dev_scores_``, ``best_epoch_``, ``base_identity_``, ``data_``, ``classes_`` (task mode),
-    ``seconds_``.
     """
 
     def __init__(self, base: str | Encoder = "minilm", mode: str = "task", *, loss: str = "auto", epochs: int = 1,
