@@ -1,4 +1,4 @@
-"""``langalign serve`` (the HTTP service), ``langalign index build|add|info`` and ``langalign search``."""
+"""``langalign serve`` (the HTTP service), ``langalign index build|add|delete|info`` and ``langalign search``."""
 from __future__ import annotations
 
 import argparse
@@ -62,7 +62,11 @@ def register(subparsers: Any) -> None:
                     "through a saved aligner ('langalign search --aligner').",
         epilog="examples:\n  langalign index build --encoder minilm --input docs.tsv --column text --id-column id "
                "--output indexes/docs\n  langalign index add --index indexes/docs --input more.txt\n"
-               "  langalign index info --index indexes/docs")
+               "  langalign index delete --index indexes/docs --id d17\n"
+               "  langalign index info --index indexes/docs\n\n"
+               "documents without --id-column get new ids (so adding a file twice keeps both copies); an id\n"
+               "already in the index is refused and nothing is added. Writers of one index take turns\n"
+               "(a lock); readers always see one complete version.")
     ix.set_defaults(func=lambda args: (ix.print_help(), 1)[1])
     sub = ix.add_subparsers(dest="index_command", metavar="SUBCOMMAND")
     q = sub.add_parser("build", help="encode documents into a new index (replaces OUTPUT)", formatter_class=_FMT,
@@ -79,7 +83,18 @@ def register(subparsers: Any) -> None:
     _doc_args(q)
     q.add_argument("--encoder", help="the encoder, if the index records a local path (checked by fingerprint)")
     q.add_argument("--force", action="store_true", help="accept an encoder whose fingerprint differs")
+    q.add_argument("--lock-timeout", type=float, default=120.0,
+                   help="seconds to wait for another writer of the index to finish (default 120)")
     q.set_defaults(func=cmd_index_add)
+    q = sub.add_parser("delete", help="remove documents by id", formatter_class=_FMT,
+                       epilog="examples:\n  langalign index delete --index idx --id d17 --id d18\n"
+                              "  langalign index delete --index idx --ids-file stale_ids.txt")
+    q.add_argument("--index", required=True, type=Path, help="the index folder")
+    q.add_argument("--id", action="append", default=[], help="a document id (repeatable)")
+    q.add_argument("--ids-file", help="a .txt file of document ids, one per line")
+    q.add_argument("--lock-timeout", type=float, default=120.0,
+                   help="seconds to wait for another writer of the index to finish (default 120)")
+    q.set_defaults(func=cmd_index_delete)
     q = sub.add_parser("info", help="documents, encoder and fingerprint of an index", formatter_class=_FMT,
                        epilog="examples:\n  langalign index info --index idx --json")
     q.add_argument("--index", required=True, type=Path)
@@ -209,7 +224,10 @@ def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
 
 def cmd_index_build(args: argparse.Namespace) -> int:
     from ..index import SearchIndex
+    from ..index.store import check_index_destination
 
+    check_index_destination(args.output)  # before reading and encoding, not after
+    _refuse_output_holding_input(args.output, args.input)
     texts, ids = _read_docs(args)
     t0 = time.perf_counter()
     idx = SearchIndex(args.encoder).build(texts, ids=ids, batch_size=args.batch_size)
@@ -220,17 +238,39 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from ..index import SearchIndex
+    from ..index import SearchIndex, add_documents
 
-    idx = SearchIndex.load(args.index, encoder=args.encoder, force=args.force)
+    SearchIndex.load(args.index, encoder=args.encoder, force=args.force)  # a bad index fails before reading
     texts, ids = _read_docs(args)
-    before = len(idx)
     t0 = time.perf_counter()
-    idx.add(texts, ids=ids, batch_size=args.batch_size)
-    idx.save(args.index)
-    print(f"added {len(idx) - before} documents to {args.index} ({len(idx)} in all) in "
-          f"{time.perf_counter() - t0:.1f}s")
+    added, total = add_documents(args.index, texts, ids=ids, encoder=args.encoder, force=args.force,
+                                 batch_size=args.batch_size, lock_timeout=args.lock_timeout)
+    print(f"added {added} documents to {args.index} ({total} in all) in {time.perf_counter() - t0:.1f}s")
     return 0
+
+
+def cmd_index_delete(args: argparse.Namespace) -> int:
+    from ..index import delete_documents
+    from .core_commands import read_texts
+
+    ids = list(args.id) + ([t.strip() for t in read_texts(args.ids_file) if t.strip()] if args.ids_file else [])
+    if not ids:
+        raise ValueError("give at least one --id ID or an --ids-file FILE")
+    removed, left = delete_documents(args.index, ids, lock_timeout=args.lock_timeout)
+    print(f"removed {removed} documents from {args.index} ({left} left)")
+    return 0
+
+
+def _refuse_output_holding_input(output: Path, input_file: str) -> None:
+    """An index build must not replace the folder its own input file sits in."""
+    import os
+
+    try:
+        out, inp = os.path.realpath(output), os.path.realpath(input_file)
+    except OSError:
+        return
+    if inp == out or inp.startswith(out.rstrip(os.sep) + os.sep):
+        raise ValueError(f"--output {output} holds the input file {input_file}; write the index to another folder")
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:

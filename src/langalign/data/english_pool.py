@@ -42,7 +42,6 @@ import random
 import re
 import shutil
 import subprocess
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .._io import atomic_dir
+from .._io import atomic_dir, scratch_dir
 from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
@@ -693,7 +692,7 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     stats: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     held_keys: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="langalign-pool-") as tmp:
+    with scratch_dir("langalign-pool-") as tmp:
         roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing)
         for src in chosen:
             counts: Counter[str] = Counter()

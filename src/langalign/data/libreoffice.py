@@ -41,7 +41,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,7 +48,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_dir
+from .._io import atomic_dir, scratch_dir
 from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, IDENTICAL, TOO_SHORT, ParallelCorpus
@@ -340,7 +339,7 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
         log.info("%s already built with these settings at %s (pass force=True to rebuild)", NAME, folder)
         return folder
     workers = workers or min(4, os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory(prefix="langalign-lohelp-") as tmp:
+    with scratch_dir("langalign-lohelp-") as tmp:
         roots, versions = _gather_sources(codes, debs, Path(tmp))
         en_pages = _list_pages(roots["en"])
         if not en_pages:
