@@ -20,7 +20,10 @@ def register(subparsers: Any) -> None:
         description="Serve encoders, saved aligners, classifiers and search indexes over HTTP (FastAPI + uvicorn; "
                     "pip install 'langalign[serve]'). Endpoints: POST /v1/embeddings (OpenAI-compatible), "
                     "POST /v1/classify, POST /v1/search, GET /v1/models, GET /health (200 once every model is "
-                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise. "
+                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise; "
+                    "answers only requests whose Host header is the bound address (or --allowed-host). Admits "
+                    "at most --max-in-flight requests and --max-queued-texts/--max-queued-chars of queued work "
+                    "(more: 429 with Retry-After); each response carries X-Request-ID. "
                     "Flags add to (and override) the --config file.",
         epilog="examples:\n"
                "  langalign serve --aligner bridge=aligners/bridge --index docs=indexes/docs\n"
@@ -47,7 +50,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-items", type=int, help="texts per request (default 256)")
     p.add_argument("--max-chars", type=int, help="characters per text (default 8192)")
     p.add_argument("--max-body-bytes", type=int, help="request body size (default 4 MiB)")
+    p.add_argument("--max-in-flight", type=int, help="requests served at once; more get 429 + Retry-After (default 64)")
+    p.add_argument("--max-queued-texts", type=int,
+                   help="texts of admitted requests not yet answered; beyond, 429 + Retry-After (default 2048)")
+    p.add_argument("--max-queued-chars", type=int, help="the same, in characters (default 2097152)")
+    p.add_argument("--request-timeout", type=float, help="seconds to answer an admitted request (default 120)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header to accept besides the bound address (repeatable; '*' for any)")
     p.add_argument("--batch-max-texts", type=int, help="texts per batched encoder call (default 64)")
+    p.add_argument("--batch-max-chars", type=int,
+                   help="characters per batched encoder call (default 32768): big requests are split and shared")
     p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
     p.add_argument("--force", action="store_true", help="downgrade encoder name/fingerprint mismatches to warnings")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -160,9 +172,15 @@ def _serve_config(args: argparse.Namespace) -> Any:
     cfg.indexes.update(_named(args.index, "--index"))
     if args.api_key_env or args.api_key_file:
         cfg.api_key = read_api_key(args.api_key_env, args.api_key_file)
+    cfg.allowed_hosts += [h for h in args.allowed_host if h not in cfg.allowed_hosts]
     for flag, obj, attr in (("max_items", cfg.limits, "max_items"), ("max_chars", cfg.limits, "max_chars"),
                             ("max_body_bytes", cfg.limits, "max_body_bytes"),
-                            ("batch_max_texts", cfg.batch, "max_texts"), ("batch_wait_ms", cfg.batch, "max_wait_ms")):
+                            ("max_in_flight", cfg.limits, "max_in_flight"),
+                            ("max_queued_texts", cfg.limits, "max_queued_texts"),
+                            ("max_queued_chars", cfg.limits, "max_queued_chars"),
+                            ("request_timeout", cfg.limits, "request_timeout_s"),
+                            ("batch_max_texts", cfg.batch, "max_texts"), ("batch_max_chars", cfg.batch, "max_chars"),
+                            ("batch_wait_ms", cfg.batch, "max_wait_ms")):
         if getattr(args, flag) is not None:
             setattr(obj, attr, getattr(args, flag))
     cfg.force = cfg.force or args.force
