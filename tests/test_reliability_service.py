@@ -190,7 +190,7 @@ def _closed_or_answered(c: socket.socket, limit: float = 30.0) -> bytes:
     while time.monotonic() < end:
         try:
             part = c.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             return got
@@ -300,12 +300,12 @@ def test_a_foreign_host_header_is_refused_before_anything_else():
     s = serve(enc)
     try:
         body = json.dumps({"model": "paced", "input": ["secret?"]})
-        for host in ("attacker.example", "attacker.example:%d" % s.port, "127.0.0.1.attacker.example"):
+        for host in ("attacker.example", f"attacker.example:{s.port}", "127.0.0.1.attacker.example"):
             r = httpx.post(s.url + "/v1/embeddings", content=body, headers={**JSON, "Host": host})
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_host", host
         r = httpx.post(s.url + "/v1/embeddings", content=body, headers={"Content-Type": "text/plain"})
         assert r.status_code == 415 and "application/json" in r.json()["error"]["message"]
-        for host in ("127.0.0.1:%d" % s.port, "localhost:%d" % s.port, "localhost", "[::1]:80"):
+        for host in (f"127.0.0.1:{s.port}", f"localhost:{s.port}", "localhost", "[::1]:80"):
             r = httpx.post(s.url + "/v1/embeddings", content=body, headers={**JSON, "Host": host})
             assert r.status_code == 200, host
         assert enc.texts_encoded("secret?") == 4
