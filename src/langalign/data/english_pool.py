@@ -57,7 +57,7 @@ from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
 from .home import MANIFEST, corpus_dir, find_reference_data, read_manifest, write_manifest
 from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, local_debs, page_label, split_pages
-from .readers import decode_utf8, read_labelled, split_lines
+from .readers import MAX_BYTES, MAX_CELL_CHARS, cell_too_long, decode_utf8, read_labelled, split_lines
 
 log = logging.getLogger("langalign.data")
 
@@ -442,8 +442,8 @@ def _tsv_column(column: str) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         rows = text.splitlines()
         header = rows[0].split("\t") if rows else []
-        if column not in header:
-            raise DataError(f"no column {column!r} (header: {header})")
+        if column not in header:  # the header is not echoed: the file may not be what it claims to be
+            raise DataError(f"no column {column!r} in the header line")
         i = header.index(column)
         return [r.split("\t")[i] for r in rows[1:] if len(r.split("\t")) > i]
     return parse
@@ -526,19 +526,44 @@ EVALUATION_FILES: tuple[tuple[str, Callable[[str], list[str]]], ...] = (
 )
 
 
+def _within(tree: Path, path: Path) -> bool:
+    """Is ``path`` (links followed) inside ``tree`` (links followed)?"""
+    try:
+        real, root = os.path.realpath(path), os.path.realpath(tree)
+    except (OSError, ValueError):
+        return False
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _read_bytes_limited(path: Path) -> bytes:
+    """The file's bytes (decompressed for .gz/.dz), at most the readers' :data:`MAX_BYTES`."""
+    limit = MAX_BYTES
+    size = path.stat().st_size
+    if size > limit:
+        raise DataError(f"{path}: the file is {size:,} bytes, more than the {limit:,} one input file may hold")
+    if path.suffix not in (".gz", ".dz"):
+        return path.read_bytes()
+    with gzip.open(path, "rb") as f:  # streamed: a small compressed file cannot expand without bound
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{path}: decompresses to more than the {limit:,} bytes one input file may hold")
+    return data
+
+
 def _read_file(path: Path) -> str:
-    data = path.read_bytes()
-    if path.suffix in (".gz", ".dz"):
-        data = gzip.decompress(data)
-    return data.decode("utf-8", errors="replace")
+    return _read_bytes_limited(path).decode("utf-8", errors="replace")
 
 
 def _read_items(path: Path, parse: Callable[[str], list[str]]) -> list[str]:
     if path.suffix == ".csv":  # STS-B: sentence1, sentence2, score
         ds = read_labelled(path, text=0, text_pair=1, label=2, format="csv")
         return [*ds.texts, *(ds.text_pairs or [])]
-    return parse(decode_utf8(path.read_bytes(), path) if path.suffix == ".tsv" or not path.suffix
-                 or path.suffix in (".dev", ".test", ".eng") else _read_file(path))
+    strict = path.suffix == ".tsv" or not path.suffix or path.suffix in (".dev", ".test", ".eng")
+    items = parse(decode_utf8(_read_bytes_limited(path), path) if strict else _read_file(path))
+    for i, t in enumerate(items):  # the readers' cell limit, for every source
+        if len(t) > MAX_CELL_CHARS:
+            raise cell_too_long(path, f"item {i + 1}", "a text", len(t))
+    return items
 
 
 # ---------------------------------------------------------------- getting the packages
@@ -583,7 +608,7 @@ def _find_root(trees: Sequence[Path], src: Source) -> Path | None:
     """The first tree (or a folder directly inside one) holding files of ``src``."""
     for tree in trees:
         for cand in (tree, tree / src.name, *(tree / p for p in src.packages), *sorted(tree.glob("*/"))):
-            if cand.is_dir() and _source_files(cand, src):
+            if cand.is_dir() and _within(tree, cand) and _source_files(cand, src):  # no link leading out
                 return cand
     return None
 
@@ -702,11 +727,20 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                 absent = [str(f) for f in files if not f.is_file()]
                 if absent:
                     raise DataError(f"{src.name}: {', '.join(absent)} not found in the reference data")
+                outside = [str(f) for f in files if not _within(ref_root, f)]
+                if outside:  # a link to /etc/passwd is not reference data: never read it
+                    raise DataError(f"{src.name}: {', '.join(outside)} is a link leading out of the reference data "
+                                    f"folder {ref_root}; refusing to read it")
                 info: dict[str, Any] = {"origin": f"reference data {', '.join(src.patterns)}",
                                         "licence": src.licence}
             elif src.name in roots:
                 found = roots[src.name]
-                files = [f for root, _, _ in found for f in _source_files(root, src)]
+                files = [f for root, _, _ in found for f in _source_files(root, src) if _within(root, f)]
+                leading_out = sum(1 for root, _, _ in found for f in _source_files(root, src) if not _within(root, f))
+                if leading_out:  # e.g. a link to /usr/share/... in a package: the system's file, not the package's
+                    log.warning("%s: skipping %d file(s) whose links lead out of the source tree", src.name,
+                                leading_out)
+                    counts["links leading out of the tree"] = leading_out
                 info = {"package": src.package, "version": found[0][2] if found[0][1] == src.package else "missing",
                         "licence": src.licence,
                         "copyright_licences": sorted({lic for root, pkg, _ in found
@@ -804,12 +838,12 @@ def _evaluation_keys(root: Path | None) -> set[str]:
         return keys
     for rel, parse in EVALUATION_FILES:
         p = root / rel
-        if p.is_file():
+        if p.is_file() and _within(root, p):
             keys.update(dedupe_key(clean_text(t)) for t in _read_items(p, parse))
     # SST-2 is tokenised: its detokenised form is what the pool holds.
     for rel in ("sentiment/sst2/dev.tsv", "sentiment/sst2/test.tsv"):
         p = root / rel
-        if p.is_file():
+        if p.is_file() and _within(root, p):
             keys.update(dedupe_key(detokenize_ptb(t)) for t in _read_items(p, _tsv_column("sentence")))
     keys.discard("")
     return keys

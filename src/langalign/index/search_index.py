@@ -173,7 +173,7 @@ class SearchIndex:
                 raise ArtefactError(f"the index records its encoder as the local path {self.encoder!r}; it is not "
                                     "loaded from a path written in a config. Pass the encoder explicitly "
                                     "(SearchIndex.load(..., encoder=...); CLI: --encoder PATH)")
-            self.encoder = load_encoder(self.encoder)
+            self.encoder = load_encoder(self.encoder, allow_download=not self._from_artefact)
         if not self._verified:
             if self.encoder_identity_ is not None:
                 check_encoder_identity(self.encoder_identity_, self.encoder, "this search index", force=self.force)

@@ -177,7 +177,7 @@ class Registry:
             raise ArtefactError(f"{what} was fitted on the tuned encoder {name!r}, which the service does not "
                                 "serve: list its folder (written by `langalign tune`) under \"encoders\" in the "
                                 "config (CLI: --encoder PATH)")
-        return self._add_encoder(load_encoder(name))
+        return self._add_encoder(load_encoder(name, allow_download=False))  # named by an artefact, not the operator
 
     def _add_embedding(self, m: EmbeddingModel) -> None:
         if m.id in self.embeddings:
