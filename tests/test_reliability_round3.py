@@ -244,3 +244,60 @@ def test_select_classifier_refuses_an_unknown_metric_naming_the_metrics(metric):
     with pytest.raises(ValueError, match="metric must be one of 'accuracy', 'macro_f1'"):
         select_classifier({"a": clf}, dev=(["t 1", "t 2"], [1, 0]), metric=metric)
     assert select_classifier({"a": clf}, dev=(["t 1", "t 2"], [1, 0]), metric="macro_f1")["chosen"] == "a"
+
+
+# ---------------------------------------------------------------- item 16: deterministic training
+
+def test_a_neural_fit_is_bit_for_bit_with_the_same_seed_and_restores_torch_settings():
+    import torch
+
+    from langalign.mappers import make_mapper
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 16)).astype(np.float32)
+    Y = np.tanh(X @ rng.standard_normal((16, 12)).astype(np.float32))
+    before = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    a = make_mapper("bridge", epochs=3, hidden_dim=32).fit(X, Y)
+    b = make_mapper("bridge", epochs=3, hidden_dim=32).fit(X, Y)
+    assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
+    assert a.transform(X).tobytes() == b.transform(X).tobytes()
+    assert a.history_ == b.history_ or all(
+        x["val_loss"] == y["val_loss"] for x, y in zip(a.history_, b.history_, strict=True))
+
+
+def test_corpus_builds_record_their_inputs_and_reproduce_them(tmp_path):
+    """A build records the hash of every input it read; `like=` its manifest rebuilds the same corpus from
+    the same inputs and refuses (writing nothing) to build from other ones."""
+    from test_data_libreoffice import _make_tree
+
+    from langalign.data import build_libreoffice_help
+
+    ref, tree, home = _reference(tmp_path / "ref"), _tree(tmp_path / "tree"), tmp_path / "home"
+    folder = build_english_pool(["sib200-train", "fortunes"], debs=[tree], reference=ref, home=home,
+                                max_per_source=3, seed=5, show_progress=False)
+    m = json.loads((folder / "manifest.json").read_text())
+    assert set(m["inputs"]) == {"sib200-train", "fortunes", "evaluation files"}
+    assert m["inputs"]["fortunes"]["files"] == 1 and len(m["inputs"]["fortunes"]["sha256"]) == 64
+    first = (folder / "sentences.txt").read_bytes()
+    saved = tmp_path / "pool-manifest.json"
+    saved.write_text(json.dumps(m))
+    again = build_english_pool(debs=[tree], reference=ref, home=home, like=saved, show_progress=False)
+    assert (again / "sentences.txt").read_bytes() == first  # same sources, settings, seed (5) and inputs
+    fort = tree / "fortunes/usr/share/games/fortunes/wisdom"
+    fort.write_text(fort.read_text() + "A new fortune appears in a later package version.\n%\n")
+    with pytest.raises(DataError, match="the inputs differ from the recorded ones: fortunes"):
+        build_english_pool(debs=[tree], reference=ref, home=home, like=saved, show_progress=False)
+    assert (folder / "sentences.txt").read_bytes() == first  # nothing written
+
+    lo_src = _make_tree(tmp_path / "lo")
+    lo = build_libreoffice_help(["ko"], debs=lo_src, home=tmp_path / "lohome", min_label_pairs=1, seed=3,
+                                show_progress=False, workers=1)
+    lm = json.loads((lo / "manifest.json").read_text())
+    assert set(lm["inputs"]) == {"en", "ko"} and lm["inputs"]["ko"]["version"] == "extracted tree"
+    pairs = (lo / "en-ko.train.tsv").read_bytes()
+    build_libreoffice_help(debs=lo_src, home=tmp_path / "lohome", like=lo, show_progress=False, workers=1)
+    assert (lo / "en-ko.train.tsv").read_bytes() == pairs
+    page = next((lo_src).rglob("*.html"))
+    page.write_text(page.read_text().replace("</p>", " changed</p>", 1))
+    with pytest.raises(DataError, match="the inputs differ"):
+        build_libreoffice_help(debs=lo_src, home=tmp_path / "lohome", like=lm, show_progress=False, workers=1)

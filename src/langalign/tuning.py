@@ -584,7 +584,11 @@ class EncoderTuner:
         key = self._run_key(base_identity.get("fingerprint", base_enc.name), data)
         ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         t0 = time.perf_counter()
-        with _torch_threads(self.num_threads) as threads:
+        from .mappers.neural import deterministic_torch
+
+        # Same seed, data and thread count: the same weights (the thread count matters here: the tuned
+        # weights differ between 1 and 2 threads; num_threads fixes it, and it is recorded).
+        with _torch_threads(self.num_threads) as threads, deterministic_torch():
             model.to(device)
             state = self._train(model, data, loss_name, device, key, ckdir, resume, callback, show_progress)
             model.to("cpu")

@@ -55,7 +55,8 @@ from .._io import atomic_dir, scratch_dir
 from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
-from .home import MANIFEST, corpus_dir, find_reference_data, read_manifest, write_manifest
+from .home import (MANIFEST, check_inputs, corpus_dir, digest_inputs, find_reference_data, read_like, read_manifest,
+                   sha256_of, write_manifest)
 from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, local_debs, page_label, split_pages
 from .readers import MAX_BYTES, MAX_CELL_CHARS, cell_too_long, decode_utf8, read_labelled, split_lines
 
@@ -526,6 +527,16 @@ EVALUATION_FILES: tuple[tuple[str, Callable[[str], list[str]]], ...] = (
 )
 
 
+def _relative(path: Path, bases: Sequence[Path]) -> str:
+    """``path`` relative to the first of ``bases`` it lies under (a stable name for the inputs' digest)."""
+    for b in bases:
+        try:
+            return path.relative_to(b).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
 def _within(tree: Path, path: Path) -> bool:
     """Is ``path`` (links followed) inside ``tree`` (links followed)?"""
     try:
@@ -583,12 +594,13 @@ def _apt_download_each(packages: Sequence[str], dest: Path) -> dict[str, str]:
     # A fresh container has no package lists; fetch them once, then try the packages one by one.
     subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=600)
     failed = {}
-    for pkg in packages:
-        if any(dest.glob(f"{pkg}_*.deb")):
+    for pkg in packages:  # "name" or "name=version" (a build reproducing a manifest)
+        base = pkg.split("=")[0]
+        if any(dest.glob(f"{base}_*.deb")):
             continue
         r = get([pkg])
         if r.returncode != 0:
-            failed[pkg] = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
+            failed[base] = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
     return failed
 
 
@@ -680,7 +692,7 @@ def _process(items: Iterable[str], src: Source, counts: Counter[str], min_words:
 def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, seed: int = 0, *,
                        reference: str | os.PathLike | None = None, home: str | os.PathLike | None = None,
                        max_per_source: int | None = None, min_words: int = 4, max_words: int = 40,
-                       force: bool = False, show_progress: bool | None = None) -> Path:
+                       force: bool = False, show_progress: bool | None = None, like: Any = None) -> Path:
     """Build (or reuse) the English sentence pool in ``<data home>/corpora/english-pool``.
 
     ``sources``: names from :data:`SOURCE_NAMES` (default: all). ``debs``: None to
@@ -691,8 +703,27 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     ``reference``: the shared reference data folder (default: found as
     :func:`~langalign.data.home.find_reference_data` does). ``max_per_source``:
     keep at most this many sentences of any one source (a seeded sample).
+    ``like``: a pool manifest (or its path or folder) to reproduce: its sources, settings and
+    seed are used, apt fetches the package versions it records, and the build stops (writing
+    nothing) unless every input file read hashes to what it records (``inputs``).
     Returns the pool folder.
     """
+    pins: dict[str, str] = {}
+    recorded_inputs: Any = None
+    if like is not None:
+        m = read_like(like, NAME)
+        st = m["settings"]
+        if st.get("builder_version") != BUILDER_VERSION:
+            raise DataError(f"{like}: made by pool builder version {st.get('builder_version')}, this langalign builds "
+                            f"version {BUILDER_VERSION}: the same inputs would give another pool")
+        sources, min_words, max_words = st.get("sources"), st.get("min_words", 4), st.get("max_words", 40)
+        max_per_source, seed, force = st.get("max_per_source"), st.get("seed", 0), True
+        for recorded in (m.get("sources") or {}).values():
+            versions = recorded.get("packages") or ({recorded["package"]: recorded.get("version")}
+                                                    if "package" in recorded else {})
+            pins.update({p: v for p, v in versions.items()
+                         if isinstance(v, str) and v not in ("extracted tree", "missing")})
+        recorded_inputs = m.get("inputs")
     names = list(SOURCE_NAMES) if sources is None else list(dict.fromkeys(sources))
     unknown = [n for n in names if n not in SOURCE_NAMES]
     if unknown:
@@ -717,8 +748,10 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     stats: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     held_keys: set[str] = set()
+    inputs: dict[str, Any] = {}
+    deb_shas: dict[str, str] = {}
     with scratch_dir("langalign-pool-") as tmp:
-        roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing)
+        roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing, pins, deb_shas)
         for src in chosen:
             counts: Counter[str] = Counter()
             if not src.packages:
@@ -769,9 +802,22 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                     out.extend(_process(items, src, counts, min_words, max_words))
             counts["files"] = len(files) - len(held)
             per_source[src.name] = out
+            bases = [r for r, _, _ in roots.get(src.name) or []] if src.packages else [ref_root or Path(".")]
+            inputs[src.name] = digest_inputs((_relative(f, bases), f) for f in files)
+            if src.packages:
+                inputs[src.name]["version"] = ", ".join(f"{p}={v}" for _, p, v in roots[src.name])
+                shas = {p: deb_shas[p] for _, p, _ in roots[src.name] if p in deb_shas}
+                if shas:
+                    inputs[src.name]["deb_sha256"] = shas
             stats[src.name] = {**info, "description": src.description, "counts": counts}
         ref_for_eval = ref_root if ref_root is not None else _try_reference()
         evaluation = _evaluation_keys(ref_for_eval) | held_keys
+        if ref_for_eval is not None:  # the sentences kept out of the pool are an input too
+            inputs["evaluation files"] = digest_inputs(
+                (rel, ref_for_eval / rel) for rel, _ in EVALUATION_FILES
+                if (ref_for_eval / rel).is_file() and _within(ref_for_eval, ref_for_eval / rel))
+    if like is not None:
+        check_inputs(recorded_inputs, inputs, f"reproducing {like}")
 
     # Dedupe across sources in SOURCES order, remove evaluation sentences, cap, shuffle.
     rng = random.Random(seed)
@@ -815,6 +861,7 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                                           for p, v in st.get("packages", {st["package"]: st["version"]}).items()),
                        counts={"sentences": len(rows), "per_source": per}, settings=settings,
                        extra={"langalign_version": __version__, "sources": stats, "missing": missing,
+                              "inputs": inputs,
                               "evaluation_sentences_excluded": len(evaluation),
                               "evaluation_files": [p for p, _ in EVALUATION_FILES],
                               "format": f"{SENTENCES}: one sentence per line; {SOURCES_FILE}: its source"})
@@ -849,9 +896,13 @@ def _evaluation_keys(root: Path | None) -> set[str]:
     return keys
 
 
-def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
-                   missing: dict[str, str]) -> dict[str, list[tuple[Path, str, str]]]:
-    """``{source: [(root folder, package, version), ...]}``; unavailable packages go into ``missing``."""
+def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path, missing: dict[str, str],
+                   pins: dict[str, str] | None = None,
+                   deb_shas: dict[str, str] | None = None) -> dict[str, list[tuple[Path, str, str]]]:
+    """``{source: [(root folder, package, version), ...]}``; unavailable packages go into ``missing``.
+
+    ``pins``: package -> version to fetch (apt); ``deb_shas`` receives the sha256 of each .deb used.
+    """
     if not chosen:
         return {}
     packages = sorted({p for s in chosen for p in s.packages})
@@ -859,7 +910,8 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
     if debs is None:
         dl = workdir / "debs"
         dl.mkdir()
-        for pkg, err in _apt_download_each(packages, dl).items():
+        wanted = [f"{p}={pins[p]}" if pins and p in pins else p for p in packages]
+        for pkg, err in _apt_download_each(wanted, dl).items():
             missing[pkg] = f"apt-get download failed: {err}"
         deb_files = sorted(dl.glob("*.deb"))
     else:
@@ -875,6 +927,8 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
                     dest.mkdir(parents=True, exist_ok=True)
                     _extract_deb(match[-1], dest)
                     extracted[pkg] = dest
+                    if deb_shas is not None:
+                        deb_shas[pkg] = sha256_of(match[-1])
                 if _source_files(extracted[pkg], src):
                     roots.setdefault(src.name, []).append((extracted[pkg], pkg, _deb_version(match[-1])))
                 else:
