@@ -254,6 +254,22 @@ def test_a_client_trickling_its_body_gets_408_and_the_connection_is_closed():
         s.stop()
 
 
+def test_a_client_leaving_mid_body_is_counted_not_an_internal_error(caplog):
+    s = serve(PacedEncoder(), body_timeout_s=30)
+    try:
+        with caplog.at_level(logging.ERROR, logger="langalign.serving"):
+            c = _raw(s.port)
+            c.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 200\r\n\r\n{\"model\"")
+            time.sleep(0.2)
+            c.close()
+            wait_for(lambda: s.stats.client_gone == 1, "the service noticed the client left")
+        assert not [r for r in caplog.records if "internal error" in r.getMessage()]
+        assert s.stats.in_flight == 0 and embed(s.url, ["next"]).status_code == 200
+    finally:
+        s.stop()
+
+
 def test_keep_alive_connections_still_serve_many_requests():
     """The header timeout counts from the end of the previous answer: a pooled connection keeps working."""
     s = serve(PacedEncoder(), header_timeout_s=2.0)

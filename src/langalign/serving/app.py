@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .._version import __version__
 from ..index import space_problem
@@ -132,6 +133,9 @@ class _Api:
 
         try:  # a client trickling its body holds nothing for long
             await asyncio.wait_for(read(), self.limits.body_timeout_s)
+        except ClientDisconnect:
+            self.admission.stats.client_gone += 1
+            raise ClientGone() from None
         except asyncio.TimeoutError:
             self.admission.stats.slow_clients += 1
             raise ApiError(408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s",
