@@ -574,7 +574,8 @@ def test_cli_serve_stops_with_one_error_line_when_loading_fails(models, monkeypa
     assert "probe sentences differ" in err[-1]
 
 
-@pytest.mark.parametrize("cmd", [["serve"], ["index", "build"], ["index", "add"], ["index", "info"], ["search"]])
+@pytest.mark.parametrize("cmd", [["serve"], ["index", "build"], ["index", "add"], ["index", "delete"],
+                                 ["index", "info"], ["search"]])
 def test_new_commands_have_help_with_examples(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([*cmd, "--help"])
