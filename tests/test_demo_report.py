@@ -32,3 +32,31 @@ def test_table_pads_rows_with_fewer_parts():
     assert lines[0] == "| task | encoder | method | ko | ja | mean |"
     assert lines[2] == "| a | b | c | 50.0 | 60.0 | 55.0 |"
     assert lines[3] == "| x | y |  | 10.0 | nan | 10.0 |"
+
+
+def test_a_zero_difference_is_a_tie_never_a_win():
+    """Issue 21 item 16: the demo once said "beats re-embedding (72.8%) by 0.0 points"."""
+    r = _results(bridge_sib=0.80, alt_sib=0.80)
+    r["tables"][demo.BRIDGE_TITLE]["Sentiment | MiniLM English head | + Rev-LangAlign English-only bridge"] = \
+        {"ko": 0.72804}
+    r["tables"][demo.BRIDGE_TITLE]["Sentiment | use-multilingual head | re-embed everything, zero-shot"] = \
+        {"ko": 0.72799}
+    lines = demo._summary(r)
+    assert "ties with re-embedding with use-multilingual (72.8%)" in lines[0] and "beats" not in lines[0]
+    assert "ties with" in lines[1] and "by 0.0 points" not in " ".join(lines)
+
+
+def test_the_summary_says_whether_a_difference_is_significant():
+    r = _results(bridge_sib=0.70, alt_sib=0.80)
+    r["paired"] = {"Sentiment": {"n": 1000, "bridge_only": 60, "reembed_only": 20},
+                   "SIB-200 topic": {"n": 600, "bridge_only": 10, "reembed_only": 14}}
+    lines = demo._summary(r)
+    assert "beats" in lines[0] and "(significant: McNemar p = " in lines[0] and "over 1,000 paired" in lines[0]
+    assert "trails" in lines[1] and "(not significant: McNemar p = " in lines[1]
+
+
+def test_paired_counts_add_up_over_languages():
+    r: dict = {}
+    demo._paired(r, "T", ["a", "b", "c"], ["a", "x", "c"], ["a", "b", "x"])
+    demo._paired(r, "T", [1, 2], [1, 1], [2, 2])
+    assert r["paired"]["T"] == {"n": 5, "bridge_only": 2, "reembed_only": 2}

@@ -30,6 +30,8 @@ MAX_SHARD_HELD_OUT = 10_000
 SHIFT_FULL_MAP = 0.02
 SHIFT_NO_MAP = 0.06
 FALLBACKS = ("identity", "shift")
+# Weighted fits copy each row k times: at most this many rows in all (10M rows of 2 x 512 float32 are 40 GB).
+MAX_WEIGHTED_ROWS = 10_000_000
 # fit_bridge(pair_weight="auto"): parallel pairs make up this share of the fit's rows.
 # Chosen on dev splits (bench/english_bridge.py, pairs stage: 50k pool + 300 SIB-200 pairs):
 # 0.05 and 0.1 gain most in the pairs' domain (SIB-200 mean +0.4) and cost nothing on
@@ -117,7 +119,8 @@ class LangAlign:
             raise ArtefactError(f"the artefact records its {side} encoder as the local path {name!r}; it is not "
                                 f"loaded from a path written in a config. Pass the encoder explicitly "
                                 f"({side}_encoder=... ; CLI: --{side}-encoder PATH)")
-        return load_encoder(name)
+        # A name read from a config never makes us download a model either (only bundled or cached ones load).
+        return load_encoder(name, allow_download=not self._from_artefact)
 
     def _checked(self, enc: Encoder, side: str) -> Encoder:
         """Compare ``enc`` with the identity recorded in the artefact, once (lazily: it encodes probes)."""
@@ -202,6 +205,7 @@ class LangAlign:
                 raise ValueError(f"parallel source and target texts differ in length: {len(par_src)} != "
                                  f"{len(par_tgt)}")
         k = bridge_pair_weight(len(english), len(par_src), pair_weight)
+        _check_weighted_rows(len(english), len(par_src), k)
         X = self.encode_source(english + par_src, show_progress)
         Y = self.encode_target(english + par_tgt, show_progress)
         weights = np.concatenate([np.ones(len(english), np.int64), np.full(len(par_src), k, np.int64)])
@@ -651,7 +655,20 @@ def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
         raise ValueError(f"sample_weight must hold one weight per pair ({n}), got shape {w.shape}")
     if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
         raise ValueError("sample_weight must hold whole numbers >= 0 (a row of weight k counts as k copies)")
+    total = float(np.sum(w, dtype=np.float64))
+    if total > MAX_WEIGHTED_ROWS:
+        raise ValueError(f"sample_weight expands the fit to {total:,.0f} rows (a row of weight k is k copies), more "
+                         f"than the {MAX_WEIGHTED_ROWS:,} allowed; use smaller weights")
     return w.astype(np.int64)
+
+
+def _check_weighted_rows(n_plain: int, n_weighted: int, k: int) -> None:
+    """fit_bridge: refuse ``pair_weight`` copies that would not fit, before anything is encoded."""
+    total = n_plain + n_weighted * k
+    if total > MAX_WEIGHTED_ROWS:
+        raise ValueError(f"pair_weight={k:,} makes {n_weighted:,} pairs count as {n_weighted * k:,} rows "
+                         f"({total:,} in all), more than the {MAX_WEIGHTED_ROWS:,} allowed; use a smaller pair_weight "
+                         "(or 'auto')")
 
 
 def check_held_out(value: Any) -> float:

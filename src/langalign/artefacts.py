@@ -225,22 +225,27 @@ def _check_entry(p: Path) -> None:
                         "as regular files")
 
 
-def read_config_file(real: Path, where: Path, kind: str, what: str = "a langalign config",
-                     max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+def read_config_file(real: Path | None, where: Path, kind: str, what: str = "a langalign config",
+                     max_bytes: int = MAX_CONFIG_BYTES, data: bytes | None = None) -> dict[str, Any]:
     """The checked contents of a langalign ``config.json`` (search indexes use it too).
 
-    ``real`` is the file, already resolved inside its folder; ``where`` names it in the
-    errors, ``what`` says what it should be (``"an index config"``). Refused, each with one
-    :class:`ArtefactError`: a file over ``max_bytes``, invalid JSON or UTF-8, no
+    ``real`` is the file, already resolved inside its folder (or ``data``, its bytes, already
+    read); ``where`` names it in the errors, ``what`` says what it should be (``"an index
+    config"``). Refused, each with one :class:`ArtefactError`: a file over ``max_bytes``, invalid JSON or UTF-8, no
     ``"format": "langalign"``, a missing or newer ``format_version``, another ``kind``.
     The config is returned as written (no migration: the caller's format decides that).
     """
     from . import _version
 
     try:
-        if os.path.getsize(real) > max_bytes:
+        if data is None:
+            assert real is not None
+            if os.path.getsize(real) > max_bytes:
+                raise ArtefactError(f"{where} is larger than {max_bytes >> 20} MB; not {what}")
+            data = real.read_bytes()
+        elif len(data) > max_bytes:
             raise ArtefactError(f"{where} is larger than {max_bytes >> 20} MB; not {what}")
-        config = json.loads(real.read_bytes().decode("utf-8"))
+        config = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtefactError(f"{where} is not valid JSON: {e}") from None
     except RecursionError:

@@ -115,8 +115,10 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
             bridged = mini_head.predict_embeddings(Y)
             put(BRIDGE_TITLE, f"{name} | MiniLM English head | + Rev-LangAlign English-only bridge", code,
                 _acc(bridged, gold))
+            reembedded = use_head.predict_embeddings(Y)
             put(BRIDGE_TITLE, f"{name} | use-multilingual head | re-embed everything, zero-shot", code,
-                _acc(use_head.predict_embeddings(Y), gold))
+                _acc(reembedded, gold))
+            _paired(results, name, gold, bridged, reembedded)
             if task is sib:
                 pick = np.random.default_rng(seed).choice(len(texts), size=min(EXAMPLES_PER_LANG, len(texts)),
                                                           replace=False)
@@ -192,19 +194,42 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
     return results
 
 
+def _paired(results: dict[str, Any], name: str, gold: Any, a: Any, b: Any) -> None:
+    """Add one language's test items to the paired comparison bridge (a) vs re-embedding (b)."""
+    ok_a = np.asarray([str(p) for p in a]) == np.asarray([str(g) for g in gold])
+    ok_b = np.asarray([str(p) for p in b]) == np.asarray([str(g) for g in gold])
+    d = results.setdefault("paired", {}).setdefault(name, {"n": 0, "bridge_only": 0, "reembed_only": 0})
+    d["n"] += int(ok_a.size)
+    d["bridge_only"] += int(np.sum(ok_a & ~ok_b))
+    d["reembed_only"] += int(np.sum(~ok_a & ok_b))
+
+
 def _summary(results: dict[str, Any]) -> list[str]:
-    """Plain sentences computed from the tables: wins and losses alike."""
+    """Plain sentences computed from the tables: wins and losses alike. "beats" only for a positive
+    difference as printed (one decimal), "ties" for none; McNemar's test over the paired test items
+    (all languages) says whether the difference is significant."""
+    from .evaluation.classification import mcnemar_p
+
     b = results["tables"][BRIDGE_TITLE]
     lines = []
     for name in ("Sentiment", "SIB-200 topic"):
         raw_row = b.get(f"{name} | MiniLM English head | target text as is (no map)")
         br = _mean(b[f"{name} | MiniLM English head | + Rev-LangAlign English-only bridge"])
         alt = _mean(b[f"{name} | use-multilingual head | re-embed everything, zero-shot"])
-        verdict = "beats" if br > alt else "trails"
+        diff = round(100 * br, 1) - round(100 * alt, 1)
+        if abs(diff) < 0.05:
+            verdict = f"ties with re-embedding with use-multilingual ({100 * alt:.1f}%)"
+        else:
+            verdict = (f"{'beats' if diff > 0 else 'trails'} re-embedding with use-multilingual "
+                       f"({100 * alt:.1f}%) by {abs(diff):.1f} points")
+        pair = (results.get("paired") or {}).get(name)
+        if pair:
+            p = mcnemar_p(pair["bridge_only"], pair["reembed_only"])
+            verdict += (f" ({'significant' if p < 0.05 else 'not significant'}: McNemar p = {p:.2g} over "
+                        f"{pair['n']:,} paired test items)")
         as_is = f"at {100 * _mean(raw_row):.1f}% as is and " if raw_row else ""
         lines.append(f"- {name}: the English MiniLM head reads target text {as_is}at {100 * br:.1f}% through "
-                     f"the bridge; it {verdict} re-embedding with use-multilingual ({100 * alt:.1f}%) by "
-                     f"{100 * abs(br - alt):.1f} points.")
+                     f"the bridge; it {verdict}.")
     ret = results["tatoeba_retention_csls"]
     lines.append("- Tatoeba: bridged queries with CSLS keep " +
                  ", ".join(f"{code} {v:.3f}" for code, v in ret.items()) +

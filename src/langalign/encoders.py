@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+import contextlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -185,7 +188,7 @@ class SentenceTransformerEncoder(Encoder):
     folder: str | None = None
 
     def __init__(self, model_name_or_path: str, name: str | None = None, device: str | None = None,
-                 normalize: bool = False):
+                 normalize: bool = False, allow_download: bool = True):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:  # pragma: no cover - a core dependency
@@ -195,9 +198,18 @@ class SentenceTransformerEncoder(Encoder):
         try:
             if local.is_dir():
                 model = SentenceTransformer(str(local), device=device or "cpu")
+            elif not allow_download:
+                with _hub_offline():  # not even the hub client's own requests
+                    model = SentenceTransformer(model_name_or_path, device=device or "cpu", local_files_only=True)
             else:
                 model = SentenceTransformer(model_name_or_path, device=device or "cpu")
         except Exception as e:  # hub errors come in many types; give one actionable message
+            if not allow_download:
+                raise EncoderNotAvailableError(
+                    f"an artefact names the encoder {model_name_or_path!r}, which is not on this machine; a name "
+                    "written in an artefact's config never makes langalign download a model. If you trust it, "
+                    f"load it yourself (load_encoder({model_name_or_path!r})) and pass it to the loader "
+                    "(e.g. source_encoder=...; CLI: --source-encoder NAME)") from None
             raise EncoderNotAvailableError(
                 f"encoder {model_name_or_path!r} is not available locally and could not be downloaded "
                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
@@ -218,6 +230,30 @@ class SentenceTransformerEncoder(Encoder):
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self._model.encode(texts, batch_size=len(texts), show_progress_bar=False,
                                   convert_to_numpy=True, normalize_embeddings=self.normalize)
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Hugging Face libraries in offline mode for the duration (they read the flag at import and per call)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    hub_constants: Any = None
+    with contextlib.suppress(ImportError):  # a dependency of sentence-transformers
+        import huggingface_hub.constants as hub_constants
+    old = getattr(hub_constants, "HF_HUB_OFFLINE", None)
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if hub_constants is not None:
+            hub_constants.HF_HUB_OFFLINE = old
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class FunctionEncoder(Encoder):
@@ -299,18 +335,45 @@ def read_tuning_metadata(folder: str | os.PathLike) -> dict | None:
     return meta
 
 
+_TUNED_NAME = re.compile(r"^tuned:[A-Za-z0-9._-]{1,64}:([0-9a-f]{16})$")
+
+
 def _load_tuned(folder: Path, meta: dict) -> Encoder:
+    """A folder written by `langalign tune`, checked: its name, its files, and its weights against the
+    fingerprint recorded when it was tuned."""
     from .errors import ArtefactError
 
+    name = meta["encoder_name"]
+    m = _TUNED_NAME.match(name)
+    if not m or m.group(1) != meta.get("fingerprint"):
+        raise ArtefactError(f"{folder / TUNING_METADATA}: the recorded encoder name {name[:120]!r} is not "
+                            "'tuned:<base>:<fingerprint>' with the recorded fingerprint; the file was edited")
+    root = os.path.realpath(folder)
+    for p in folder.rglob("*"):
+        if p.is_symlink():
+            real = os.path.realpath(p)
+            if not real.startswith(root.rstrip(os.sep) + os.sep):
+                raise ArtefactError(f"{p} is a link to {real}, outside the tuned encoder's folder; refusing to "
+                                    "load it")
     if not (folder / "model.safetensors").is_file():
         raise ArtefactError(f"{folder} is a tuned encoder without model.safetensors; it is incomplete")
     pickled = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in (".bin", ".pt", ".pth", ".pkl"))
     if pickled:  # langalign never writes them, and loading one could run code
         raise ArtefactError(f"{folder} holds pickle weights ({', '.join(pickled[:3])}) that langalign did not "
                             "write; refusing to load it")
-    enc = SentenceTransformerEncoder(str(folder), name=meta["encoder_name"])
+    enc = SentenceTransformerEncoder(str(folder), name=name)
     enc.tuning = meta  # base model, data hash, parameters, dev scores
     enc.folder = str(folder)
+    probe = meta.get("probe")
+    try:
+        same, how = _probe_difference(probe, enc.probe_signature()) if isinstance(probe, list) else (False, "")
+    except Exception as e:  # noqa: BLE001 - a model that cannot encode the probes is not the one tuned
+        same, how = False, f"it cannot encode the probe sentences ({type(e).__name__})"
+    if not same:  # the name promises these weights; weights edited after tuning would wear it falsely
+        raise ArtefactError(f"{folder}: its weights do not match the fingerprint recorded when it was tuned "
+                            f"({name}; the probe vectors differ {how or 'or were not recorded'}); the model was "
+                            "changed after `langalign tune` wrote it. Tune again, or load it as a plain "
+                            "sentence-transformers folder under another name")
     return enc
 
 
@@ -325,12 +388,14 @@ def names_folder(name: str, encoder: Encoder) -> bool:
         return False
 
 
-def load_encoder(name_or_path: str | Encoder) -> Encoder:
+def load_encoder(name_or_path: str | Encoder, allow_download: bool = True) -> Encoder:
     """Return an :class:`Encoder` for a bundled alias, a hub id or a local folder.
 
     Encoders are cached per process: loading the same name twice returns the
     same object, so pipelines can call this freely. A folder written by
     ``langalign tune`` loads under its recorded ``tuned:...`` name.
+    ``allow_download=False`` (names read from an artefact's config): a hub id loads only
+    from the local cache, never from the network.
     """
     if isinstance(name_or_path, Encoder):
         return name_or_path
@@ -350,7 +415,8 @@ def load_encoder(name_or_path: str | Encoder) -> Encoder:
             if tuned is not None:
                 _cache[key] = _load_tuned(folder, tuned)
             else:
-                _cache[key] = BUNDLED[key]() if key in BUNDLED else SentenceTransformerEncoder(key)
+                _cache[key] = BUNDLED[key]() if key in BUNDLED else SentenceTransformerEncoder(
+                    key, allow_download=allow_download)
         return _cache[key]
 
 

@@ -287,6 +287,10 @@ class CrossLingualClassifier:
         return f"CrossLingualClassifier(mode={self.mode!r}, head={self.head!r}, align={self.align!r})"
 
 
+# What select_classifier(dev=...) can rank candidates by (keys of classification_report).
+SELECTION_METRICS = ("accuracy", "macro_f1")
+
+
 def select_classifier(candidates: dict[str, CrossLingualClassifier], *, parallel: tuple[Any, Any] | None = None,
                       dev: tuple[Any, Sequence[Any]] | None = None, metric: str = "accuracy") -> dict[str, Any]:
     """Choose among fitted classifiers for the target language, with or without target labels.
@@ -306,6 +310,8 @@ def select_classifier(candidates: dict[str, CrossLingualClassifier], *, parallel
     """
     if not candidates:
         raise ValueError("no candidates to choose from")
+    if not isinstance(metric, str) or metric not in SELECTION_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, SELECTION_METRICS))}, got {metric!r}"[:200])
     if dev is not None:
         items, labels = dev
         scores = {}

@@ -52,7 +52,7 @@ from ._progress import progress, progress_enabled
 from ._version import __version__
 from .encoders import (TUNED_PREFIX, TUNING_METADATA, Encoder, SentenceTransformerEncoder, canonical_encoder_name,
                        load_encoder, read_tuning_metadata)
-from .errors import ArtefactError, DataError, LangAlignError
+from .errors import ArtefactError, DataError, LangAlignError, TrainingDivergedError
 
 KIND = "tuned-encoder"
 FORMAT_VERSION = 1
@@ -584,7 +584,11 @@ class EncoderTuner:
         key = self._run_key(base_identity.get("fingerprint", base_enc.name), data)
         ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         t0 = time.perf_counter()
-        with _torch_threads(self.num_threads) as threads:
+        from .mappers.neural import deterministic_torch
+
+        # Same seed, data and thread count: the same weights (the thread count matters here: the tuned
+        # weights differ between 1 and 2 threads; num_threads fixes it, and it is recorded).
+        with _torch_threads(self.num_threads) as threads, deterministic_torch():
             model.to(device)
             state = self._train(model, data, loss_name, device, key, ckdir, resume, callback, show_progress)
             model.to("cpu")
@@ -705,8 +709,8 @@ class EncoderTuner:
                     g["lr"] = g["base_lr"] * factor
                 loss = self._loss(model, head, batch, data, loss_name, y_idx, teacher, device)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}, step "
-                                             f"{step + 1}; lower lr")
+                    raise TrainingDivergedError(f"tuning diverged: the training loss became {loss.item()} at epoch "
+                                                f"{epoch}, step {step + 1}; lower lr (now {self.lr:g})")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -715,7 +719,7 @@ class EncoderTuner:
                 losses.append(float(loss.item()))
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{losses[-1]:.4f}")
-            score = self._dev_score(model, data, teacher, device)
+            score = self._dev_score(model, data, teacher, device, epoch)
             last = epoch
             if best_score is None or (score > best_score + 1e-12 if higher else score < best_score - 1e-12):
                 best_epoch, best_score, bad = epoch, score, 0
@@ -814,14 +818,22 @@ class EncoderTuner:
     def _encode(self, model: Any, texts: list[str], device: str) -> np.ndarray:
         return model.encode(texts, batch_size=64, show_progress_bar=False, convert_to_numpy=True, device=device)
 
-    def _dev_score(self, model: Any, data: dict[str, Any], teacher: Any, device: str) -> float:
+    def _dev_score(self, model: Any, data: dict[str, Any], teacher: Any, device: str, epoch: int = 0) -> float:
         """Task: accuracy of a logistic-regression head on the dev split; parallel: dev MSE to the teacher."""
         import warnings
 
         from .heads import LogisticRegressionHead, pair_features
 
+        def finite(V: np.ndarray) -> np.ndarray:
+            # A step too large leaves the weights NaN/inf while the last loss was still finite: the
+            # encoder's vectors say so first. The same message as a diverging neural map.
+            if not np.isfinite(V).all():
+                raise TrainingDivergedError(f"tuning diverged at epoch {epoch}: the encoder's vectors became "
+                                            f"NaN/inf; lower lr (now {self.lr:g})")
+            return V
+
         if self.mode == "parallel":
-            S = self._encode(model, data["dev"]["translations"], device)
+            S = finite(self._encode(model, data["dev"]["translations"], device))
             return float(np.mean((S - teacher["dev"]) ** 2))
         n = len(data["texts"])
         sub = np.arange(n)
@@ -829,8 +841,8 @@ class EncoderTuner:
             sub = np.sort(np.random.default_rng([int(self.seed), 31]).choice(n, _DEV_METRIC_MAX_TRAIN, replace=False))
 
         def feats(texts: list[str], pairs: list[str] | None) -> np.ndarray:
-            U = self._encode(model, texts, device)
-            return U if pairs is None else pair_features(U, self._encode(model, pairs, device))
+            U = finite(self._encode(model, texts, device))
+            return U if pairs is None else pair_features(U, finite(self._encode(model, pairs, device)))
 
         Xtr = feats([data["texts"][i] for i in sub], None if data["pairs"] is None else [data["pairs"][i] for i in sub])
         Xdv = feats(data["dev"]["texts"], data["dev"]["pairs"])

@@ -82,6 +82,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--home", type=Path, help="data home to build into (default: $LANGALIGN_DATA_HOME or the "
                                              "user cache folder)")
     p.add_argument("--force", action="store_true", help="rebuild even if a build with these settings exists")
+    p.add_argument("--like", type=Path, metavar="MANIFEST",
+                   help="reproduce the build this manifest.json (or corpus folder) records: its settings, seed "
+                        "and package versions; stops, writing nothing, unless every input file hashes the same")
     p.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
     p.set_defaults(func=cmd_build)
 
@@ -184,8 +187,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                        ("--reference", args.reference)):
         if value is not None:
             raise ValueError(f"{opt} applies to english-pool only")
+    like = _like(args)
     folder = build_libreoffice_help(parse_langs(args.langs or "ko,ja,zh"), debs=args.from_dir, seed=args.seed,
-                                    force=args.force, dedupe=args.dedupe, home=args.home)
+                                    force=args.force, dedupe=args.dedupe, home=args.home, like=like)
     m = read_manifest(folder)
     if args.json:
         print(json.dumps({"path": str(folder), "counts": m["counts"], "dropped": m.get("dropped")},
@@ -200,6 +204,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _like(args: argparse.Namespace) -> Any:
+    """The manifest to reproduce, read now (the build replaces the folder it may sit in)."""
+    if args.like is None:
+        return None
+    from ..data.home import read_like
+
+    name = "english-pool" if args.corpus == "english-pool" else "libreoffice-help"
+    return read_like(args.like, name)
+
+
 def _build_english_pool(args: argparse.Namespace) -> int:
     from ..data.english_pool import build_english_pool
     from ..data.home import read_manifest
@@ -210,7 +224,8 @@ def _build_english_pool(args: argparse.Namespace) -> int:
         raise ValueError("--dedupe applies to libreoffice-help only; the pool is always deduplicated")
     sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
     folder = build_english_pool(sources, debs=args.from_dir, seed=args.seed, reference=args.reference,
-                                home=args.home, max_per_source=args.max_per_source, force=args.force)
+                                home=args.home, max_per_source=args.max_per_source, force=args.force,
+                                like=_like(args))
     m = read_manifest(folder)
     if args.json:
         print(json.dumps({"path": str(folder), "counts": m["counts"], "missing": m.get("missing"),

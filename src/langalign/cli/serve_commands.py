@@ -1,4 +1,4 @@
-"""``langalign serve`` (the HTTP service), ``langalign index build|add|info|stamp`` and ``langalign search``.
+"""``langalign serve`` (the HTTP service), ``langalign index build|add|delete|info|stamp`` and ``langalign search``.
 
 ``--store`` (Chroma, LanceDB, Qdrant collections) is handled by :mod:`.store_commands`.
 """
@@ -25,7 +25,10 @@ def register(subparsers: Any) -> None:
         description="Serve encoders, saved aligners, classifiers and search indexes over HTTP (FastAPI + uvicorn; "
                     "pip install 'langalign[serve]'). Endpoints: POST /v1/embeddings (OpenAI-compatible), "
                     "POST /v1/classify, POST /v1/search, GET /v1/models, GET /health (200 once every model is "
-                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise. "
+                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise; "
+                    "answers only requests whose Host header is the bound address (or --allowed-host). Admits "
+                    "at most --max-in-flight requests and --max-queued-texts/--max-queued-chars of queued work "
+                    "(more: 429 with Retry-After); each response carries X-Request-ID. "
                     "Flags add to (and override) the --config file.",
         epilog="examples:\n"
                "  langalign serve --aligner bridge=aligners/bridge --index docs=indexes/docs\n"
@@ -52,7 +55,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-items", type=int, help="texts per request (default 256)")
     p.add_argument("--max-chars", type=int, help="characters per text (default 8192)")
     p.add_argument("--max-body-bytes", type=int, help="request body size (default 4 MiB)")
+    p.add_argument("--max-in-flight", type=int, help="requests served at once; more get 429 + Retry-After (default 64)")
+    p.add_argument("--max-queued-texts", type=int,
+                   help="texts of admitted requests not yet answered; beyond, 429 + Retry-After (default 2048)")
+    p.add_argument("--max-queued-chars", type=int, help="the same, in characters (default 2097152)")
+    p.add_argument("--request-timeout", type=float, help="seconds to answer an admitted request (default 120)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header to accept besides the bound address (repeatable; '*' for any)")
     p.add_argument("--batch-max-texts", type=int, help="texts per batched encoder call (default 64)")
+    p.add_argument("--batch-max-chars", type=int,
+                   help="characters per batched encoder call (default 32768): big requests are split and shared")
     p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
     p.add_argument("--force", action="store_true", help="downgrade encoder name/fingerprint mismatches to warnings")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -67,7 +79,11 @@ def register(subparsers: Any) -> None:
                     "through a saved aligner ('langalign search --aligner').",
         epilog="examples:\n  langalign index build --encoder minilm --input docs.tsv --column text --id-column id "
                "--output indexes/docs\n  langalign index add --index indexes/docs --input more.txt\n"
-               "  langalign index info --index indexes/docs")
+               "  langalign index delete --index indexes/docs --id d17\n"
+               "  langalign index info --index indexes/docs\n\n"
+               "documents without --id-column get new ids (so adding a file twice keeps both copies); an id\n"
+               "already in the index is refused and nothing is added. Writers of one index take turns\n"
+               "(a lock); readers always see one complete version.")
     ix.set_defaults(func=lambda args: (ix.print_help(), 1)[1])
     sub = ix.add_subparsers(dest="index_command", metavar="SUBCOMMAND")
     q = sub.add_parser("build", help="encode documents into a new index (replaces OUTPUT)", formatter_class=_FMT,
@@ -89,7 +105,18 @@ def register(subparsers: Any) -> None:
     _doc_args(q)
     q.add_argument("--encoder", help="the encoder, if the index records a local path (checked by fingerprint)")
     q.add_argument("--force", action="store_true", help="accept an encoder whose fingerprint differs")
+    q.add_argument("--lock-timeout", type=float, default=120.0,
+                   help="seconds to wait for another writer of the index to finish (default 120)")
     q.set_defaults(func=cmd_index_add)
+    q = sub.add_parser("delete", help="remove documents by id", formatter_class=_FMT,
+                       epilog="examples:\n  langalign index delete --index idx --id d17 --id d18\n"
+                              "  langalign index delete --index idx --ids-file stale_ids.txt")
+    q.add_argument("--index", required=True, type=Path, help="the index folder")
+    q.add_argument("--id", action="append", default=[], help="a document id (repeatable)")
+    q.add_argument("--ids-file", help="a .txt file of document ids, one per line")
+    q.add_argument("--lock-timeout", type=float, default=120.0,
+                   help="seconds to wait for another writer of the index to finish (default 120)")
+    q.set_defaults(func=cmd_index_delete)
     q = sub.add_parser("info", help="documents, encoder and fingerprint of an index", formatter_class=_FMT,
                        epilog="examples:\n  langalign index info --index idx --json")
     where = q.add_mutually_exclusive_group(required=True)
@@ -174,9 +201,15 @@ def _serve_config(args: argparse.Namespace) -> Any:
     cfg.indexes.update(_named(args.index, "--index"))
     if args.api_key_env or args.api_key_file:
         cfg.api_key = read_api_key(args.api_key_env, args.api_key_file)
+    cfg.allowed_hosts += [h for h in args.allowed_host if h not in cfg.allowed_hosts]
     for flag, obj, attr in (("max_items", cfg.limits, "max_items"), ("max_chars", cfg.limits, "max_chars"),
                             ("max_body_bytes", cfg.limits, "max_body_bytes"),
-                            ("batch_max_texts", cfg.batch, "max_texts"), ("batch_wait_ms", cfg.batch, "max_wait_ms")):
+                            ("max_in_flight", cfg.limits, "max_in_flight"),
+                            ("max_queued_texts", cfg.limits, "max_queued_texts"),
+                            ("max_queued_chars", cfg.limits, "max_queued_chars"),
+                            ("request_timeout", cfg.limits, "request_timeout_s"),
+                            ("batch_max_texts", cfg.batch, "max_texts"), ("batch_max_chars", cfg.batch, "max_chars"),
+                            ("batch_wait_ms", cfg.batch, "max_wait_ms")):
         if getattr(args, flag) is not None:
             setattr(obj, attr, getattr(args, flag))
     cfg.force = cfg.force or args.force
@@ -238,10 +271,13 @@ def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
 
 def cmd_index_build(args: argparse.Namespace) -> int:
     from ..index import SearchIndex
+    from ..index.store import check_index_destination
 
-    texts, ids = _read_docs(args)
     if args.store:
-        return store_commands.cmd_store_build(args, texts, ids)
+        return store_commands.cmd_store_build(args, *_read_docs(args))
+    check_index_destination(args.output)  # before reading and encoding, not after
+    _refuse_output_holding_input(args.output, args.input)
+    texts, ids = _read_docs(args)
     t0 = time.perf_counter()
     idx = SearchIndex(args.encoder).build(texts, ids=ids, batch_size=args.batch_size)
     idx.save(args.output)
@@ -251,22 +287,44 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from ..index import SearchIndex
+    from ..index import SearchIndex, add_documents
 
     if args.store:
         if args.force:
             raise ValueError("--force does not apply to --store: a collection stamped with another encoder is "
                              "never written to")
         return store_commands.cmd_store_add(args, *_read_docs(args))
-    idx = SearchIndex.load(args.index, encoder=args.encoder, force=args.force)
+    SearchIndex.load(args.index, encoder=args.encoder, force=args.force)  # a bad index fails before reading
     texts, ids = _read_docs(args)
-    before = len(idx)
     t0 = time.perf_counter()
-    idx.add(texts, ids=ids, batch_size=args.batch_size)
-    idx.save(args.index)
-    print(f"added {len(idx) - before} documents to {args.index} ({len(idx)} in all) in "
-          f"{time.perf_counter() - t0:.1f}s")
+    added, total = add_documents(args.index, texts, ids=ids, encoder=args.encoder, force=args.force,
+                                 batch_size=args.batch_size, lock_timeout=args.lock_timeout)
+    print(f"added {added} documents to {args.index} ({total} in all) in {time.perf_counter() - t0:.1f}s")
     return 0
+
+
+def cmd_index_delete(args: argparse.Namespace) -> int:
+    from ..index import delete_documents
+    from .core_commands import read_texts
+
+    ids = list(args.id) + ([t.strip() for t in read_texts(args.ids_file) if t.strip()] if args.ids_file else [])
+    if not ids:
+        raise ValueError("give at least one --id ID or an --ids-file FILE")
+    removed, left = delete_documents(args.index, ids, lock_timeout=args.lock_timeout)
+    print(f"removed {removed} documents from {args.index} ({left} left)")
+    return 0
+
+
+def _refuse_output_holding_input(output: Path, input_file: str) -> None:
+    """An index build must not replace the folder its own input file sits in."""
+    import os
+
+    try:
+        out, inp = os.path.realpath(output), os.path.realpath(input_file)
+    except OSError:
+        return
+    if inp == out or inp.startswith(out.rstrip(os.sep) + os.sep):
+        raise ValueError(f"--output {output} holds the input file {input_file}; write the index to another folder")
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:

@@ -11,13 +11,12 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._io import atomic_dir
+from .._io import atomic_dir, scratch_dir
 from ..errors import DataError, LangAlignError
 from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import corpus_dir, find_reference_data, write_manifest
@@ -221,7 +220,7 @@ def download_sib200(langs: Sequence[str] = ("en", "ko", "ja", "zh"), home: str |
     """
     codes = [sib200_code(l) for l in langs]
     errors: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="langalign-sib200-") as tmp:
+    with scratch_dir("langalign-sib200-") as tmp:
         for template in SIB200_URLS:
             try:
                 for code in codes:

@@ -42,7 +42,6 @@ import random
 import re
 import shutil
 import subprocess
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,13 +51,14 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .._io import atomic_dir
+from .._io import atomic_dir, scratch_dir
 from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, TOO_SHORT
-from .home import MANIFEST, corpus_dir, find_reference_data, read_manifest, write_manifest
+from .home import (MANIFEST, check_inputs, corpus_dir, digest_inputs, find_reference_data, read_like, read_manifest,
+                   sha256_of, write_manifest)
 from .libreoffice import _deb_version, _extract_deb, extract_paragraphs, local_debs, page_label, split_pages
-from .readers import decode_utf8, read_labelled, split_lines
+from .readers import MAX_BYTES, MAX_CELL_CHARS, cell_too_long, decode_utf8, read_labelled, split_lines
 
 log = logging.getLogger("langalign.data")
 
@@ -443,8 +443,8 @@ def _tsv_column(column: str) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         rows = text.splitlines()
         header = rows[0].split("\t") if rows else []
-        if column not in header:
-            raise DataError(f"no column {column!r} (header: {header})")
+        if column not in header:  # the header is not echoed: the file may not be what it claims to be
+            raise DataError(f"no column {column!r} in the header line")
         i = header.index(column)
         return [r.split("\t")[i] for r in rows[1:] if len(r.split("\t")) > i]
     return parse
@@ -527,19 +527,54 @@ EVALUATION_FILES: tuple[tuple[str, Callable[[str], list[str]]], ...] = (
 )
 
 
+def _relative(path: Path, bases: Sequence[Path]) -> str:
+    """``path`` relative to the first of ``bases`` it lies under (a stable name for the inputs' digest)."""
+    for b in bases:
+        try:
+            return path.relative_to(b).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def _within(tree: Path, path: Path) -> bool:
+    """Is ``path`` (links followed) inside ``tree`` (links followed)?"""
+    try:
+        real, root = os.path.realpath(path), os.path.realpath(tree)
+    except (OSError, ValueError):
+        return False
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _read_bytes_limited(path: Path) -> bytes:
+    """The file's bytes (decompressed for .gz/.dz), at most the readers' :data:`MAX_BYTES`."""
+    limit = MAX_BYTES
+    size = path.stat().st_size
+    if size > limit:
+        raise DataError(f"{path}: the file is {size:,} bytes, more than the {limit:,} one input file may hold")
+    if path.suffix not in (".gz", ".dz"):
+        return path.read_bytes()
+    with gzip.open(path, "rb") as f:  # streamed: a small compressed file cannot expand without bound
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{path}: decompresses to more than the {limit:,} bytes one input file may hold")
+    return data
+
+
 def _read_file(path: Path) -> str:
-    data = path.read_bytes()
-    if path.suffix in (".gz", ".dz"):
-        data = gzip.decompress(data)
-    return data.decode("utf-8", errors="replace")
+    return _read_bytes_limited(path).decode("utf-8", errors="replace")
 
 
 def _read_items(path: Path, parse: Callable[[str], list[str]]) -> list[str]:
     if path.suffix == ".csv":  # STS-B: sentence1, sentence2, score
         ds = read_labelled(path, text=0, text_pair=1, label=2, format="csv")
         return [*ds.texts, *(ds.text_pairs or [])]
-    return parse(decode_utf8(path.read_bytes(), path) if path.suffix == ".tsv" or not path.suffix
-                 or path.suffix in (".dev", ".test", ".eng") else _read_file(path))
+    strict = path.suffix == ".tsv" or not path.suffix or path.suffix in (".dev", ".test", ".eng")
+    items = parse(decode_utf8(_read_bytes_limited(path), path) if strict else _read_file(path))
+    for i, t in enumerate(items):  # the readers' cell limit, for every source
+        if len(t) > MAX_CELL_CHARS:
+            raise cell_too_long(path, f"item {i + 1}", "a text", len(t))
+    return items
 
 
 # ---------------------------------------------------------------- getting the packages
@@ -559,12 +594,13 @@ def _apt_download_each(packages: Sequence[str], dest: Path) -> dict[str, str]:
     # A fresh container has no package lists; fetch them once, then try the packages one by one.
     subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=600)
     failed = {}
-    for pkg in packages:
-        if any(dest.glob(f"{pkg}_*.deb")):
+    for pkg in packages:  # "name" or "name=version" (a build reproducing a manifest)
+        base = pkg.split("=")[0]
+        if any(dest.glob(f"{base}_*.deb")):
             continue
         r = get([pkg])
         if r.returncode != 0:
-            failed[pkg] = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
+            failed[base] = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
     return failed
 
 
@@ -584,7 +620,7 @@ def _find_root(trees: Sequence[Path], src: Source) -> Path | None:
     """The first tree (or a folder directly inside one) holding files of ``src``."""
     for tree in trees:
         for cand in (tree, tree / src.name, *(tree / p for p in src.packages), *sorted(tree.glob("*/"))):
-            if cand.is_dir() and _source_files(cand, src):
+            if cand.is_dir() and _within(tree, cand) and _source_files(cand, src):  # no link leading out
                 return cand
     return None
 
@@ -656,7 +692,7 @@ def _process(items: Iterable[str], src: Source, counts: Counter[str], min_words:
 def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, seed: int = 0, *,
                        reference: str | os.PathLike | None = None, home: str | os.PathLike | None = None,
                        max_per_source: int | None = None, min_words: int = 4, max_words: int = 40,
-                       force: bool = False, show_progress: bool | None = None) -> Path:
+                       force: bool = False, show_progress: bool | None = None, like: Any = None) -> Path:
     """Build (or reuse) the English sentence pool in ``<data home>/corpora/english-pool``.
 
     ``sources``: names from :data:`SOURCE_NAMES` (default: all). ``debs``: None to
@@ -667,8 +703,27 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     ``reference``: the shared reference data folder (default: found as
     :func:`~langalign.data.home.find_reference_data` does). ``max_per_source``:
     keep at most this many sentences of any one source (a seeded sample).
+    ``like``: a pool manifest (or its path or folder) to reproduce: its sources, settings and
+    seed are used, apt fetches the package versions it records, and the build stops (writing
+    nothing) unless every input file read hashes to what it records (``inputs``).
     Returns the pool folder.
     """
+    pins: dict[str, str] = {}
+    recorded_inputs: Any = None
+    if like is not None:
+        m = read_like(like, NAME)
+        st = m["settings"]
+        if st.get("builder_version") != BUILDER_VERSION:
+            raise DataError(f"{like}: made by pool builder version {st.get('builder_version')}, this langalign builds "
+                            f"version {BUILDER_VERSION}: the same inputs would give another pool")
+        sources, min_words, max_words = st.get("sources"), st.get("min_words", 4), st.get("max_words", 40)
+        max_per_source, seed, force = st.get("max_per_source"), st.get("seed", 0), True
+        for recorded in (m.get("sources") or {}).values():
+            versions = recorded.get("packages") or ({recorded["package"]: recorded.get("version")}
+                                                    if "package" in recorded else {})
+            pins.update({p: v for p, v in versions.items()
+                         if isinstance(v, str) and v not in ("extracted tree", "missing")})
+        recorded_inputs = m.get("inputs")
     names = list(SOURCE_NAMES) if sources is None else list(dict.fromkeys(sources))
     unknown = [n for n in names if n not in SOURCE_NAMES]
     if unknown:
@@ -693,8 +748,10 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
     stats: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     held_keys: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="langalign-pool-") as tmp:
-        roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing)
+    inputs: dict[str, Any] = {}
+    deb_shas: dict[str, str] = {}
+    with scratch_dir("langalign-pool-") as tmp:
+        roots = _package_roots([s for s in chosen if s.packages], debs, Path(tmp), missing, pins, deb_shas)
         for src in chosen:
             counts: Counter[str] = Counter()
             if not src.packages:
@@ -703,11 +760,20 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                 absent = [str(f) for f in files if not f.is_file()]
                 if absent:
                     raise DataError(f"{src.name}: {', '.join(absent)} not found in the reference data")
+                outside = [str(f) for f in files if not _within(ref_root, f)]
+                if outside:  # a link to /etc/passwd is not reference data: never read it
+                    raise DataError(f"{src.name}: {', '.join(outside)} is a link leading out of the reference data "
+                                    f"folder {ref_root}; refusing to read it")
                 info: dict[str, Any] = {"origin": f"reference data {', '.join(src.patterns)}",
                                         "licence": src.licence}
             elif src.name in roots:
                 found = roots[src.name]
-                files = [f for root, _, _ in found for f in _source_files(root, src)]
+                files = [f for root, _, _ in found for f in _source_files(root, src) if _within(root, f)]
+                leading_out = sum(1 for root, _, _ in found for f in _source_files(root, src) if not _within(root, f))
+                if leading_out:  # e.g. a link to /usr/share/... in a package: the system's file, not the package's
+                    log.warning("%s: skipping %d file(s) whose links lead out of the source tree", src.name,
+                                leading_out)
+                    counts["links leading out of the tree"] = leading_out
                 info = {"package": src.package, "version": found[0][2] if found[0][1] == src.package else "missing",
                         "licence": src.licence,
                         "copyright_licences": sorted({lic for root, pkg, _ in found
@@ -736,9 +802,22 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                     out.extend(_process(items, src, counts, min_words, max_words))
             counts["files"] = len(files) - len(held)
             per_source[src.name] = out
+            bases = [r for r, _, _ in roots.get(src.name) or []] if src.packages else [ref_root or Path(".")]
+            inputs[src.name] = digest_inputs((_relative(f, bases), f) for f in files)
+            if src.packages:
+                inputs[src.name]["version"] = ", ".join(f"{p}={v}" for _, p, v in roots[src.name])
+                shas = {p: deb_shas[p] for _, p, _ in roots[src.name] if p in deb_shas}
+                if shas:
+                    inputs[src.name]["deb_sha256"] = shas
             stats[src.name] = {**info, "description": src.description, "counts": counts}
         ref_for_eval = ref_root if ref_root is not None else _try_reference()
         evaluation = _evaluation_keys(ref_for_eval) | held_keys
+        if ref_for_eval is not None:  # the sentences kept out of the pool are an input too
+            inputs["evaluation files"] = digest_inputs(
+                (rel, ref_for_eval / rel) for rel, _ in EVALUATION_FILES
+                if (ref_for_eval / rel).is_file() and _within(ref_for_eval, ref_for_eval / rel))
+    if like is not None:
+        check_inputs(recorded_inputs, inputs, f"reproducing {like}")
 
     # Dedupe across sources in SOURCES order, remove evaluation sentences, cap, shuffle.
     rng = random.Random(seed)
@@ -782,6 +861,7 @@ def build_english_pool(sources: Sequence[str] | None = None, debs: Any = None, s
                                           for p, v in st.get("packages", {st["package"]: st["version"]}).items()),
                        counts={"sentences": len(rows), "per_source": per}, settings=settings,
                        extra={"langalign_version": __version__, "sources": stats, "missing": missing,
+                              "inputs": inputs,
                               "evaluation_sentences_excluded": len(evaluation),
                               "evaluation_files": [p for p, _ in EVALUATION_FILES],
                               "format": f"{SENTENCES}: one sentence per line; {SOURCES_FILE}: its source"})
@@ -805,20 +885,24 @@ def _evaluation_keys(root: Path | None) -> set[str]:
         return keys
     for rel, parse in EVALUATION_FILES:
         p = root / rel
-        if p.is_file():
+        if p.is_file() and _within(root, p):
             keys.update(dedupe_key(clean_text(t)) for t in _read_items(p, parse))
     # SST-2 is tokenised: its detokenised form is what the pool holds.
     for rel in ("sentiment/sst2/dev.tsv", "sentiment/sst2/test.tsv"):
         p = root / rel
-        if p.is_file():
+        if p.is_file() and _within(root, p):
             keys.update(dedupe_key(detokenize_ptb(t)) for t in _read_items(p, _tsv_column("sentence")))
     keys.discard("")
     return keys
 
 
-def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
-                   missing: dict[str, str]) -> dict[str, list[tuple[Path, str, str]]]:
-    """``{source: [(root folder, package, version), ...]}``; unavailable packages go into ``missing``."""
+def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path, missing: dict[str, str],
+                   pins: dict[str, str] | None = None,
+                   deb_shas: dict[str, str] | None = None) -> dict[str, list[tuple[Path, str, str]]]:
+    """``{source: [(root folder, package, version), ...]}``; unavailable packages go into ``missing``.
+
+    ``pins``: package -> version to fetch (apt); ``deb_shas`` receives the sha256 of each .deb used.
+    """
     if not chosen:
         return {}
     packages = sorted({p for s in chosen for p in s.packages})
@@ -826,7 +910,8 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
     if debs is None:
         dl = workdir / "debs"
         dl.mkdir()
-        for pkg, err in _apt_download_each(packages, dl).items():
+        wanted = [f"{p}={pins[p]}" if pins and p in pins else p for p in packages]
+        for pkg, err in _apt_download_each(wanted, dl).items():
             missing[pkg] = f"apt-get download failed: {err}"
         deb_files = sorted(dl.glob("*.deb"))
     else:
@@ -842,6 +927,8 @@ def _package_roots(chosen: Sequence[Source], debs: Any, workdir: Path,
                     dest.mkdir(parents=True, exist_ok=True)
                     _extract_deb(match[-1], dest)
                     extracted[pkg] = dest
+                    if deb_shas is not None:
+                        deb_shas[pkg] = sha256_of(match[-1])
                 if _source_files(extracted[pkg], src):
                     roots.setdefault(src.name, []).append((extracted[pkg], pkg, _deb_version(match[-1])))
                 else:

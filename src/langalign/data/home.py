@@ -146,3 +146,66 @@ def list_corpora(home: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         m["path"] = str(d)
         out.append(m)
     return out
+
+
+# ---------------------------------------------------------------- recorded inputs (reproducible builds)
+
+def digest_inputs(files: Iterable[tuple[str, Path]]) -> dict[str, Any]:
+    """``{"files": n, "sha256": ...}``: one hash over (name, content) of every input file a build read.
+
+    Two builds with equal digests read the same bytes, so (with the same settings and builder
+    version) they write the same corpus.
+    """
+    h = hashlib.sha256()
+    n = 0
+    for name, path in sorted(files, key=lambda x: x[0]):
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0" + sha256_of(path).encode() + b"\n")
+        n += 1
+    return {"files": n, "sha256": h.hexdigest()}
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_like(like: Any, name: str) -> dict[str, Any]:
+    """The manifest a build is asked to reproduce: a manifest dict, its path, or its corpus folder."""
+    if isinstance(like, dict):
+        m = like
+    else:
+        p = Path(like)
+        if p.is_dir():
+            m = read_manifest(p)
+        else:
+            try:
+                m = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise DataError(f"{p}: cannot read the manifest to reproduce: {e}") from None
+    if not isinstance(m, dict) or m.get("name") != name:
+        raise DataError(f"{like}: not a {name} manifest (name {m.get('name') if isinstance(m, dict) else None!r})")
+    if not isinstance(m.get("settings"), dict):
+        raise DataError(f"{like}: the manifest records no settings")
+    return m
+
+
+def check_inputs(recorded: Any, now: dict[str, Any], what: str) -> None:
+    """Raise :class:`DataError` unless the inputs read now are the recorded ones (per source/language)."""
+    if not isinstance(recorded, dict):
+        raise DataError(f"{what}: the manifest records no inputs (written by an older langalign), so the build "
+                        "cannot be checked against it; rebuild without it")
+    diff = []
+    for key in sorted(set(recorded) | set(now)):
+        a, b = recorded.get(key) or {}, now.get(key) or {}
+        if not isinstance(a, dict) or a.get("sha256") != b.get("sha256"):
+            def show(d: Any) -> str:
+                if not isinstance(d, dict) or not d:
+                    return "none"
+                return f"{d.get('version', '')} {str(d.get('sha256', ''))[:12]}".strip()
+            diff.append(f"{key} (recorded {show(a)}, read now {show(b)})")
+    if diff:
+        raise DataError(f"{what}: the inputs differ from the recorded ones: {'; '.join(diff)}. Nothing was written; "
+                        "pass the recorded packages (.deb files or extracted trees) with --debs")

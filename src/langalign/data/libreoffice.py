@@ -41,7 +41,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,11 +48,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_dir
+from .._io import atomic_dir, scratch_dir
 from .._progress import progress
 from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, IDENTICAL, TOO_SHORT, ParallelCorpus
-from .home import corpus_dir, read_manifest, write_manifest
+from .home import check_inputs, corpus_dir, digest_inputs, read_like, read_manifest, sha256_of, write_manifest
 from .langcodes import language, normalize_lang, parse_langs
 from .readers import normalize_text, read_parallel, write_table
 
@@ -235,13 +234,18 @@ def _find_help_root(paths: Iterable[Path], help_dir: str) -> Path | None:
     return None
 
 
-def _gather_sources(langs: Sequence[str], debs: Any, workdir: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Help folders per language (``en`` + ``langs``), from apt, .deb files or extracted trees."""
+def _gather_sources(langs: Sequence[str], debs: Any, workdir: Path, pins: dict[str, str] | None = None,
+                    deb_shas: dict[str, str] | None = None) -> tuple[dict[str, Path], dict[str, str]]:
+    """Help folders per language (``en`` + ``langs``), from apt, .deb files or extracted trees.
+
+    ``pins``: package -> version for apt to fetch; ``deb_shas`` receives each used .deb's sha256 by language.
+    """
     needed = ["en", *langs]
     packages = {code: language(code).help_package for code in needed}
     versions: dict[str, str] = {}
     if debs is None:
-        deb_files = _apt_download(list(packages.values()), workdir)
+        deb_files = _apt_download([f"{p}={pins[p]}" if pins and p in pins else p for p in packages.values()],
+                                  workdir)
         trees: list[Path] = []
     else:
         deb_files, trees = local_debs(debs)
@@ -263,6 +267,8 @@ def _gather_sources(langs: Sequence[str], debs: Any, workdir: Path) -> tuple[dic
         if root is None:
             raise DataError(f"{match[-1]}: no {_HELP_SUBDIR}/{language(code).help_dir}/text inside")
         roots[code], versions[code] = root, _deb_version(match[-1])
+        if deb_shas is not None:
+            deb_shas[code] = sha256_of(match[-1])
     return roots, versions
 
 
@@ -319,7 +325,7 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
                            min_words: int = 2, min_label_pages: int = 10, min_label_pairs: int = 100,
                            dedupe: str = "corpus",
                            workers: int | None = None,
-                           show_progress: bool | None = None) -> Path:
+                           show_progress: bool | None = None, like: Any = None) -> Path:
     """Build (or reuse) the LibreOffice-help parallel corpus in ``<data home>/corpora/libreoffice-help``.
 
     ``debs``: None to fetch the packages with ``apt-get download``; or a folder
@@ -327,8 +333,28 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
     already extracted with ``dpkg -x``. An existing build with the same settings
     that covers ``langs`` is returned as is unless ``force=True``.
     ``dedupe``: ``"corpus"`` (a pair is kept once in the whole corpus) or
-    ``"page"`` (repeats dropped within a page only). Returns the corpus folder.
+    ``"page"`` (repeats dropped within a page only). ``like``: a manifest of this corpus (or its
+    path or folder) to reproduce: its languages, settings and seed are used, apt fetches the
+    package versions it records, and the build stops (writing nothing) unless every help page
+    read hashes to what it records (``inputs``). Returns the corpus folder.
     """
+    pins: dict[str, str] = {}
+    recorded_inputs: Any = None
+    if like is not None:
+        m = read_like(like, NAME)
+        st = m["settings"]
+        if st.get("builder_version") != BUILDER_VERSION:
+            raise DataError(f"{like}: made by builder version {st.get('builder_version')}, this langalign builds "
+                            f"version {BUILDER_VERSION}: the same inputs would give another corpus")
+        langs = list(m.get("languages") or [])
+        seed, min_chars, min_words = st.get("seed", 0), st.get("min_chars", 3), st.get("min_words", 2)
+        min_label_pages, min_label_pairs = st.get("min_label_pages", 10), st.get("min_label_pairs", 100)
+        dedupe, force = st.get("dedupe", "corpus"), True
+        recorded_inputs = m.get("inputs")
+        for code, info in (recorded_inputs or {}).items():
+            v = info.get("version") if isinstance(info, dict) else None
+            if isinstance(v, str) and v != "extracted tree":
+                pins[language(code).help_package] = v
     codes = [c for c in parse_langs(langs)]
     if "en" in codes:
         raise ValueError("English is the source side of every pair; pass only target languages (e.g. ko,ja,zh)")
@@ -340,11 +366,18 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
         log.info("%s already built with these settings at %s (pass force=True to rebuild)", NAME, folder)
         return folder
     workers = workers or min(4, os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory(prefix="langalign-lohelp-") as tmp:
-        roots, versions = _gather_sources(codes, debs, Path(tmp))
+    deb_shas: dict[str, str] = {}
+    with scratch_dir("langalign-lohelp-") as tmp:
+        roots, versions = _gather_sources(codes, debs, Path(tmp), pins, deb_shas)
         en_pages = _list_pages(roots["en"])
         if not en_pages:
             raise DataError(f"{roots['en']}: no help pages under text/")
+        inputs: dict[str, Any] = {}
+        for code in ["en", *codes]:  # the pages read, per language, and the package they came from
+            inputs[code] = {**digest_inputs((p, roots[code] / p) for p in en_pages if (roots[code] / p).is_file()),
+                            "version": versions[code], **({"deb_sha256": deb_shas[code]} if code in deb_shas else {})}
+        if like is not None:
+            check_inputs(recorded_inputs, inputs, f"reproducing {like}")
         english = _parse_tree(roots["en"], en_pages, "parse en help", workers, show_progress)
         targets = {c: _parse_tree(roots[c], en_pages, f"parse {c} help", workers, show_progress) for c in codes}
 
@@ -422,7 +455,7 @@ def build_libreoffice_help(langs: Sequence[str] | str = ("ko", "ja", "zh"), debs
                        source="Debian packages " + ", ".join(
                            f"{language(c).help_package}={versions[c]}" for c in ["en", *codes]),
                        counts=counts, settings=settings,
-                       extra={"languages": codes, "dropped": dropped,
+                       extra={"languages": codes, "dropped": dropped, "inputs": inputs,
                               "columns": list(COLUMNS),
                               "labels": labels,
                               "pages_per_split": dict(sorted(Counter(assignment.values()).items()))})

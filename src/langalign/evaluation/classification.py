@@ -142,21 +142,26 @@ def mcnemar(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any])
     ok_b = pb == yt
     b = int(np.sum(ok_a & ~ok_b))
     c = int(np.sum(~ok_a & ok_b))
-    m = b + c
-    if m == 0:
-        method, statistic, p = "none", 0.0, 1.0
-    elif m < EXACT_MCNEMAR_BELOW:
-        method = "exact"
-        statistic = float(min(b, c))
-        p = float(min(1.0, 2.0 * stats.binom.cdf(min(b, c), m, 0.5)))
-    else:
-        method = "chi2"
-        statistic = float((abs(b - c) - 1) ** 2 / m)
-        p = float(stats.chi2.sf(statistic, df=1))
+    method, statistic, p = _mcnemar(b, c)
     return {
         "n": int(n), "b": b, "c": c, "statistic": statistic, "p_value": p, "method": method,
         "accuracy_a": float(ok_a.mean()), "accuracy_b": float(ok_b.mean()),
     }
+
+
+def _mcnemar(b: int, c: int) -> tuple[str, float, float]:
+    m = b + c
+    if m == 0:
+        return "none", 0.0, 1.0
+    if m < EXACT_MCNEMAR_BELOW:
+        return "exact", float(min(b, c)), float(min(1.0, 2.0 * stats.binom.cdf(min(b, c), m, 0.5)))
+    statistic = float((abs(b - c) - 1) ** 2 / m)
+    return "chi2", statistic, float(stats.chi2.sf(statistic, df=1))
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """McNemar's p-value from the discordant counts: ``b`` items only A gets right, ``c`` only B."""
+    return _mcnemar(int(b), int(c))[2]
 
 
 def cohen_kappa(pred_a: Sequence[Any] | np.ndarray, pred_b: Sequence[Any] | np.ndarray) -> float:

@@ -22,6 +22,8 @@ queries of the same call (which then must be at least k).
 """
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -30,18 +32,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._io import atomic_dir, write_json_atomic
+from .._io import atomic_dir
 from .._validation import check_matrix, check_texts
 from .._version import ARTEFACT_FORMAT_VERSION, __version__
 from ..encoders import Encoder, canonical_encoder_name, check_encoder_identity, load_encoder, looks_like_path
 from ..errors import ArtefactError, EncoderMismatchError
 from . import store
 
-__all__ = ["SearchIndex", "Hit", "space_problem"]
+__all__ = ["SearchIndex", "Hit", "space_problem", "add_documents", "delete_documents"]
 
 DEFAULT_NEIGHBOURHOOD_K = 10
 BACKENDS = ("auto", "faiss", "numpy")
 _NUMPY_CHUNK = 2048
+# A reader retries when the version it is reading is replaced meanwhile; each retry means a writer
+# finished a save, so this bounds only how many saves can overtake one load.
+_LOAD_ATTEMPTS = 20
 
 
 class Hit(NamedTuple):
@@ -79,9 +84,14 @@ def space_problem(expected: dict | None, got: dict | None) -> str | None:
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    """Unit rows. Each row is first divided by its largest absolute value, so the norm of a vector of
+    huge (3e38) or tiny (1e-30) entries neither overflows nor underflows in float32."""
+    X = np.asarray(X, dtype=np.float32)
+    scale = np.max(np.abs(X), axis=1, keepdims=True) if X.size else np.zeros((X.shape[0], 1), np.float32)
     out = np.zeros_like(X, dtype=np.float32)
-    np.divide(X, norms, out=out, where=norms > 0)  # a zero row stays zero: cosine 0 to everything
+    np.divide(X, scale, out=out, where=scale > 0)  # a zero row stays zero: cosine 0 to everything
+    norms = np.linalg.norm(out, axis=1, keepdims=True)  # in [1, sqrt(dim)] for a non-zero row
+    np.divide(out, norms, out=out, where=norms > 0)
     return out
 
 
@@ -136,6 +146,7 @@ class SearchIndex:
         self.csls_info_: dict | None = None
         self._verified = False
         self._from_artefact = False
+        self._origin: tuple[str, str] | None = None  # (folder, config revision) this state was loaded/saved as
         self._lock = threading.RLock()
         self._reset()
 
@@ -148,6 +159,7 @@ class SearchIndex:
         self._csls_ref: np.ndarray | None = None
         self._csls_pen: np.ndarray | None = None
         self._csls_aug: Any = None
+        self._next_auto_id = 0  # default ids are str(n) for n counting up from here, never reused
         self.csls_info_ = None
 
     # -- encoder ---------------------------------------------------------------------
@@ -161,7 +173,7 @@ class SearchIndex:
                 raise ArtefactError(f"the index records its encoder as the local path {self.encoder!r}; it is not "
                                     "loaded from a path written in a config. Pass the encoder explicitly "
                                     "(SearchIndex.load(..., encoder=...); CLI: --encoder PATH)")
-            self.encoder = load_encoder(self.encoder)
+            self.encoder = load_encoder(self.encoder, allow_download=not self._from_artefact)
         if not self._verified:
             if self.encoder_identity_ is not None:
                 check_encoder_identity(self.encoder_identity_, self.encoder, "this search index", force=self.force)
@@ -199,7 +211,12 @@ class SearchIndex:
 
     def add(self, texts: Sequence[str], ids: Sequence[str] | None = None, batch_size: int = 256,
             show_progress: bool | None = None) -> SearchIndex:
-        """Encode ``texts`` and append them; ``ids`` default to their row numbers. Existing rows are not re-encoded."""
+        """Encode ``texts`` and append them; existing rows are not re-encoded.
+
+        Without ``ids`` each new document gets a new id: its row number (``"0"``, ``"1"``, ...), or after
+        a :meth:`delete` the next number never used, skipping ids in use; so adding the same texts twice
+        keeps both copies. An id in ``ids`` that the index holds already is refused (``ValueError``, nothing added).
+        """
         texts = check_texts(texts, "texts")
         if not texts:
             raise ValueError("texts is empty: no documents to add")
@@ -234,7 +251,8 @@ class SearchIndex:
         Vn = _normalize(V)
         with self._lock:
             start = len(self)
-            new_ids = list(ids) if ids is not None else [str(start + i) for i in range(len(texts))]
+            auto = ids is None
+            new_ids = list(ids) if ids is not None else self._auto_ids(len(texts))
             if self._db_readonly:
                 self._db, self._db_readonly = store.db_to_memory(self._db), False
             try:
@@ -243,9 +261,12 @@ class SearchIndex:
                                          zip(range(start, start + len(texts)), new_ids, texts, strict=True))
             except sqlite3.IntegrityError:
                 taken = self._existing_ids(new_ids)
-                raise ValueError(f"document id(s) already in the index: {', '.join(map(repr, taken[:5]))}"
-                                 f"{' ...' if len(taken) > 5 else ''}") from None
+                raise ValueError(f"{len(taken)} document id(s) already in the index: "
+                                 f"{', '.join(map(repr, taken[:5]))}{' ...' if len(taken) > 5 else ''}; nothing was "
+                                 "added (ids are unique: give new ids, or leave ids out to get new ones)") from None
             self._vectors = Vn if start == 0 else np.concatenate([self._vectors, Vn])
+            # ids given or not, default ids count on from the row count (as they always did) and never go back
+            self._next_auto_id = max(self._next_auto_id, len(self), int(new_ids[-1]) + 1 if auto else 0)
             self._segments.append(_Segment(start, start + len(texts), None, None))
             self._faiss = None  # rebuilt on the next search (never mutated under a running search)
             self._csls_aug = None
@@ -275,6 +296,74 @@ class SearchIndex:
                 seen.add(d)
             raise ValueError(f"id {dup!r} appears more than once among the new documents")
         return ids
+
+    def _auto_ids(self, n: int) -> list[str]:
+        """``n`` new default ids: numbers counting up from the next unused one, skipping ids in use."""
+        out: list[str] = []
+        k = max(self._next_auto_id, len(self))
+        while len(out) < n:
+            want = [str(k + i) for i in range(n - len(out))]
+            taken = set(self._existing_ids(want))
+            out += [d for d in want if d not in taken]
+            k += len(want)
+        return out
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove the documents with these ids; returns how many were removed.
+
+        Every id must be in the index (else ``ValueError`` naming the missing ones, nothing removed).
+        Rows after a removed one move up; unchanged segments stay as they are on the next save.
+        """
+        if isinstance(ids, (str, bytes)):
+            raise TypeError("ids must be a list of document ids")
+        ids = list(dict.fromkeys(ids))
+        for i, d in enumerate(ids):
+            if not isinstance(d, str) or not d:
+                raise TypeError(f"ids[{i}] is {d!r}; ids are non-empty strings")
+        if not ids:
+            return 0
+        with self._lock:
+            rows: list[int] = []
+            for s in range(0, len(ids), 500):
+                part = ids[s : s + 500]
+                q = f"SELECT row, id FROM docs WHERE id IN ({','.join('?' * len(part))})"
+                rows += [int(r) for r, _ in self._db.execute(q, part)]
+            if len(rows) != len(ids):
+                found = set(self._existing_ids(ids))
+                missing = [d for d in ids if d not in found]
+                raise ValueError(f"{len(missing)} id(s) not in the index: {', '.join(map(repr, missing[:5]))}"
+                               f"{' ...' if len(missing) > 5 else ''}; nothing was removed")
+            gone = np.zeros(len(self), dtype=bool)
+            gone[rows] = True
+            keep = ~gone
+            segments: list[_Segment] = []
+            new_start = 0
+            for seg in self._segments:
+                kept = int(keep[seg.start : seg.stop].sum())
+                if kept == 0:
+                    continue
+                unchanged = kept == seg.stop - seg.start
+                segments.append(_Segment(new_start, new_start + kept, seg.source if unchanged else None,
+                                         seg.sha if unchanged else None))
+                new_start += kept
+            db = store.new_docs_db()
+            removed = set(ids)
+            with db:
+                cur = self._db.execute("SELECT id, text FROM docs ORDER BY row")
+                new_row = 0
+                while batch := cur.fetchmany(2000):
+                    keep_batch = [(i, t) for i, t in batch if i not in removed]
+                    db.executemany("INSERT INTO docs(row, id, text) VALUES (?, ?, ?)",
+                                   ((new_row + k, i, t) for k, (i, t) in enumerate(keep_batch)))
+                    new_row += len(keep_batch)
+            self._db, self._db_readonly = db, False
+            self._vectors = np.ascontiguousarray(self._vectors[keep])
+            self._segments = segments
+            self._faiss = None
+            self._csls_aug = None
+            if self._csls_pen is not None:
+                self._csls_pen = self._csls_pen[keep]
+        return len(rows)
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
         found = []
@@ -421,39 +510,71 @@ class SearchIndex:
         return self
 
     # -- saving ----------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        """Write the index folder atomically; unchanged segments are hard-linked, not rewritten."""
+    def save(self, folder: str | Path, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> Path:
+        """Write the index folder atomically; unchanged segments are hard-linked, not rewritten.
+
+        ``folder`` may be new, empty or a search index (replaced). Writers of one folder take turns
+        (an exclusive lock, waited for up to ``lock_timeout`` seconds). If this index was loaded
+        from ``folder`` (or last saved there) and another writer has changed the folder since, the
+        save is refused with :class:`ArtefactError` instead of dropping their documents: load it
+        again and repeat the change (:func:`add_documents` does that by itself).
+        """
         folder = Path(folder)
-        if folder.exists():
-            if not folder.is_dir():
-                raise ArtefactError(f"cannot save to {folder}: it exists and is not a folder")
-            if any(folder.iterdir()) and not store.is_index_folder(folder):
-                raise ArtefactError(f"refusing to replace {folder}: it is not empty and not a langalign search index")
+        store.check_index_destination(folder)
         with self._lock:
             if not len(self):
                 raise ValueError("the index is empty; add documents before saving")
-            segs: list[dict[str, Any]] = []
-            new_segments: list[_Segment] = []
-            with atomic_dir(folder) as tmp:
-                for seg in self._segments:
-                    arr = self._vectors[seg.start : seg.stop]
-                    name = store.segment_name(arr)
-                    sha = store.place_segment(tmp / name, arr, seg.source, seg.sha)
-                    segs.append({"file": name, "rows": seg.stop - seg.start, "sha256": sha})
-                    new_segments.append(_Segment(seg.start, seg.stop, folder / name, sha))
-                docs_sha = store.write_db(self._db, tmp / store.DOCS_NAME)
-                config: dict[str, Any] = {
-                    "format": "langalign", "format_version": ARTEFACT_FORMAT_VERSION, "kind": store.KIND,
-                    "langalign_version": __version__, "encoder": self.encoder_identity_, "count": len(self),
-                    "metric": "cosine", "neighbourhood_k": self.neighbourhood_k, "segments": segs,
-                    "docs_sha256": docs_sha,
-                }
-                if self._csls_ref is not None:
-                    config["csls"] = {**(self.csls_info_ or {}),
-                                      "sha256": store.write_matrix(tmp / store.CSLS_NAME, self._csls_ref, "queries")}
-                write_json_atomic(tmp / store.CONFIG_NAME, config)
-            self._segments = new_segments
+            if folder.is_dir() and store.is_index_folder(folder):
+                with store.writer_lock(folder, lock_timeout):
+                    self._check_not_changed(folder)
+                    self._write(folder)
+            else:
+                self._write(folder)
         return folder
+
+    def _check_not_changed(self, folder: Path) -> None:
+        if self._origin is None or self._origin[0] != os.path.realpath(folder):
+            return  # a new index for this folder: it replaces what is there (as `index build` does)
+        with store.Snapshot(folder) as snap:
+            try:
+                _, revision = store.read_config(snap)
+            except ArtefactError:
+                return  # a damaged version is replaced by a good one
+        if revision != self._origin[1]:
+            raise ArtefactError(f"the index at {folder} was changed by another writer since this SearchIndex was "
+                                "loaded; saving would drop their documents. Load it again and repeat the change "
+                                "(langalign.index.add_documents and `langalign index add` do this by themselves)")
+
+    def _write(self, folder: Path) -> None:
+        segs: list[dict[str, Any]] = []
+        new_segments: list[_Segment] = []
+        taken: set[str] = set()
+
+        def check(p: Path) -> None:
+            store.check_index_destination(p)
+
+        with atomic_dir(folder, check=check) as tmp:
+            for seg in self._segments:
+                arr = self._vectors[seg.start : seg.stop]
+                name, sha = store.place_segment(tmp, arr, seg.source, seg.sha, taken)
+                taken.add(name)
+                segs.append({"file": name, "rows": seg.stop - seg.start, "sha256": sha})
+                new_segments.append(_Segment(seg.start, seg.stop, folder / name, sha))
+            docs_sha = store.write_db(self._db, tmp / store.DOCS_NAME)
+            config: dict[str, Any] = {
+                "format": "langalign", "format_version": ARTEFACT_FORMAT_VERSION, "kind": store.KIND,
+                "langalign_version": __version__, "encoder": self.encoder_identity_, "count": len(self),
+                "metric": "cosine", "neighbourhood_k": self.neighbourhood_k, "segments": segs,
+                "docs_sha256": docs_sha, "next_auto_id": self._next_auto_id,
+            }
+            if self._csls_ref is not None:
+                config["csls"] = {**(self.csls_info_ or {}),
+                                  "sha256": store.write_tensor_file(tmp, store.CSLS_NAME, self._csls_ref, "queries")}
+            data = (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+            with open(tmp / store.CONFIG_NAME, "xb") as f:
+                f.write(data)
+        self._segments = new_segments
+        self._origin = (os.path.realpath(folder), store.config_revision(data))
 
     @classmethod
     def load(cls, folder: str | Path, encoder: Encoder | str | None = None, force: bool = False,
@@ -461,13 +582,30 @@ class SearchIndex:
         """Open a saved index; every damaged or missing file is an :class:`ArtefactError` naming it.
 
         The encoder is the recorded one (loaded on first text query), or ``encoder``,
-        checked against the recorded name, dimension and fingerprint.
+        checked against the recorded name, dimension and fingerprint. A version being
+        replaced by a writer while it is read is read again (the new one), never reported
+        as damaged.
         """
         folder = Path(folder)
-        cfg = store.read_config(folder)
-        ident = cfg["encoder"]
         if isinstance(encoder, str):  # named by the caller (a path is fine here): load it and check it now
             encoder = load_encoder(encoder)
+        for attempt in range(_LOAD_ATTEMPTS):
+            snap = store.Snapshot(folder)
+            try:
+                return cls._load(snap, encoder, force, backend)
+            except ArtefactError:
+                if attempt + 1 < _LOAD_ATTEMPTS and snap.replaced():
+                    continue  # a writer swapped in a new version while we read this one: read that one
+                raise
+            finally:
+                snap.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _load(cls, snap: store.Snapshot, encoder: Encoder | None, force: bool, backend: str) -> SearchIndex:
+        folder = snap.folder
+        cfg, revision = store.read_config(snap)
+        ident = cfg["encoder"]
         nk = cfg.get("neighbourhood_k", DEFAULT_NEIGHBOURHOOD_K)
         obj = cls(encoder if encoder is not None else ident["name"], backend=backend,
                   neighbourhood_k=nk if isinstance(nk, int) and not isinstance(nk, bool) and nk > 0 else 10)
@@ -476,16 +614,20 @@ class SearchIndex:
         obj._from_artefact = True
         dim, parts, start = int(ident["dim"]), [], 0
         for s in cfg["segments"]:
-            parts.append(store.read_matrix(folder, s["file"], s["sha256"], "vectors", dim, s["rows"]))
+            parts.append(store.read_matrix(snap, s["file"], s["sha256"], "vectors", dim, s["rows"]))
             obj._segments.append(_Segment(start, start + s["rows"], folder / s["file"], s["sha256"]))
             start += s["rows"]
-        obj._vectors = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
-        obj._db = store.open_docs_db(folder, cfg["docs_sha256"], cfg["count"])
+        obj._vectors = (np.concatenate(parts) if len(parts) > 1 else parts[0] if parts
+                        else np.empty((0, dim), np.float32))
+        del parts
+        obj._db = store.open_docs_db(snap, cfg["docs_sha256"], cfg["count"])
         obj._db_readonly = True
+        obj._next_auto_id = int(cfg.get("next_auto_id", cfg["count"]))
         csls = cfg.get("csls")
         if isinstance(csls, dict):
-            obj._csls_ref = store.read_matrix(folder, store.CSLS_NAME, csls.get("sha256"), "queries", dim, None)
+            obj._csls_ref = store.read_matrix(snap, store.CSLS_NAME, csls.get("sha256"), "queries", dim, None)
             obj.csls_info_ = {k: v for k, v in csls.items() if k != "sha256"}
+        obj._origin = (os.path.realpath(folder), revision)
         if isinstance(encoder, Encoder):
             obj.use_encoder(encoder, force=force)
         return obj
@@ -498,6 +640,53 @@ class SearchIndex:
 
     def __repr__(self) -> str:
         return f"SearchIndex(encoder={self.encoder_name!r}, documents={len(self)})"
+
+
+def add_documents(folder: str | Path, texts: Sequence[str], ids: Sequence[str] | None = None,
+                  encoder: Encoder | str | None = None, force: bool = False, batch_size: int = 256,
+                  show_progress: bool | None = None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT,
+                  ) -> tuple[int, int]:
+    """Add documents to the saved index at ``folder``, safely next to other writers: ``(added, total)``.
+
+    The texts are encoded first, without holding anything; then, holding the index's writer lock,
+    the newest version is loaded, the documents are appended to it and it is saved. Two concurrent
+    calls therefore both keep their documents, and an id already in the index (given twice, or by
+    a retried call) is refused with nothing written. Without ``ids`` the documents get new ids.
+    """
+    folder = Path(folder)
+    first = SearchIndex.load(folder, encoder=encoder, force=force)
+    texts = check_texts(texts, "texts")
+    if not texts:
+        raise ValueError("texts is empty: no documents to add")
+    ids = SearchIndex._check_ids(ids, len(texts))
+    if ids is not None:  # a quick answer before the encoding; checked again under the lock
+        taken = first._existing_ids(list(ids))
+        if taken:
+            raise ValueError(f"{len(taken)} document id(s) already in the index: {', '.join(map(repr, taken[:5]))}"
+                             f"{' ...' if len(taken) > 5 else ''}; nothing was added (ids are unique: give new "
+                             "ids, or leave ids out to get new ones)")
+    enc = first._encoder()
+    V = enc.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    del first
+    with store.writer_lock(folder, lock_timeout):
+        latest = SearchIndex.load(folder, encoder=enc, force=force)
+        latest.add_embeddings(V, texts, ids)
+        latest.save(folder, lock_timeout=lock_timeout)
+    return len(texts), len(latest)
+
+
+def delete_documents(folder: str | Path, ids: Sequence[str],
+                     lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT) -> tuple[int, int]:
+    """Remove documents by id from the saved index at ``folder`` (under its writer lock): ``(removed, left)``."""
+    folder = Path(folder)
+    with store.writer_lock(folder, lock_timeout):
+        idx = SearchIndex.load(folder)
+        removed = idx.delete(ids)
+        if not len(idx):
+            raise ValueError(f"removing these {removed} documents would leave the index empty; build a new one "
+                             "instead")
+        idx.save(folder, lock_timeout=lock_timeout)
+    return removed, len(idx)
 
 
 def _identity(encoder: Encoder) -> dict:

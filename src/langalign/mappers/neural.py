@@ -26,6 +26,8 @@ import copy
 import math
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,25 @@ def _torch():
     import torch
 
     return torch
+
+
+@contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """Torch's deterministic algorithms for the duration of a fit, then the caller's setting again.
+
+    On CPU the ops langalign trains with are deterministic already (a refit with the same seed
+    gives the same bytes, with 1 or 2 threads alike: ``bench/reproducibility.py``); on CUDA this
+    picks the deterministic kernels (warning where an op has none) and cuBLAS's fixed workspace.
+    """
+    torch = _torch()
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def resolve_device(device: str) -> str:
@@ -157,6 +178,10 @@ class _NeuralMapper(BaseMapper):
         with the same seed. Without ``resume``, old checkpoints in the folder are
         replaced. A checkpoint made for other data or parameters is refused.
         """
+        with deterministic_torch():
+            return self._fit(X, Y, checkpoint_dir, resume)
+
+    def _fit(self, X: Any, Y: Any, checkpoint_dir: str | os.PathLike | None, resume: bool) -> _NeuralMapper:
         from . import checkpoint as ckpt_mod
 
         torch = _torch()

@@ -289,8 +289,11 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
                 count += len(idx)
         return total, count
 
-    return mapper._train_epochs(net, opt, gen, rng, device, train_epoch, val_loss, n_val, ckpt_dir, run_key,
-                                resume, n, d_in, d_out)
+    from ..mappers.neural import deterministic_torch
+
+    with deterministic_torch():
+        return mapper._train_epochs(net, opt, gen, rng, device, train_epoch, val_loss, n_val, ckpt_dir, run_key,
+                                    resume, n, d_in, d_out)
 
 
 def _nth_window(x_path: PathLike, y_path: PathLike, rows: int, w: int) -> tuple[int, np.ndarray, np.ndarray]:

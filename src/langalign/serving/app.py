@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .._version import __version__
 from ..index import space_problem
@@ -39,9 +40,22 @@ _INLINE_FLOPS = 4_000_000
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer; its remaining work was dropped."""
+
+
+async def _disconnected(request: Any) -> None:
+    """Return once the client has gone (call only after the body has been read)."""
+    while True:
+        message = await request.receive()
+        if message.get("type") == "http.disconnect":
+            return
 
 
 def _json_type(v: Any) -> str:
@@ -70,6 +84,7 @@ class _Api:
         self.config = config
         self.registry = registry
         self.limits = config.limits
+        self.admission = registry.admission
         self._key = config.api_key.encode("utf-8") if config.api_key else None
 
     # -- request checks ----------------------------------------------------------------
@@ -92,6 +107,12 @@ class _Api:
                            f"{self.registry.error}", "service_unavailable")
 
     async def body(self, request: Any) -> dict[str, Any]:
+        # application/json only: a web page can send text/plain to any address without asking (a CORS
+        # "simple request"), but not JSON, so a browser cannot be used to reach this service.
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise ApiError(415, f"Content-Type must be application/json, got {ctype[:60] or 'none'!r}",
+                           code="unsupported_media_type")
         limit = self.limits.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -102,10 +123,23 @@ class _Api:
             if size > limit:
                 raise ApiError(413, f"request body is {size} bytes; the limit is {limit}", code="request_too_large")
         buf = bytearray()
-        async for chunk in request.stream():
-            buf += chunk
-            if len(buf) > limit:
-                raise ApiError(413, f"request body is larger than the limit of {limit} bytes", code="request_too_large")
+
+        async def read() -> None:
+            async for chunk in request.stream():
+                buf.extend(chunk)
+                if len(buf) > limit:
+                    raise ApiError(413, f"request body is larger than the limit of {limit} bytes",
+                                   code="request_too_large")
+
+        try:  # a client trickling its body holds nothing for long
+            await asyncio.wait_for(read(), self.limits.body_timeout_s)
+        except ClientDisconnect:
+            self.admission.stats.client_gone += 1
+            raise ClientGone() from None
+        except asyncio.TimeoutError:
+            self.admission.stats.slow_clients += 1
+            raise ApiError(408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s",
+                           code="request_timeout", headers={"Connection": "close"}) from None
         if not buf:
             raise ApiError(400, "request body is empty; send a JSON object")
         try:
@@ -119,6 +153,8 @@ class _Api:
                                 f"column {e.colno})") from None
         except RecursionError:
             raise ApiError(400, "request body is nested too deeply") from None
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's int parsing limit)
+            raise ApiError(400, f"request body is not acceptable JSON: {str(e).split(';')[0][:120]}") from None
         if not isinstance(obj, dict):
             raise ApiError(400, f"request body must be a JSON object, got {_json_type(obj)}")
         return obj
@@ -178,6 +214,38 @@ class _Api:
                            param="model", code="model_not_found")
         return m
 
+    # -- admitted work -----------------------------------------------------------------
+    async def admitted(self, request: Any, texts: list[str], work: Any) -> Any:
+        """Run ``work()`` for a request whose ``texts`` are admitted (else 429), within the deadline (else
+        503), and drop it when the client disconnects first."""
+        from .admission import Rejected
+
+        try:
+            ticket = self.admission.admit(texts)
+        except Rejected as e:
+            raise ApiError(429, e.message, "rate_limit_error", code=e.reason,
+                           headers={"Retry-After": str(e.retry_after)}) from None
+        task = asyncio.ensure_future(work())
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({task, gone}, timeout=self.limits.request_timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            task.cancel()  # its queued batches are dropped (the batcher skips cancelled requests)
+            if gone in done:
+                self.admission.stats.client_gone += 1
+                raise ClientGone()
+            self.admission.stats.deadline_exceeded += 1
+            raise ApiError(503, f"the request was not done within {self.limits.request_timeout_s:g} s; the service "
+                           "is overloaded, retry later", "service_unavailable", code="deadline_exceeded",
+                           headers={"Retry-After": str(self.admission.retry_after())})
+        finally:
+            for t in (task, gone):
+                if not t.done():
+                    t.cancel()
+            ticket.release()
+
     # -- pipelines ---------------------------------------------------------------------
     async def embed(self, m: EmbeddingModel, texts: list[str]) -> np.ndarray:
         V = await self.registry.batcher(m.encoder).submit(texts)
@@ -203,7 +271,7 @@ class _Api:
             raise ApiError(400, f"the model {m.id!r} gives {m.dim}-d vectors; 'dimensions' cannot change that",
                            param="dimensions")
         texts = self.texts(body)
-        V = await self.embed(m, texts)
+        V = await self.admitted(request, texts, lambda: self.embed(m, texts))
         if fmt == "base64":
             rows: list[Any] = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in V]
         else:
@@ -237,8 +305,11 @@ class _Api:
             texts = firsts + seconds
         else:
             texts = self.texts(body)
-        V = await self.registry.batcher(c.encoder).submit(texts)
-        labels, probs = await asyncio.to_thread(_predict, c.classifier, V, c.pair_task)
+        async def work() -> tuple[list[Any], np.ndarray]:
+            V = await self.registry.batcher(c.encoder).submit(texts)
+            return await asyncio.to_thread(_predict, c.classifier, V, c.pair_task)
+
+        labels, probs = await self.admitted(request, texts, work)
         return {"object": "list", "model": name,
                 "data": [{"object": "classification", "index": i, "label": lab,
                           "probabilities": {str(k): float(p) for k, p in zip(c.classes, row, strict=True)}}
@@ -273,8 +344,11 @@ class _Api:
         if csls and s.index.csls_info_ is None and len(texts) < s.index.neighbourhood_k:
             raise ApiError(400, f"the index {name!r} has no CSLS reference queries, so CSLS needs at least "
                            f"{s.index.neighbourhood_k} queries per request (or calibrate the index)", param="csls")
-        V = await self.embed(m, texts)
-        hits = await asyncio.to_thread(_search, s.index, V, top_k, csls)
+        async def work() -> list[list[dict[str, Any]]]:
+            V = await self.embed(m, texts)
+            return await asyncio.to_thread(_search, s.index, V, top_k, csls)
+
+        hits = await self.admitted(request, texts, work)
         return {"object": "list", "index": name, "model": m.id,
                 "data": [{"object": "search_result", "index": i, "hits": h} for i, h in enumerate(hits)],
                 "usage": _usage(texts)}
@@ -298,8 +372,15 @@ def _search(index: Any, V: np.ndarray, top_k: int, csls: bool) -> list[list[dict
             for srow, rrow in zip(scores, rows, strict=True)]
 
 
-def create_app(config: ServeConfig, registry: Registry | None = None) -> Any:
-    """The ASGI app. Models load on a background thread at startup; ``GET /health`` says when they are ready."""
+def create_app(config: ServeConfig, registry: Registry | None = None, log_requests: bool = False) -> Any:
+    """The ASGI app. Models load on a background thread at startup; ``GET /health`` says when they are ready.
+
+    Every request passes :class:`~.frontdoor.FrontDoor` first (Host check, request id, access log when
+    ``log_requests``); the FastAPI app is its ``.app``.
+    """
+    from .admission import Rejected
+    from .frontdoor import FrontDoor, HostRule
+
     config.check()
     registry = registry or Registry(config)
     api = _Api(config, registry)
@@ -322,8 +403,12 @@ def create_app(config: ServeConfig, registry: Registry | None = None) -> Any:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> Any:
-        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else dict(e.headers or {}) or None
         return error(e.status, e.message, e.type, e.param, e.code, headers)
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(request: Request, e: Exception) -> Any:
+        return error(499, "the client closed the connection", "client_closed_request")  # nobody reads it
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, e: Any) -> Any:
@@ -339,15 +424,20 @@ def create_app(config: ServeConfig, registry: Registry | None = None) -> Any:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, e: Exception) -> Any:
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        log.exception("internal error on %s %s (request id %s)", request.method, request.url.path,
+                      getattr(request.state, "request_id", "-"))
         return error(500, f"internal error ({type(e).__name__}); the service keeps running", "internal_error")
 
     async def counted(handler: Any, request: Request) -> Any:
-        registry.in_flight += 1  # one event loop: no lock needed
+        try:
+            registry.admission.enter()  # one event loop: no lock needed
+        except Rejected as e:  # before reading the body: a flood costs nothing but this answer
+            raise ApiError(429, e.message, "rate_limit_error", code=e.reason,
+                           headers={"Retry-After": str(e.retry_after)}) from None
         try:
             return JSONResponse(await handler(request))
         finally:
-            registry.in_flight -= 1
+            registry.admission.leave()
 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Any:
@@ -386,4 +476,4 @@ def create_app(config: ServeConfig, registry: Registry | None = None) -> Any:
             body["error"] = registry.error
         return JSONResponse(body, status_code=200 if registry.state == "ready" else 503)
 
-    return app
+    return FrontDoor(app, HostRule(config.host, config.allowed_hosts), registry.admission, log_requests)

@@ -9,9 +9,16 @@ A config file (paths are relative to the file's folder)::
       "aligners": {"bridge": {"path": "aligners/bridge", "source_lang": "en", "target_langs": ["ko", "ja", "zh"]}},
       "classifiers": {"topic": "models/topic"},
       "indexes": {"docs": "indexes/docs"},
-      "limits": {"max_items": 256, "max_chars": 8192, "max_body_bytes": 4194304, "max_top_k": 100},
-      "batch": {"max_texts": 64, "max_wait_ms": 5}
+      "limits": {"max_items": 256, "max_chars": 8192, "max_body_bytes": 4194304, "max_top_k": 100,
+                 "max_in_flight": 64, "max_queued_texts": 2048, "max_queued_chars": 2097152,
+                 "request_timeout_s": 120, "header_timeout_s": 10, "body_timeout_s": 30},
+      "batch": {"max_texts": 64, "max_chars": 32768, "max_wait_ms": 5},
+      "allowed_hosts": ["api.example.com"]
     }
+
+``allowed_hosts``: Host header values accepted besides the bound address (and, on a loopback
+address, ``localhost``); ``"*"`` accepts any. It guards against DNS rebinding: a web page whose
+name resolves to 127.0.0.1 must not be able to read the service.
 
 An encoder entry is a bundled name, a hub id, or a local folder such as one written by
 ``langalign tune`` (the operator names it here; artefacts never load a path written in
@@ -39,7 +46,8 @@ DEFAULT_TARGET_LANGS = ("ko", "ja", "zh")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _KEYS = {"host", "port", "api_key_env", "api_key_file", "encoders", "aligners", "classifiers", "indexes",
-         "limits", "batch", "force"}
+         "limits", "batch", "force", "allowed_hosts"}
+_HOST = re.compile(r"^(\*|[A-Za-z0-9_.:-]{1,253}|\[[0-9A-Fa-f:.]{2,60}\])$")
 
 
 @dataclass
@@ -48,12 +56,20 @@ class Limits:
     max_chars: int = 8192          # characters per text
     max_body_bytes: int = 4 << 20  # request body
     max_top_k: int = 100
+    # admission (see langalign.serving.admission): beyond these, 429 with Retry-After
+    max_in_flight: int = 64               # requests being served at once
+    max_queued_texts: int = 2048          # texts of admitted requests not answered yet
+    max_queued_chars: int = 2 << 20       # their characters (one request of 256 x 8,192 fits)
+    request_timeout_s: float = 120.0      # an admitted request is answered within this (else 503)
+    header_timeout_s: float = 10.0        # a client must send a request's headers within this
+    body_timeout_s: float = 30.0          # ... and its body within this (else 408)
 
 
 @dataclass
 class BatchSettings:
     max_texts: int = 64     # texts per encoder call when requests are batched together
     max_wait_ms: float = 5.0  # how long a batch waits for company (not when a request is alone)
+    max_chars: int = 32768  # characters per encoder call: bounds how long a small request waits behind a large one
 
 
 @dataclass
@@ -76,6 +92,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
     batch: BatchSettings = field(default_factory=BatchSettings)
     force: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)
     api_key: str | None = field(default=None, repr=False)
 
     def check(self) -> ServeConfig:
@@ -104,12 +121,23 @@ class ServeConfig:
             if not isinstance(e, (str, Encoder)) or (isinstance(e, str) and not e.strip()):
                 raise DataError(f"encoders must be encoder names, got {e!r}")
         lim = self.limits
-        for k in ("max_items", "max_chars", "max_body_bytes", "max_top_k"):
+        for k in ("max_items", "max_chars", "max_body_bytes", "max_top_k", "max_in_flight", "max_queued_texts",
+                  "max_queued_chars"):
             v = getattr(lim, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise DataError(f"limits.{k} must be a positive integer, got {v!r}")
-        if not (isinstance(self.batch.max_texts, int) and self.batch.max_texts >= 1):
-            raise DataError(f"batch.max_texts must be a positive integer, got {self.batch.max_texts!r}")
+        for k in ("request_timeout_s", "header_timeout_s", "body_timeout_s"):
+            v = getattr(lim, k)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 86400:
+                raise DataError(f"limits.{k} must be a number of seconds in (0, 86400], got {v!r}")
+        for k in ("max_texts", "max_chars"):
+            v = getattr(self.batch, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise DataError(f"batch.{k} must be a positive integer, got {v!r}")
+        if not isinstance(self.allowed_hosts, list) or not all(isinstance(h, str) and _HOST.match(h)
+                                                               for h in self.allowed_hosts):
+            raise DataError(f"allowed_hosts must be a list of host names or addresses (or \"*\"), got "
+                            f"{self.allowed_hosts!r}"[:300])
         if not (isinstance(self.batch.max_wait_ms, (int, float)) and 0 <= self.batch.max_wait_ms <= 1000):
             raise DataError(f"batch.max_wait_ms must be a number in 0..1000, got {self.batch.max_wait_ms!r}")
         if not (self.encoders or self.aligners or self.classifiers or self.indexes):
@@ -195,7 +223,8 @@ class ServeConfig:
                   aligners=aligners,
                   classifiers={n: path(v, f"classifiers.{n}") for n, v in table("classifiers").items()},
                   indexes={n: path(v, f"indexes.{n}") for n, v in table("indexes").items()},
-                  limits=limits, batch=batch, force=bool(raw.get("force", False)))
+                  limits=limits, batch=batch, force=bool(raw.get("force", False)),
+                  allowed_hosts=raw.get("allowed_hosts", []))
         key_file = raw.get("api_key_file")
         cfg.api_key = read_api_key(raw.get("api_key_env"), path(key_file, "api_key_file") if key_file else None)
         return cfg

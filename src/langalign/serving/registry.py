@@ -26,6 +26,7 @@ import numpy as np
 
 from ..encoders import TUNED_PREFIX, Encoder, canonical_encoder_name, load_encoder, looks_like_path, names_folder
 from ..errors import ArtefactError, LangAlignError
+from .admission import Admission
 from .batcher import MicroBatcher
 from .config import ServeConfig
 
@@ -76,8 +77,13 @@ class Registry:
         self.created = int(time.time())
         self.on_error: Callable[[], None] | None = None
         self._batchers: dict[int, MicroBatcher] = {}
-        self.in_flight = 0  # requests being served now (the app counts them; batchers read it)
+        self.admission = Admission(config.limits)  # admission rules and every counter of the service
         self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (the app counts them; batchers read it)."""
+        return self.admission.stats.in_flight
 
     # -- loading -----------------------------------------------------------------------
     def load_safely(self) -> None:
@@ -171,7 +177,7 @@ class Registry:
             raise ArtefactError(f"{what} was fitted on the tuned encoder {name!r}, which the service does not "
                                 "serve: list its folder (written by `langalign tune`) under \"encoders\" in the "
                                 "config (CLI: --encoder PATH)")
-        return self._add_encoder(load_encoder(name))
+        return self._add_encoder(load_encoder(name, allow_download=False))  # named by an artefact, not the operator
 
     def _add_embedding(self, m: EmbeddingModel) -> None:
         if m.id in self.embeddings:
@@ -188,7 +194,8 @@ class Registry:
 
                 b = MicroBatcher(encode,
                                  self.config.batch.max_texts, self.config.batch.max_wait_ms, enc.name,
-                                 in_flight=lambda: self.in_flight)
+                                 in_flight=lambda: self.in_flight, max_chars=self.config.batch.max_chars,
+                                 on_batch=self.admission.on_batch)
                 self._batchers[id(enc)] = b
             return b
 

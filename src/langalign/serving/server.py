@@ -41,17 +41,65 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def guarded_protocol(header_timeout: float) -> type:
+    """uvicorn's h11 protocol, closing a connection whose request head does not arrive within
+    ``header_timeout`` seconds (counted from the connection, or from the end of the previous response, to
+    the end of the headers). uvicorn has no such timeout: a client trickling one header byte at a time held
+    a socket for minutes. Bodies have their own timeout in the app (``limits.body_timeout_s``)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # the first bytes of the next request on a kept-alive connection
+            cycle = self.cycle
+            super().data_received(data)
+            if self.cycle is not cycle:  # a request's headers are complete
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(header_timeout, self._head_timeout)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self.cycle is None or self.cycle.response_complete:
+                log.info("closing a connection whose request headers did not arrive within %g s", header_timeout)
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
 def build_server(config: ServeConfig, log_level: str = "info", access_log: bool = True,
                  registry: Registry | None = None) -> tuple[Any, socket.socket, Registry]:
-    """(uvicorn.Server, bound socket, registry); ``server.run(sockets=[sock])`` serves."""
+    """(uvicorn.Server, bound socket, registry); ``server.run(sockets=[sock])`` serves.
+
+    ``access_log``: one line per request with its request id (logger ``langalign.serving.access``).
+    """
     import uvicorn
 
     config.check()
     registry = registry or Registry(config)
-    app = create_app(config, registry)
+    app = create_app(config, registry, log_requests=access_log)
     sock = bind(config.host, config.port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
-                                           timeout_keep_alive=30, server_header=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                                           timeout_keep_alive=30, server_header=False,
+                                           http=guarded_protocol(config.limits.header_timeout_s)))
     # A service that cannot load its models stops instead of answering 503 forever.
     registry.on_error = lambda: setattr(server, "should_exit", True)
     return server, sock, registry
