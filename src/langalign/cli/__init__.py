@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     # slower than with 1 while other work shared the 2 cores; sleeping waiters kept 2 threads at least as fast
     # as 1: bench/encoders.py and docs/encoding-speed.md). Set before torch loads; the user's value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if os.environ.get("LANGALIGN_THREADS", "").strip():  # torch's threads too (read when torch loads)
+        os.environ.setdefault("OMP_NUM_THREADS", os.environ["LANGALIGN_THREADS"].strip())
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
