@@ -32,3 +32,11 @@ def test_table_pads_rows_with_fewer_parts():
     assert lines[0] == "| task | encoder | method | ko | ja | mean |"
     assert lines[2] == "| a | b | c | 50.0 | 60.0 | 55.0 |"
     assert lines[3] == "| x | y |  | 10.0 | nan | 10.0 |"
+
+
+def test_demo_refuses_a_backend_that_changes_its_vectors(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="not 'onnx-int8'"):
+        demo.run_demo(out_dir=tmp_path, backend="onnx-int8")
+    assert not any(tmp_path.iterdir())  # refused before any work
