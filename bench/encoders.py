@@ -39,6 +39,9 @@ import contextlib
 os.environ.setdefault("LANGALIGN_NO_PROGRESS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# As the langalign command does (cli.main): OpenMP threads sleep instead of spinning while they wait. It applies
+# to every torch row alike (langalign's and plain sentence-transformers'); the value used is in the results.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -267,7 +270,8 @@ def markdown(out: dict[str, Any]) -> str:
     m = out["machine"]
     lines = ["# Encoder speed", "",
              f"`{out['command']}`, {out['created']}, {m['cpu']} ({m['cores']} cores, torch {m['torch']} with "
-             f"{m['torch_threads']} threads), load average {m['load_average_start'][0]:.1f} at the start and "
+             f"{m['torch_threads']} threads, OMP_WAIT_POLICY={m['OMP_WAIT_POLICY']}), "
+             f"load average {m['load_average_start'][0]:.1f} at the start and "
              f"{m['load_average_end'][0]:.1f} at the end (above 0 means other work shared the machine).", "",
              f"{out['texts']['count']:,} English sentences (mean {out['texts']['mean_chars']:.0f} characters), "
              f"{out['rounds']} rounds taking turns; latency: one short query per call, {out['queries']} calls.", "",
