@@ -263,7 +263,9 @@ def _machine() -> dict[str, Any]:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
     return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "load_average_start": os.getloadavg()}
+            "python": platform.python_version(), "load_average_start": os.getloadavg(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "LANGALIGN_THREADS": os.environ.get("LANGALIGN_THREADS")}
 
 
 def markdown(out: dict[str, Any]) -> str:
