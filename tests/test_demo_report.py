@@ -60,3 +60,11 @@ def test_paired_counts_add_up_over_languages():
     demo._paired(r, "T", ["a", "b", "c"], ["a", "x", "c"], ["a", "b", "x"])
     demo._paired(r, "T", [1, 2], [1, 1], [2, 2])
     assert r["paired"]["T"] == {"n": 5, "bridge_only": 2, "reembed_only": 2}
+
+
+def test_demo_refuses_a_backend_that_changes_its_vectors(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="not 'onnx-int8'"):
+        demo.run_demo(out_dir=tmp_path, backend="onnx-int8")
+    assert not any(tmp_path.iterdir())  # refused before any work

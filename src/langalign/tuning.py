@@ -50,8 +50,8 @@ import numpy as np
 from ._labels import check_labels
 from ._progress import progress, progress_enabled
 from ._version import __version__
-from .encoders import (TUNED_PREFIX, TUNING_METADATA, Encoder, SentenceTransformerEncoder, canonical_encoder_name,
-                       load_encoder, read_tuning_metadata)
+from .encoders import (FORWARD_BATCH_SIZE, TUNED_PREFIX, TUNING_METADATA, Encoder, SentenceTransformerEncoder,
+                       canonical_encoder_name, load_encoder, read_tuning_metadata)
 from .errors import ArtefactError, DataError, LangAlignError, TrainingDivergedError
 
 KIND = "tuned-encoder"
@@ -242,13 +242,15 @@ def _freeze_token_embeddings(model: Any) -> list[str]:
 class _ModelEncoder(Encoder):
     """An in-memory sentence-transformers model as an :class:`Encoder` (dev metrics, the fingerprint)."""
 
+    length_sorted = True  # the fast path of SentenceTransformerEncoder, which loads the tuned folder later
+
     def __init__(self, model: Any, name: str):
         self._model = model
         self.name = name
         self.dim = int(_embedding_dim(model))
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(texts, batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True)
+        return self._model.encode(texts, batch_size=FORWARD_BATCH_SIZE, show_progress_bar=False, convert_to_numpy=True)
 
 
 def _embedding_dim(model: Any) -> int:

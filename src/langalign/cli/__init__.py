@@ -8,6 +8,7 @@ printed as one line (``langalign: error: ...``) with exit code 2, warnings as
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads that spin while waiting collapse on a busy machine (torch with 2 threads ran MiniLM 3-4x
+    # slower than with 1 while other work shared the 2 cores; sleeping waiters kept 2 threads at least as fast
+    # as 1: bench/encoders.py and docs/encoding-speed.md). Set before torch loads; the user's value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if os.environ.get("LANGALIGN_THREADS", "").strip():  # torch's threads too (read when torch loads)
+        os.environ.setdefault("OMP_NUM_THREADS", os.environ["LANGALIGN_THREADS"].strip())
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -245,7 +245,7 @@ def cmd_demo(args) -> int:
 
     folder_output(args.out, "--out")
     run_demo(langs=args.langs, out_dir=args.out, max_pairs=args.max_pairs, corpus_from=args.corpus_from,
-             bridge_pool=args.bridge_pool)
+             bridge_pool=args.bridge_pool, full=args.full, backend=args.backend)
     return 0
 
 
@@ -382,7 +382,14 @@ def register(sub) -> None:
                        epilog="example:\n  langalign demo --langs ko,ja --out reports/demo")
     p.add_argument("--langs", default="ko,ja,zh")
     p.add_argument("--out", default="reports/demo", help="folder for the report (Markdown + JSON)")
-    p.add_argument("--max-pairs", type=int, default=20000, help="LibreOffice pairs per language to fit on")
+    p.add_argument("--full", action="store_true",
+                   help="the full-size demo: every LibreOffice train pair (up to --max-pairs) and the whole train "
+                        "split for the in-domain head (default: 4,000 pairs per language)")
+    p.add_argument("--max-pairs", type=int, default=None,
+                   help="LibreOffice pairs per language to fit on (default 4,000; 20,000 with --full)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default=None,
+                   help="how MiniLM runs: onnx (ONNX Runtime, the same vectors; the default when onnxruntime is "
+                        "installed) or torch")
     p.add_argument("--bridge-pool", type=int, default=20000,
                    help="English pool sentences the MiniLM -> use-multilingual bridge is fitted on")
     p.add_argument("--corpus-from", default=None,
