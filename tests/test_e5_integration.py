@@ -73,3 +73,28 @@ def test_tune_e5_small(mode, tmp_path, capsys):
     assert doc.name == enc.name + ":passage" and doc.prompt == "passage: "
     V = enc.encode(["오늘 날씨가 좋네요.", "The weather is nice today."])
     assert np.isfinite(V).all() and V[0] @ V[1] > 0.5  # still a multilingual encoder after a few steps
+
+
+def test_cli_index_search_and_encode_with_e5_small(tmp_path, capsys):
+    from langalign.data import load_sib200
+
+    en = load_sib200("en", "test").sample(40, seed=1)
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(en.texts) + "\n", encoding="utf-8")
+    rc, stdout, err = _cli(capsys, "index", "build", "--encoder", "e5-small", "--input", docs, "--output",
+                           tmp_path / "idx")
+    assert rc == 0, err
+    assert "with e5-small (384-d; documents as e5-small:passage)" in stdout
+    rc, stdout, err = _cli(capsys, "index", "info", "--index", tmp_path / "idx", "--json")
+    info = json.loads(stdout)
+    assert info["encoder"] == "e5-small" and info["document_encoder"] == "e5-small:passage"
+    # an English document's own text, as a query, finds it first
+    rc, stdout, err = _cli(capsys, "search", "--index", tmp_path / "idx", "--query", en.texts[3], "--json",
+                           "--top-k", 1)
+    assert rc == 0, err
+    assert json.loads(stdout)["hits"][0]["id"] == "3"
+    rc, stdout, err = _cli(capsys, "encode", "--encoder", "e5-small:passage", "--input", docs, "--output",
+                           tmp_path / "emb", "--json")
+    assert rc == 0, err
+    manifest = json.loads((tmp_path / "emb" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["encoder"] == "e5-small:passage" and manifest["dim"] == 384

@@ -152,6 +152,10 @@ class BenchmarkRunner:
         self.timings: dict[str, float] = {}
         self.fits: list[dict[str, Any]] = []
 
+    def _encoders_arg(self) -> str:
+        names = [s for s, t in self.settings.values() if s == t]
+        return "" if tuple(names) == DEFAULT_ENCODERS else f" --encoders {','.join(names)}"
+
     def _same(self, setting: str) -> bool:
         """One encoder on both sides (zero-shot, native and centering rows exist)."""
         s_enc, t_enc = self.settings[setting]
@@ -479,7 +483,7 @@ class BenchmarkRunner:
     def _result(self, wall: float, done: list[str]) -> dict[str, Any]:
         return {
             "meta": {
-                "command": "langalign benchmark" + (" --quick" if self.quick else ""),
+                "command": "langalign benchmark" + (" --quick" if self.quick else "") + self._encoders_arg(),
                 "argv": sys.argv[1:], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "langalign_version": __version__, "python": platform.python_version(),
                 "platform": platform.platform(), "seed": self.seed, "quick": self.quick,
