@@ -28,11 +28,11 @@ def test_aligner_and_zero_shot_classifier_offline(no_network):
     from langalign.encoders import E5Encoder
 
     e5 = E5Encoder()  # a fresh load (not the process cache), from the folder in the data home
-    train = load_sib200("en", "train").sample(70, seed=0)
+    train = load_sib200("en", "train")  # all 701: with 10 per class this head reaches only about 40%
     clf = la.CrossLingualClassifier(e5, mode="zero-shot").fit(train.texts, train.labels)
-    ko = load_sib200("ko", "test").sample(30, seed=0)
+    ko = load_sib200("ko", "test").sample(60, seed=0)
     pred = clf.predict(ko.texts)
-    assert len(pred) == 30 and np.mean(np.asarray(pred) == np.asarray(ko.labels)) > 0.5
+    assert len(pred) == 60 and np.mean(np.asarray(pred) == np.asarray(ko.labels)) > 0.7  # 82.4% on all 204
     par = load_sib200_parallel("en", "ko", "dev").sample(60, seed=0)
     align = la.LangAlign(e5, e5, mapper="procrustes", held_out=0.0).fit(par.source, par.target)
     assert align.to_source(["서울의 날씨는 어떤가요?"]).shape == (1, 384)
