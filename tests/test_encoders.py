@@ -39,7 +39,7 @@ def test_multilingual_encoder_places_translations_close():
 
 def test_load_encoder_is_cached_and_accepts_aliases():
     assert la.load_encoder("use") is la.load_encoder("use-multilingual")
-    assert sorted(la.available_encoders()) == ["minilm", "use-multilingual"]
+    assert sorted(la.available_encoders()) == ["e5-small", "minilm", "use-multilingual"]
 
 
 def test_unknown_model_offline_gives_actionable_error(tmp_path, monkeypatch):

@@ -28,6 +28,19 @@ def check_texts(texts: Any, name: str = "texts") -> list[str]:
     return out
 
 
+def check_utf8(texts: list[str], name: str = "texts") -> None:
+    """Refuse a text that has no UTF-8 form (a lone surrogate, e.g. from ``bytes.decode(errors="surrogateescape")``)."""
+    for i, t in enumerate(texts):
+        if t.isascii():
+            continue
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{name}[{i}] is not valid Unicode: it holds a lone surrogate U+{ord(t[e.start]):04X} at "
+                             f"character {e.start}, which has no UTF-8 form; decode the input as UTF-8 (errors="
+                             "'replace' keeps going past bad bytes)") from None
+
+
 def check_matrix(X: Any, name: str = "X", *, dim: int | None = None, allow_empty: bool = True) -> np.ndarray:
     """Return X as a C-contiguous float32 2-D array; reject NaN/inf naming the rows."""
     if X is None:  # np.asarray(None) is a 0-d NaN, which would be reported as a shape problem

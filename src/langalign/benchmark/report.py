@@ -15,6 +15,20 @@ SETTING_TITLES = {"same": "same encoder (use-multilingual -> use-multilingual)",
                   "two": "two encoders (minilm for English, use-multilingual for the target)"}
 
 
+def setting_title(setting: str) -> str:
+    """``same:e5-small`` -> ``same encoder (e5-small -> e5-small)``."""
+    if setting in SETTING_TITLES:
+        return SETTING_TITLES[setting]
+    enc = setting.split(":", 1)[1] if setting.startswith("same:") else setting
+    return f"same encoder ({enc} -> {enc})"
+
+
+def _settings(meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The run's settings in its order (``same`` settings first, ``two`` last)."""
+    names = list(meta.get("settings") or {}) or ["same", "two"]
+    return names + [s for s in dict.fromkeys(r["setting"] for r in rows) if s not in names]
+
+
 def _fmt(x: float | None, scale: float = 100.0, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -101,11 +115,11 @@ def render_markdown(result: dict[str, Any]) -> str:
             md.append(f"- {note}")
         if info.get("notes"):
             md.append("")
-        for setting in ("same", "two"):
+        for setting in _settings(meta, rows):
             srows = [r for r in trows if r["setting"] == setting]
             if not srows:
                 continue
-            md += [f"### {SETTING_TITLES[setting]}", ""]
+            md += [f"### {setting_title(setting)}", ""]
             if task == "sts":
                 md += sts_table(srows)
             elif task == "tatoeba":
@@ -194,8 +208,10 @@ def stdout_summary(result: dict[str, Any]) -> str:
             continue
         out.append(f"\n== {task}")
         langs = _langs(trows)
-        out.append(f"{'setting':<5} {'method':<58} " + " ".join(f"{l:>6}" for l in langs) + f" {'mean':>6}")
-        for setting in ("same", "two"):
+        settings = _settings(result["meta"], rows)
+        w = max(5, *(len(s) for s in settings))
+        out.append(f"{'setting':<{w}} {'method':<58} " + " ".join(f"{l:>6}" for l in langs) + f" {'mean':>6}")
+        for setting in settings:
             for method, by_lang in _rows_by_method([r for r in trows if r["setting"] == setting]).items():
                 vals: list[float | None] = []
                 for lang in langs:
@@ -210,7 +226,8 @@ def stdout_summary(result: dict[str, Any]) -> str:
                         vals.append(r["metrics"]["accuracy"])
                 ok = [v for v in vals if v is not None]
                 mean = _fmt(float(np.mean(ok))) if len(ok) == len(vals) else "n/a"
-                out.append(f"{setting:<5} {method[:58]:<58} " + " ".join(f"{_fmt(v):>6}" for v in vals) + f" {mean:>6}")
+                out.append(f"{setting:<{w}} {method[:58]:<58} " + " ".join(f"{_fmt(v):>6}" for v in vals)
+                           + f" {mean:>6}")
     metric_note = "(classification: accuracy; sts: Spearman; tatoeba: CSLS top-1 mean of both directions)"
     return metric_note + "\n" + "\n".join(out)
 
@@ -228,7 +245,7 @@ def plot_accuracy(result: dict[str, Any], path: Path) -> None:
     groups = []
     for t in tasks:
         labels = []
-        for setting in ("same", "two"):
+        for setting in _settings(result["meta"], rows):
             for m in _rows_by_method([r for r in rows if r["task"] == t and r["setting"] == setting]):
                 labels.append((setting, m))
         groups.append((t, labels))
@@ -247,9 +264,10 @@ def plot_accuracy(result: dict[str, Any], path: Path) -> None:
                 vals.append(r[0]["metrics"]["accuracy"] * 100 if r else np.nan)
             ax.barh(y + (k - 1) * 0.27, vals, height=0.27, color=colors[lang], label=lang)
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{'2enc' if s == 'two' else '1enc'} · {m}" for s, m in labels], fontsize=7)
+        ax.set_yticklabels([f"{_short(s)} · {m}" for s, m in labels], fontsize=7)
         ax.invert_yaxis()
-        zs = [x["metrics"]["accuracy"] * 100 for x in rows if x["task"] == task and x["mode"] == "zero-shot"]
+        zs = [x["metrics"]["accuracy"] * 100 for x in rows if x["task"] == task and x["mode"] == "zero-shot"
+              and x["setting"] == "same"]
         if zs:
             ax.axvline(float(np.mean(zs)), color="k", ls="--", lw=0.8, label="zero-shot mean")
         ax.set_xlabel("accuracy (%)")
@@ -259,6 +277,10 @@ def plot_accuracy(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _short(setting: str) -> str:
+    return {"two": "2enc", "same": "1enc"}.get(setting, setting.split(":", 1)[-1])
 
 
 def _pca2(*arrays: np.ndarray) -> list[np.ndarray]:

@@ -3,7 +3,9 @@
 Grid (documented in the report):
 
 * settings: ``same`` (use-multilingual on both sides; the paper's setting) and
-  ``two`` (minilm for English, use-multilingual for the target language).
+  ``two`` (minilm for English, use-multilingual for the target language); ``encoders`` (CLI
+  ``--encoders``) names the multilingual encoders of the same-encoder setting: each other one adds
+  ``same:<name>`` (e.g. ``same:e5-small``, e5-small on both sides), with its own zero-shot reference.
 * baselines: zero-shot (same encoder, no map) and native / translate-train
   (a head trained on target-language training data) where such data exists.
   Zero-shot is impossible across two encoders; two-encoder rows are compared
@@ -43,6 +45,25 @@ from ..heads import make_head
 from . import tasks as T
 
 SETTINGS = {"same": ("use-multilingual", "use-multilingual"), "two": ("minilm", "use-multilingual")}
+DEFAULT_ENCODERS = ("use-multilingual",)
+
+
+def benchmark_settings(encoders: list[str] | tuple[str, ...] | None = None) -> dict[str, tuple[str, str]]:
+    """``{setting: (source encoder, target encoder)}`` for the multilingual ``encoders`` (default: use-multilingual).
+
+    use-multilingual is ``same`` (and brings ``two``, minilm -> use-multilingual); any other encoder E is
+    ``same:E``, E on both sides.
+    """
+    from ..encoders import canonical_encoder_name
+
+    names = list(dict.fromkeys(canonical_encoder_name(e.strip()) for e in (encoders or DEFAULT_ENCODERS)
+                               if e.strip()))
+    if not names:
+        raise ValueError("encoders is empty: name at least one multilingual encoder (e.g. use-multilingual)")
+    out = {("same" if e == "use-multilingual" else f"same:{e}"): (e, e) for e in names}
+    if "use-multilingual" in names:
+        out["two"] = SETTINGS["two"]
+    return out
 PAPER_MAPPERS = ("mlp-paper", "autoencoder-paper")
 NEURAL_MAX_PAIRS = 3000
 NEURAL_PARAMS = {"epochs": 20, "patience": 3, "batch_size": 128}
@@ -115,8 +136,10 @@ def _head_description() -> str:
 
 class BenchmarkRunner:
     def __init__(self, data: Path, out: Path, task_names: list[str], langs: list[str], seed: int = 0,
-                 quick: bool = False, home: Path | None = None, disk_cache: bool = True):
+                 quick: bool = False, home: Path | None = None, disk_cache: bool = True,
+                 encoders: list[str] | None = None):
         self.data, self.out, self.seed, self.quick, self.home = Path(data), Path(out), seed, quick, home
+        self.settings = benchmark_settings(encoders)
         self.task_names, self.langs = task_names, langs
         self.emb = Embeddings(disk_cache)
         self.results: list[dict[str, Any]] = []
@@ -129,21 +152,30 @@ class BenchmarkRunner:
         self.timings: dict[str, float] = {}
         self.fits: list[dict[str, Any]] = []
 
+    def _encoders_arg(self) -> str:
+        names = [s for s, t in self.settings.values() if s == t]
+        return "" if tuple(names) == DEFAULT_ENCODERS else f" --encoders {','.join(names)}"
+
+    def _same(self, setting: str) -> bool:
+        """One encoder on both sides (zero-shot, native and centering rows exist)."""
+        s_enc, t_enc = self.settings[setting]
+        return s_enc == t_enc
+
     # ---------------------------------------------------------------- grid
     def grid(self, task: str, setting: str, has_parallel: bool) -> list[tuple[str, int | None, str]]:
         """(pairs source, N, mapper) combinations for one task and setting."""
         out: list[tuple[str, int | None, str]] = []
         if self.quick:
-            if setting == "same":
+            if self._same(setting):
                 return [("in-domain", 300, "default")] if has_parallel else []
             return [("english-bridge", None, "default")]
-        light = ["centering", "procrustes", "default"] if setting == "same" else ["procrustes", "default"]
+        light = ["centering", "procrustes", "default"] if self._same(setting) else ["procrustes", "default"]
         sources: list[tuple[str, int | None]] = []
         if has_parallel:
             sources += [("in-domain", n) for n in IN_DOMAIN_NS]
         if task != "libreoffice":
             sources.append(("libreoffice", None))
-        if setting == "two":
+        if not self._same(setting):
             sources.append(("english-bridge", None))
             sources = [s for s in sources if s != ("in-domain", 100)]
         for src, n in sources:
@@ -187,7 +219,7 @@ class BenchmarkRunner:
         else:
             src_t = tgt_t = self.pool
             desc = self.pool_desc
-        s_enc, t_enc = SETTINGS[setting]
+        s_enc, t_enc = self.settings[setting]
         X = self.emb.get(s_enc, src_t)
         Y = self.emb.get(t_enc, tgt_t)
         params: dict[str, Any] = {}
@@ -239,7 +271,7 @@ class BenchmarkRunner:
 
     # ---------------------------------------------------------------- rows
     def _row(self, task: str, lang: str, setting: str, mode: str, info: dict | None, metrics: dict, **extra):
-        s_enc, t_enc = SETTINGS[setting]
+        s_enc, t_enc = self.settings[setting]
         info = info or {}
         row = {"task": task, "lang": lang, "setting": setting,
                "encoders": {"source": s_enc, "target": t_enc}, "mode": mode,
@@ -254,35 +286,37 @@ class BenchmarkRunner:
 
     def run_classification(self, task: T.ClassificationTask) -> None:
         labels_en = task.train_labels
-        zero_preds: dict[str, np.ndarray] = {}
-        for setting in ("same", "two"):
-            s_enc, t_enc = SETTINGS[setting]
+        zero_preds: dict[str, dict[str, np.ndarray]] = {}  # setting -> language -> predictions
+        for setting in self.settings:
+            s_enc, t_enc = self.settings[setting]
+            ref_setting = setting if self._same(setting) else "same"  # two encoders: use-multilingual's zero-shot
             _log(f"[{task.name}] setting {setting}: {s_enc} -> {t_enc}")
             X_en = self.emb.items(s_enc, task.train_items, task.pair)
             Y_test = {lang: self.emb.items(t_enc, task.tests[lang][0], task.pair) for lang in self.langs}
             eng_head = CrossLingualClassifier(s_enc, mode="zero-shot").fit_embeddings(X_en, labels_en, pair=task.pair)
 
             # setting is bound as a default: a closure would see the loop variable's later value
-            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray, setting: str = setting) -> None:
+            def record(lang: str, mode: str, info: dict | None, pred: np.ndarray, setting: str = setting,
+                       ref_setting: str = ref_setting) -> None:
                 y = task.tests[lang][1]
                 rep = classification_report(y, list(pred))
                 metrics = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n_test": rep["n"]}
-                ref = zero_preds.get(lang)
+                ref = zero_preds.get(ref_setting, {}).get(lang)
                 vs = None
                 if ref is not None and mode != "zero-shot":
                     ref_rep = classification_report(y, list(ref))
                     mc = mcnemar(y, list(ref), list(pred))
-                    vs = {"reference": "same-encoder zero-shot (use-multilingual, no map)",
+                    vs = {"reference": f"same-encoder zero-shot ({self.settings[ref_setting][0]}, no map)",
                           "accuracy_diff": rep["accuracy"] - ref_rep["accuracy"],
                           "macro_f1_diff": rep["macro_f1"] - ref_rep["macro_f1"],
                           "mcnemar_p": mc["p_value"], "mcnemar_b": mc["b"], "mcnemar_c": mc["c"],
                           "mcnemar_method": mc["method"]}
                 self._row(task.name, lang, setting, mode, info, metrics, vs_zero_shot=vs)
 
-            if setting == "same":
+            if self._same(setting):
                 for lang in self.langs:
                     pred = eng_head.predict_embeddings(Y_test[lang])
-                    zero_preds[lang] = pred
+                    zero_preds.setdefault(setting, {})[lang] = pred
                     record(lang, "zero-shot", None, pred)
                 if not self.quick:
                     for lang, (items, labs) in task.native.items():
@@ -301,10 +335,10 @@ class BenchmarkRunner:
                     align, info = got
                     rev = CrossLingualClassifier.from_head(align, eng_head.head_, pair_task=task.pair)
                     record(lang, "reverse", info, rev.predict_embeddings(Y_test[lang]))
-                    if source == "libreoffice" and setting == "same" and not self.quick:
+                    if source == "libreoffice" and self._same(setting) and not self.quick:
                         record(lang, "reverse", {**info, "mapper": f"{mapper}+adapt"},
                                self._adapted_predictions(align, eng_head, Y_test[lang], task.pair))
-                    if task.name == "sib200" and lang == "ko" and mapper == "default":
+                    if task.name == "sib200" and lang == "ko" and mapper == "default" and setting in SETTINGS:
                         self._pca_data(setting, source, n, align, task)
                     if self.quick:
                         continue
@@ -333,7 +367,7 @@ class BenchmarkRunner:
         key = f"{setting}:{source}:{n}"
         if key in self.plot_data:
             return
-        s_enc, t_enc = SETTINGS[setting]
+        s_enc, t_enc = self.settings[setting]
         en_test = T.load_sib200("en", "test", self.data / "sib200")
         ko = task.tests["ko"][0]
         self.plot_data[key] = {
@@ -345,8 +379,8 @@ class BenchmarkRunner:
         }
 
     def run_sts(self, task: T.STSTask) -> None:
-        for setting in ("same", "two"):
-            s_enc, t_enc = SETTINGS[setting]
+        for setting in self.settings:
+            s_enc, t_enc = self.settings[setting]
             _log(f"[sts] setting {setting}: {s_enc} -> {t_enc}")
             pairs_en, gold_en = task.en_test
             E = self.emb.items(s_enc, pairs_en, True)
@@ -359,7 +393,7 @@ class BenchmarkRunner:
                 V = self.emb.items(t_enc, pairs, True)
                 dt = V.shape[1] // 2
                 raw[lang] = sts_scores(cosine_pairs(V[:, :dt], V[:, dt:]), gold)
-                if setting == "same":
+                if self._same(setting):
                     self._row("sts", lang, setting, "raw", None, raw[lang])
             for source, n, mapper in self.grid("sts", setting, bool(task.parallel)):
                 for lang in self.langs:
@@ -372,7 +406,7 @@ class BenchmarkRunner:
                     dt = V.shape[1] // 2
                     m = sts_scores(cosine_pairs(align.to_source(V[:, :dt]), align.to_source(V[:, dt:])), gold)
                     self._row("sts", lang, setting, "reverse", info, m,
-                              vs_raw={"reference": "raw cosine in use-multilingual space",
+                              vs_raw={"reference": f"raw cosine in {t_enc} space",
                                       "spearman_diff": m["spearman"] - raw[lang]["spearman"]})
 
     def run_retrieval(self, task: T.RetrievalTask) -> None:
@@ -384,13 +418,13 @@ class BenchmarkRunner:
                                "mean": r["accuracy"]}
             return out
 
-        for setting in ("same", "two"):
-            s_enc, t_enc = SETTINGS[setting]
+        for setting in self.settings:
+            s_enc, t_enc = self.settings[setting]
             _log(f"[tatoeba] setting {setting}: {s_enc} -> {t_enc}")
             raw = {}
             for lang in self.langs:
                 en, xx = task.bitext[lang]
-                if setting == "same":
+                if self._same(setting):
                     raw[lang] = scores(self.emb.get(s_enc, en), self.emb.get(t_enc, xx), en, xx)
                     self._row("tatoeba", lang, setting, "raw", None, raw[lang])
             for source, n, mapper in self.grid("tatoeba", setting, False):
@@ -449,12 +483,12 @@ class BenchmarkRunner:
     def _result(self, wall: float, done: list[str]) -> dict[str, Any]:
         return {
             "meta": {
-                "command": "langalign benchmark" + (" --quick" if self.quick else ""),
+                "command": "langalign benchmark" + (" --quick" if self.quick else "") + self._encoders_arg(),
                 "argv": sys.argv[1:], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "langalign_version": __version__, "python": platform.python_version(),
                 "platform": platform.platform(), "seed": self.seed, "quick": self.quick,
                 "data": str(self.data), "tasks": self.task_names, "langs": self.langs,
-                "settings": {k: {"source": v[0], "target": v[1]} for k, v in SETTINGS.items()},
+                "settings": {k: {"source": v[0], "target": v[1]} for k, v in self.settings.items()},
                 "head": _head_description(),
                 "english_bridge_pool": self.pool_desc,
                 "neural_mappers": {"max_pairs": NEURAL_MAX_PAIRS, **NEURAL_PARAMS},
@@ -471,14 +505,15 @@ class BenchmarkRunner:
 
 
 def run_benchmark(data: Path, out: Path, tasks: list[str] | None = None, langs: list[str] | None = None,
-                  seed: int = 0, quick: bool = False, home: Path | None = None) -> dict[str, Any]:
+                  seed: int = 0, quick: bool = False, home: Path | None = None,
+                  encoders: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark and write ``benchmark.json``, ``benchmark.md`` and PNG plots into ``out``."""
     from .report import write_outputs
     task_names = tasks or (["sib200"] if quick else list(T.TASK_NAMES))
     unknown = [t for t in task_names if t not in T.TASK_NAMES]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(T.TASK_NAMES)}")
-    runner = BenchmarkRunner(data, out, task_names, langs or list(T.LANGS), seed, quick, home)
+    runner = BenchmarkRunner(data, out, task_names, langs or list(T.LANGS), seed, quick, home, encoders=encoders)
     result = runner.run(on_task_done=lambda partial: write_outputs(partial, runner.plot_data, Path(out)))
     write_outputs(result, runner.plot_data, Path(out))
     return result

@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
                     "OUT/benchmark.md and PNG plots, and prints a summary table.",
         epilog="examples:\n  langalign benchmark --quick --out /tmp/bench\n"
                "  langalign benchmark --out results\n"
-               "  langalign benchmark --tasks sib200,tatoeba --langs ko,ja --out results-small")
+               "  langalign benchmark --tasks sib200,tatoeba --langs ko,ja --out results-small\n"
+               "  langalign benchmark --encoders use-multilingual,e5-small --out results  # adds same:e5-small rows")
     p.add_argument("--quick", action="store_true",
                    help="small CI subset: SIB-200, zero-shot vs Rev-LangAlign default (300 in-domain pairs), "
                         "two-encoder English-only bridging")
@@ -29,6 +30,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tasks", help="comma-separated subset of sib200,nli,sentiment,sts,tatoeba,libreoffice")
     p.add_argument("--langs", default="ko,ja,zh", help="target languages (default: ko,ja,zh)")
     p.add_argument("--seed", type=int, default=0, help="seed for every sample and fit (default: 0)")
+    p.add_argument("--encoders", default="use-multilingual",
+                   help="multilingual encoders of the same-encoder setting, comma-separated (default: "
+                        "use-multilingual, which also brings the two-encoder setting minilm -> use-multilingual); "
+                        "each other encoder E adds a setting same:E with E on both sides, e.g. e5-small")
     p.set_defaults(func=cmd_benchmark)
 
 
@@ -46,8 +51,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     langs = [l for l in parse_langs(args.langs)]
     if "en" in langs:
         raise ValueError("English is the training language; pass only target languages (e.g. ko,ja,zh)")
+    encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     result = run_benchmark(Path(data), args.out, tasks=tasks, langs=langs, seed=args.seed, quick=args.quick,
-                           home=args.home)
+                           home=args.home, encoders=encoders)
     print(stdout_summary(result))
     print(f"\nwrote {args.out}/benchmark.json, benchmark.md and plots "
           f"({result['meta']['wall_seconds'] / 60:.1f} min)", file=sys.stderr)

@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
                "  langalign serve --config serve.json --port 8080\n"
                "  LANGALIGN_API_KEY=... langalign serve --config serve.json --api-key-env LANGALIGN_API_KEY\n"
                "  langalign serve --config serve.json --check        # load everything, list the models, exit\n\n"
-               "model names: an encoder by name ('use-multilingual'); for an aligner NAME,\n"
+               "model names: an encoder by name ('use-multilingual'; 'e5-small' for queries and\n"
+               "  'e5-small:passage' for documents); for an aligner NAME,\n"
                "  'ko->en:NAME' (= 'NAME:to-source': target text mapped into the source space) and\n"
                "  'en->ko:NAME' (= 'NAME:to-target'); languages from --target-langs (default ko,ja,zh)")
     p.add_argument("--config", type=Path, help="JSON config file (see langalign.serving.config)")
@@ -89,8 +90,11 @@ def register(subparsers: Any) -> None:
     q = sub.add_parser("build", help="encode documents into a new index (replaces OUTPUT)", formatter_class=_FMT,
                        epilog="examples:\n  langalign index build --encoder minilm --input docs.txt --output idx\n"
                               "  langalign index build --encoder minilm --input docs.jsonl --column body "
-                              "--id-column doc_id --output idx")
-    q.add_argument("--encoder", required=True, help="the documents' encoder (e.g. minilm)")
+                              "--id-column doc_id --output idx\n"
+                              "  langalign index build --encoder e5-small --input docs.txt --output idx  "
+                              "# documents as e5-small:passage")
+    q.add_argument("--encoder", required=True, help="the index's encoder (e.g. minilm; e5-small encodes the "
+                                                    "documents with its passage: prompt, queries with query:)")
     _doc_args(q)
     out = q.add_mutually_exclusive_group(required=True)
     out.add_argument("--output", type=Path, help="index folder (written atomically)")
@@ -281,7 +285,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     idx = SearchIndex(args.encoder).build(texts, ids=ids, batch_size=args.batch_size)
     idx.save(args.output)
-    print(f"indexed {len(idx)} documents with {idx.encoder_name} ({idx.dim}-d) at {args.output} in "
+    docs = f"; documents as {idx.document_encoder_name}" if idx.document_encoder_name != idx.encoder_name else ""
+    print(f"indexed {len(idx)} documents with {idx.encoder_name} ({idx.dim}-d{docs}) at {args.output} in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0
 

@@ -87,11 +87,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "tune", help="fine-tune a sentence-transformers encoder (optional first step)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Fine-tune a sentence-transformers encoder (the bundled 'minilm' or a local folder) before "
-                    "alignment. task mode: labelled English examples shape the embedding space for the task; "
-                    "parallel mode: multilingual knowledge distillation (the student's embeddings of a sentence "
-                    "and of its translation are pulled toward the frozen base model's embedding of the English "
-                    "sentence). use-multilingual cannot be tuned (numpy only). The output is a "
+        description="Fine-tune a sentence-transformers encoder (the bundled 'minilm' or 'e5-small', or a local "
+                    "folder) before alignment. task mode: labelled English examples shape the embedding space for "
+                    "the task; parallel mode: multilingual knowledge distillation (the student's embeddings of a "
+                    "sentence and of its translation are pulled toward the frozen base model's embedding of the "
+                    "English sentence). use-multilingual cannot be tuned (numpy only). The output is a "
                     "sentence-transformers folder plus langalign_tuning.json; use it wherever an encoder name "
                     "goes (--source-encoder PATH, --encoder PATH). Its fingerprint differs from the base's, so "
                     "aligners and classifiers fitted on the base refuse it (unless --force).",
@@ -99,11 +99,12 @@ def register(sub) -> None:
                "  langalign tune --base minilm --data train_en.tsv --label-column category --output tuned/topic\n"
                "  langalign tune --base minilm --data snli.jsonl --text-column premise --pair-column hypothesis "
                "--output tuned/nli\n"
+               "  langalign tune --base e5-small --mode parallel --pairs en-ko.tsv --output tuned/e5-ko\n"
                "  langalign tune --base ./my-st-model --mode parallel --pairs en-ko.tsv --output tuned/ko "
                "--checkpoint-dir ckpt/ko\n"
                "  langalign fit --pairs english.tsv --source-encoder tuned/topic --target-encoder "
                "use-multilingual ... # then align and train as usual")
-    p.add_argument("--base", default="minilm", help="encoder to tune: 'minilm' (default) or a local "
+    p.add_argument("--base", default="minilm", help="encoder to tune: 'minilm' (default), 'e5-small' or a local "
                                                      "sentence-transformers folder")
     p.add_argument("--mode", choices=["task", "parallel"], default="task")
     p.add_argument("--data", help="task mode: labelled training file (.tsv, .csv, .jsonl, .parquet)")

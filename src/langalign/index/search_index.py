@@ -12,6 +12,11 @@ re-embedding the corpus::
     bridge = LangAlign.load("aligners/bridge")       # minilm <- use-multilingual
     hits = idx.search(["서울의 날씨는 어떤가요?"], top_k=5, aligner=bridge)
 
+An encoder with query and passage prompts (``e5-small``) encodes the documents with its passage
+role (``e5-small:passage``, prefix ``passage: ``) and the queries with its query role (``query: ``):
+the index's space is named by the query encoder (what aligners map into), and the saved index also
+records the documents' encoder (``document_encoder`` in its config), checked when documents are added.
+
 Scores are cosines (vectors are stored unit-normalised), searched exactly: FAISS
 ``IndexFlatIP`` when ``faiss`` is importable, the bounded-memory numpy scan
 otherwise (same answers up to float32 rounding). ``csls=True`` re-ranks by CSLS
@@ -125,9 +130,10 @@ class SearchIndex:
     Parameters
     ----------
     encoder:
-        the documents' encoder (an :class:`~langalign.encoders.Encoder` or a name for
+        the index's encoder (an :class:`~langalign.encoders.Encoder` or a name for
         :func:`~langalign.encoders.load_encoder`), loaded on first use. Its identity
-        (name, dimension, fingerprint) is recorded in the saved index.
+        (name, dimension, fingerprint) is recorded in the saved index. An encoder with roles
+        encodes queries with ``for_role("query")`` and documents with ``for_role("passage")``.
     backend:
         ``"auto"`` (FAISS if installed, else numpy), ``"faiss"`` or ``"numpy"``.
     neighbourhood_k:
@@ -143,6 +149,9 @@ class SearchIndex:
         self.neighbourhood_k = _check_k(neighbourhood_k, "neighbourhood_k")
         self.force = False
         self.encoder_identity_: dict | None = None
+        # The documents' encoder when it is not the query encoder (an encoder with roles); None otherwise.
+        self.document_identity_: dict | None = None
+        self._doc_role = "passage"  # an index saved before roles existed encoded its documents as queries
         self.csls_info_: dict | None = None
         self._verified = False
         self._from_artefact = False
@@ -167,23 +176,49 @@ class SearchIndex:
     def encoder_name(self) -> str:
         return self.encoder.name if isinstance(self.encoder, Encoder) else self.encoder
 
+    @property
+    def document_encoder_name(self) -> str:
+        """The documents' encoder (``e5-small:passage``); the index's encoder when it has no roles."""
+        if self.document_identity_ is not None:
+            return str(self.document_identity_.get("name"))
+        if isinstance(self.encoder, Encoder):
+            return self.encoder.for_role(self._doc_role).name
+        return self.encoder
+
     def _encoder(self) -> Encoder:
+        """The query encoder (the index's space), loaded and checked on first use."""
         if not isinstance(self.encoder, Encoder):
             if self._from_artefact and looks_like_path(self.encoder):
                 raise ArtefactError(f"the index records its encoder as the local path {self.encoder!r}; it is not "
                                     "loaded from a path written in a config. Pass the encoder explicitly "
                                     "(SearchIndex.load(..., encoder=...); CLI: --encoder PATH)")
             self.encoder = load_encoder(self.encoder, allow_download=not self._from_artefact)
+        self.encoder = self.encoder.for_role("query")
         if not self._verified:
             if self.encoder_identity_ is not None:
                 check_encoder_identity(self.encoder_identity_, self.encoder, "this search index", force=self.force)
             self._verified = True
         return self.encoder
 
+    def _document_encoder(self) -> Encoder:
+        """The encoder of the documents: the passage role of the index's encoder (itself when it has no roles)."""
+        enc = self._encoder().for_role(self._doc_role)
+        if self.document_identity_ is not None:
+            check_encoder_identity(self.document_identity_, enc, "this search index's documents", force=self.force)
+        return enc
+
+    def _record_identities(self) -> None:
+        if self.encoder_identity_ is None:
+            enc = self._encoder()
+            self.encoder_identity_ = _identity(enc)
+            doc = enc.for_role(self._doc_role)
+            self.document_identity_ = _identity(doc) if doc is not enc else None
+
     def use_encoder(self, encoder: Encoder, force: bool = False) -> SearchIndex:
         """Attach an already loaded encoder, checked now against the recorded identity."""
         if not isinstance(encoder, Encoder):
             raise TypeError(f"encoder must be an Encoder, got {type(encoder).__name__}")
+        encoder = encoder.for_role("query")
         if self.encoder_identity_ is not None:
             check_encoder_identity(self.encoder_identity_, encoder, "this search index", force=force)
         self.encoder, self.force, self._verified = encoder, bool(force), True
@@ -206,7 +241,7 @@ class SearchIndex:
         if not texts:
             raise ValueError("texts is empty: no documents to index")
         self._check_ids(ids, len(texts))
-        V = self._encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
+        V = self._document_encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
         return self.build_embeddings(V, texts, ids)
 
     def add(self, texts: Sequence[str], ids: Sequence[str] | None = None, batch_size: int = 256,
@@ -221,14 +256,14 @@ class SearchIndex:
         if not texts:
             raise ValueError("texts is empty: no documents to add")
         self._check_ids(ids, len(texts))
-        V = self._encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
+        V = self._document_encoder().encode(texts, batch_size=batch_size, show_progress=show_progress)
         return self.add_embeddings(V, texts, ids)
 
     def build_embeddings(self, vectors: Any, texts: Sequence[str], ids: Sequence[str] | None = None) -> SearchIndex:
-        """As :meth:`build`, from vectors already computed with the index's encoder."""
+        """As :meth:`build`, from vectors already computed with the documents' encoder (for an encoder with
+        roles its passage role, e.g. ``load_encoder("e5-small:passage")``)."""
         texts = check_texts(texts, "texts")
-        if self.encoder_identity_ is None:
-            self.encoder_identity_ = _identity(self._encoder())
+        self._record_identities()
         V = check_matrix(vectors, "vectors", dim=self.dim, allow_empty=False)  # checked before anything is dropped
         if V.shape[0] != len(texts):
             raise ValueError(f"vectors has {V.shape[0]} rows but there are {len(texts)} texts")
@@ -238,12 +273,11 @@ class SearchIndex:
         return self.add_embeddings(V, texts, ids)
 
     def add_embeddings(self, vectors: Any, texts: Sequence[str], ids: Sequence[str] | None = None) -> SearchIndex:
-        """As :meth:`add`, from vectors already computed with the index's encoder."""
+        """As :meth:`add`, from vectors already computed with the documents' encoder."""
         texts = check_texts(texts, "texts")
         if not texts:
             raise ValueError("texts is empty: no documents to add")
-        if self.encoder_identity_ is None:
-            self.encoder_identity_ = _identity(self._encoder())
+        self._record_identities()
         V = check_matrix(vectors, "vectors", dim=self.dim, allow_empty=False)
         if V.shape[0] != len(texts):
             raise ValueError(f"vectors has {V.shape[0]} rows but there are {len(texts)} texts")
@@ -563,8 +597,9 @@ class SearchIndex:
             docs_sha = store.write_db(self._db, tmp / store.DOCS_NAME)
             config: dict[str, Any] = {
                 "format": "langalign", "format_version": ARTEFACT_FORMAT_VERSION, "kind": store.KIND,
-                "langalign_version": __version__, "encoder": self.encoder_identity_, "count": len(self),
-                "metric": "cosine", "neighbourhood_k": self.neighbourhood_k, "segments": segs,
+                "langalign_version": __version__, "encoder": self.encoder_identity_,
+                **({"document_encoder": self.document_identity_} if self.document_identity_ else {}),
+                "count": len(self), "metric": "cosine", "neighbourhood_k": self.neighbourhood_k, "segments": segs,
                 "docs_sha256": docs_sha, "next_auto_id": self._next_auto_id,
             }
             if self._csls_ref is not None:
@@ -610,6 +645,11 @@ class SearchIndex:
         obj = cls(encoder if encoder is not None else ident["name"], backend=backend,
                   neighbourhood_k=nk if isinstance(nk, int) and not isinstance(nk, bool) and nk > 0 else 10)
         obj.encoder_identity_ = dict(ident)
+        doc = cfg.get("document_encoder")
+        if isinstance(doc, dict):
+            obj.document_identity_ = dict(doc)
+        else:  # saved without roles: its documents were encoded like its queries
+            obj._doc_role = "query"
         obj.force = bool(force)
         obj._from_artefact = True
         dim, parts, start = int(ident["dim"]), [], 0
@@ -633,8 +673,9 @@ class SearchIndex:
         return obj
 
     def info(self) -> dict[str, Any]:
-        return {"documents": len(self), "encoder": self.encoder_name, "dim": self.dim,
-                "fingerprint": (self.encoder_identity_ or {}).get("fingerprint"), "segments": len(self._segments),
+        return {"documents": len(self), "encoder": self.encoder_name, "document_encoder": self.document_encoder_name,
+                "dim": self.dim, "fingerprint": (self.encoder_identity_ or {}).get("fingerprint"),
+                "segments": len(self._segments),
                 "csls_reference_queries": (self.csls_info_ or {}).get("queries"),
                 "backend": "faiss" if _faiss_wanted(self.backend) else "numpy"}
 

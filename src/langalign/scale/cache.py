@@ -16,7 +16,9 @@ SQLite locking is unreliable on network file systems.
 The cache namespace is the encoder's ``name`` (plus ``+normalize`` for
 sentence-transformers encoders built with ``normalize=True``), which is what
 every artefact records as well: two different models under one name would share
-entries, exactly as they would be confused everywhere else.
+entries, exactly as they would be confused everywhere else. An encoder's roles
+are separate names (``e5-small`` for queries, ``e5-small:passage`` for documents),
+so their vectors never share entries.
 """
 from __future__ import annotations
 
@@ -309,6 +311,18 @@ class CachedEncoder(Encoder):
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts, batch_size=max(1, len(texts)), show_progress=False)
+
+    def role_prompts(self) -> dict[str, str]:
+        return self.encoder.role_prompts()
+
+    @property
+    def role(self) -> str | None:
+        return self.encoder.role
+
+    def for_role(self, role: str) -> Encoder:
+        """The wrapped encoder's ``role`` variant, through the same cache (its own namespace: its name)."""
+        inner = self.encoder.for_role(role)
+        return self if inner is self.encoder else CachedEncoder(inner, self.cache)
 
     def probe_signature(self) -> list[float]:
         return self.encoder.probe_signature()  # the wrapped model's identity, never cached vectors

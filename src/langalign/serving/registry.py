@@ -2,7 +2,9 @@
 
 Model names (``GET /v1/models``):
 
-- an encoder by its name (``use-multilingual``, ``minilm``): its own vectors;
+- an encoder by its name (``use-multilingual``, ``minilm``, ``e5-small``): its own vectors; an encoder with
+  query and passage prompts is served in both roles (``e5-small`` for queries, ``e5-small:passage`` for
+  documents);
 - for an aligner ``NAME`` (source encoder S, target encoder T): ``NAME:to-source`` reads text with T
   and maps it into S's space (Rev-LangAlign), ``NAME:to-target`` reads text with S and maps it into
   T's space (LangAlign); with languages from the config, ``ko->en:NAME`` is an alias of ``NAME:to-source``
@@ -24,7 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..encoders import TUNED_PREFIX, Encoder, canonical_encoder_name, load_encoder, looks_like_path, names_folder
+from ..encoders import (ROLES, TUNED_PREFIX, Encoder, canonical_encoder_name, load_encoder, looks_like_path,
+                        names_folder)
 from ..errors import ArtefactError, LangAlignError
 from .admission import Admission
 from .batcher import MicroBatcher
@@ -158,7 +161,10 @@ class Registry:
         if have is not None:
             return have
         self.encoders[key] = enc
-        self._add_embedding(EmbeddingModel(key, "encoder", enc, _identity(enc), None, f"{enc.name} ({enc.dim}-d)"))
+        what = f"{enc.name} ({enc.dim}-d{f', {enc.role} role' if enc.role else ''})"
+        self._add_embedding(EmbeddingModel(key, "encoder", enc, _identity(enc), None, what))
+        for role in ROLES:  # an encoder with query and passage prompts serves both: e5-small, e5-small:passage
+            self._add_encoder(enc.for_role(role))
         return enc
 
     def _encoder_for(self, name: str | None, what: str) -> Encoder:
