@@ -1,0 +1,382 @@
+"""Overload benchmark: ``langalign serve`` at concurrency 64, with and without a small in-flight bound.
+
+    python bench/overload.py --out results                 # about 7 min on 2 busy CPU cores
+    python bench/overload.py --out /tmp/overload --quick   # about 1.5 min
+
+A Rev-LangAlign aligner (``use-multilingual`` on both sides, the linear default) is fitted on 500
+Korean-English Tatoeba pairs and served as ``ko->en:align`` by ``langalign serve`` in its own process
+(127.0.0.1, a free port). The other 500 Korean sentences are the queries, one per request. 64
+clients in this process send requests back to back (``encoding_format`` base64, the openai client's
+default) for ``--seconds`` (or until ``--max-requests`` are sent), then stop; each request has a 60 s
+timeout. Configurations, each run against a fresh
+server, taking turns for ``--rounds`` rounds so that a shared machine's load falls on all of them:
+
+- ``no bound``: ``--max-in-flight 1024``: the 64 clients never meet it, every request is queued
+  (the default bound, 64, is the same at this concurrency);
+- ``bound 16, Retry-After`` and ``bound 8, Retry-After``: a refused client waits the ``Retry-After``
+  it was given (as the ``openai`` client does) before its next request;
+- ``bound 8, at once``: a refused client sends its next request at once (a client that ignores
+  Retry-After: the worst flood 64 clients can make).
+
+Reported per configuration: requests sent and their answers, latency (p50 / p99 / max) of the admitted
+requests (200) on the client's clock (those sent after a run's first 2 s, while 64 connections open),
+the server's own mean latency of them (``/metrics``), 200s per second, what ``GET /metrics`` showed of the queue while
+the load ran (sampled every 0.5 s), whether every 200 carries the vectors of a direct
+``align.to_source([text])`` in this process (to 1e-5; a batch's composition changes the last bits),
+and whether the server's own counters equal what the clients saw (no admitted request lost). Timings
+are wall-clock on this machine, shared with other jobs; nothing here is asserted in tests
+(``tests/test_serving_overload.py`` asserts the counts and the vectors).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("LANGALIGN_NO_PROGRESS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+MODEL = "ko->en:align"
+CONCURRENCY = 64
+WARMUP_S = 2.0  # requests sent in a run's first seconds (64 connections opening at once) are not timed
+RUNS = (("no bound", 1024, "none"), ("bound 16, Retry-After", 16, "retry-after"),
+        ("bound 8, Retry-After", 8, "retry-after"), ("bound 8, at once", 8, "at once"))
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(xs), q)) if xs else None
+
+
+def _metrics(text: str) -> dict[tuple[str, frozenset], float]:
+    """``GET /metrics`` as ``(sample name, labels) -> value`` (the exposition is one sample per line)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if not m:
+            raise ValueError(f"unexpected /metrics line: {line[:200]}")
+        labels = frozenset(re.findall(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def _start_server(aligner: Path, bound: int, work: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    log = work / f"serve-{bound}.log"
+    cmd = [sys.executable, "-m", "langalign.cli", "serve", "--aligner", f"align={aligner}", "--target-langs", "ko",
+           "--port", "0", "--max-in-flight", str(bound), "--no-access-log", "--log-level", "warning"]
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=work)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 300:
+        text = log.read_text()
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {text[-2000:]}")
+        m = re.search(r"serving on (http://\S+)", text)
+        if m:
+            try:
+                if httpx.get(m.group(1) + "/health", timeout=5).status_code == 200:
+                    return proc, m.group(1)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not become ready in 300 s")
+
+
+def _stop_server(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(10)
+
+
+def body(text: str) -> dict[str, Any]:
+    # base64, as the openai client asks by default: cheaper to write and read than 512 JSON floats
+    return {"model": MODEL, "input": text, "encoding_format": "base64"}
+
+
+async def _load(url: str, texts: list[str], seconds: float, max_requests: int, on_429: str) -> dict[str, Any]:
+    import httpx
+
+    sent = 0
+    steady_from = time.monotonic() + WARMUP_S
+    stop_at = time.monotonic() + seconds
+    rows: list[dict[str, Any]] = []
+    queue: list[tuple[float, float, float]] = []  # (in flight, queued texts, scrape ms) while the load runs
+    limits = httpx.Limits(max_connections=CONCURRENCY + 1, max_keepalive_connections=CONCURRENCY + 1)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        async def worker() -> None:
+            nonlocal sent
+            while time.monotonic() < stop_at and sent < max_requests:
+                k = sent % len(texts)
+                sent += 1
+                steady = time.monotonic() >= steady_from
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post("/v1/embeddings", json=body(texts[k]))
+                except httpx.HTTPError as e:
+                    rows.append({"k": k, "status": type(e).__name__, "seconds": time.perf_counter() - t0,
+                                 "steady": steady})
+                    continue
+                row = {"k": k, "status": r.status_code, "seconds": time.perf_counter() - t0, "steady": steady}
+                if r.status_code == 200:
+                    row["vector"] = np.frombuffer(base64.b64decode(r.json()["data"][0]["embedding"]), "<f4")
+                elif r.status_code == 429:
+                    row["retry_after"] = int(r.headers["retry-after"])
+                rows.append(row)
+                if r.status_code == 429 and on_429 == "retry-after":
+                    await asyncio.sleep(min(row["retry_after"], max(0.0, stop_at - time.monotonic())))
+
+        async def sampler() -> None:
+            while time.monotonic() < stop_at:
+                t0 = time.perf_counter()
+                r = await client.get("/metrics")
+                ms = 1000 * (time.perf_counter() - t0)
+                m = _metrics(r.text)
+                queue.append((m[("langalign_in_flight_requests", frozenset())],
+                               m[("langalign_queued_texts", frozenset())], ms))
+                await asyncio.sleep(0.5)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(sampler(), *(worker() for _ in range(CONCURRENCY)))
+        wall = time.perf_counter() - t0
+        final = _metrics((await client.get("/metrics")).text)
+    return {"rows": rows, "queue": queue, "seconds": wall, "metrics": final}
+
+
+def _round(bound: int, on_429: str, args: argparse.Namespace, aligner: Path, texts: list[str],
+           direct: np.ndarray, work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """One run against a fresh server: the load, and what the server counted of it."""
+    import httpx
+
+    load_avg = os.getloadavg()[0]
+    proc, url = _start_server(aligner, bound, work, env)
+    try:
+        for t in texts[:10]:  # warm-up, not measured (and not counted below: subtracted from the metrics)
+            httpx.post(url + "/v1/embeddings", json=body(t), timeout=60).raise_for_status()
+        before = _metrics(httpx.get(url + "/metrics", timeout=30).text)
+        res = asyncio.run(_load(url, texts, args.seconds, args.max_requests, on_429))
+    finally:
+        exit_code = _stop_server(proc)
+    m = res["metrics"]
+
+    def count(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return m.get(key, 0.0) - before.get(key, 0.0)
+
+    rows = res["rows"]
+    for r in rows:
+        if r["status"] == 200:
+            r["diff"] = float(np.abs(np.asarray(r.pop("vector"), np.float32) - direct[r["k"]]).max())
+    ok, refused = sum(r["status"] == 200 for r in rows), sum(r["status"] == 429 for r in rows)
+    server = {"200": count("langalign_requests_total", route="/v1/embeddings", model=MODEL, status="200"),
+              "429": sum(count("langalign_requests_total", route="/v1/embeddings", model=mod, status="429")
+                         for mod in ("", MODEL)),
+              "rejected": {r: count("langalign_rejected_total", reason=r)
+                           for r in ("in_flight", "queued_texts", "queued_chars")},
+              "deadline_exceeded": count("langalign_deadline_exceeded_total"),
+              "client_disconnects": count("langalign_client_disconnects_total")}
+    enc = {"encoder": "use-multilingual"}
+    return {"load_average_at_start": round(load_avg, 1), "seconds": round(res["seconds"], 1), "rows": rows,
+            "queue": res["queue"], "server_counts": server,
+            "server_counts_equal_client_counts": server["200"] == ok and server["429"] == refused
+            == sum(server["rejected"].values()),
+            "batches": count("langalign_batch_size_texts_count", **enc),
+            # the server's own clock for its 200s (arrival to last byte; no client or connection queueing)
+            "server_ok_count": count("langalign_request_duration_seconds_count", route="/v1/embeddings", model=MODEL),
+            "server_ok_seconds": count("langalign_request_duration_seconds_sum", route="/v1/embeddings", model=MODEL),
+            "batch_texts": count("langalign_batch_size_texts_sum", **enc), "server_exit_code": exit_code}
+
+
+def _summary(name: str, bound: int, on_429: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A configuration over its rounds: counts summed, latencies and /metrics samples pooled."""
+    rows = [r for rd in rounds for r in rd["rows"]]
+    queue = [q for rd in rounds for q in rd["queue"]]
+    seconds = sum(rd["seconds"] for rd in rounds)
+    codes = Counter(str(r["status"]) for r in rows)
+    ok = [r for r in rows if r["status"] == 200]
+    lat_ok = [r["seconds"] for r in ok if r["steady"]]
+    lat_429 = [r["seconds"] for r in rows if r["status"] == 429 and r["steady"]]
+    diffs = np.asarray([r["diff"] for r in ok])
+    batches = sum(rd["batches"] for rd in rounds)
+    in_flight = [q[0] for q in queue]
+    out = {
+        "run": name, "max_in_flight": bound, "on_429": on_429, "rounds": len(rounds),
+        "load_average_at_start": [rd["load_average_at_start"] for rd in rounds],
+        "seconds": round(seconds, 1), "sent": len(rows), "codes": dict(codes),
+        "codes_per_round": [dict(Counter(str(r["status"]) for r in rd["rows"])) for rd in rounds],
+        "ok_per_s": len(ok) / seconds,
+        "ok_latency_ms": {"p50": 1000 * np.percentile(lat_ok, 50), "p99": 1000 * np.percentile(lat_ok, 99),
+                          "max": 1000 * max(lat_ok)} if lat_ok else None,
+        "ok_p50_ms_per_round": [1000 * np.percentile(x, 50) if x else None for x in
+                                ([r["seconds"] for r in rd["rows"] if r["status"] == 200 and r["steady"]]
+                                 for rd in rounds)],
+        "server_ok_mean_ms": 1000 * sum(rd["server_ok_seconds"] for rd in rounds)
+        / max(1.0, sum(rd["server_ok_count"] for rd in rounds)),
+        "429_latency_ms_p50": 1000 * np.percentile(lat_429, 50) if lat_429 else None,
+        "retry_after_s": dict(sorted(Counter(r["retry_after"] for r in rows if "retry_after" in r).items())),
+        "ok_equal_to_direct_within_1e-5": int((diffs <= 1e-5).sum()), "ok_bit_identical_to_direct":
+            int((diffs == 0).sum()), "max_abs_diff": float(diffs.max()) if len(diffs) else None,
+        "server_counts": [rd["server_counts"] for rd in rounds],
+        "server_counts_equal_client_counts": all(rd["server_counts_equal_client_counts"] for rd in rounds),
+        "mean_batch_texts": sum(rd["batch_texts"] for rd in rounds) / batches if batches else None,
+        "metrics_samples": len(queue),
+        "in_flight_seen": {"max": max(in_flight, default=None),
+                           "mean": float(np.mean(in_flight)) if in_flight else None},
+        "queued_texts_seen_max": max((q[1] for q in queue), default=None),
+        "metrics_scrape_ms_p50": _pct([q[2] for q in queue], 50),
+        "server_exit_codes": [rd["server_exit_code"] for rd in rounds],
+    }
+    _say(f"{name}: {dict(codes)} in {out['seconds']} s; 200s p50 {_fmt(out, 'p50')} ms, p99 {_fmt(out, 'p99')} ms; "
+         f"in flight seen max {out['in_flight_seen']['max']}; 200s equal to direct "
+         f"{out['ok_equal_to_direct_within_1e-5']}/{len(ok)}; server counts = client counts: "
+         f"{out['server_counts_equal_client_counts']}")
+    return out
+
+
+def _fmt(run: dict[str, Any], q: str) -> str:
+    lat = run.get("ok_latency_ms")
+    return f"{lat[q]:.0f}" if lat and lat.get(q) is not None else "-"
+
+
+def table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per run, with the column names the docs show."""
+    rows = []
+    for r in runs:
+        ok = r["codes"].get("200", 0)
+        rows.append({
+            "run": r["run"], "requests sent": r["sent"], "200": ok, "429": r["codes"].get("429", 0),
+            "other": r["sent"] - ok - r["codes"].get("429", 0),
+            "200s per s": round(r["ok_per_s"], 1), "p50 ms (200s)": round(r["ok_latency_ms"]["p50"])
+            if r["ok_latency_ms"] else None,
+            "p99 ms (200s)": round(r["ok_latency_ms"]["p99"]) if r["ok_latency_ms"] else None,
+            "server mean ms (200s)": round(r["server_ok_mean_ms"]),
+            "in flight seen (max)": int(r["in_flight_seen"]["max"]) if r["in_flight_seen"]["max"] is not None
+            else None,
+            "200s equal to direct": f"{r['ok_equal_to_direct_within_1e-5']}/{ok}",
+            "server counts = client counts": "yes" if r["server_counts_equal_client_counts"] else "NO",
+        })
+    return rows
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines = ["# Overload benchmark", "", f"Run {res['created']} with `{res['command']}` ({res['seconds']:.0f} s; "
+             f"{res['machine']}).", "", res["setup"]["description"], ""]
+    rows = res["table"]
+    cols = list(rows[0])
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if r[c] is None else f"{r[c]:,}" if isinstance(r[c], int) else str(r[c])
+                                for c in cols) + " |" for r in rows]
+    lines += ["", "Per run: Retry-After values given (seconds: count), median latency of a 429, the server's "
+              "mean batch, the largest difference of a 200 to the direct call, `/metrics` scrape time while loaded.",
+              "", "| run | Retry-After | 429 p50 ms | mean batch | max abs diff | bit-identical 200s | "
+              "/metrics p50 ms | load avg at start |", "|---|---|---|---|---|---|---|---|"]
+    for r in res["runs"]:
+        ra = ", ".join(f"{k} s: {v}" for k, v in r["retry_after_s"].items()) or "-"
+        p429 = f"{r['429_latency_ms_p50']:.0f}" if r["429_latency_ms_p50"] is not None else "-"
+        mb = f"{r['mean_batch_texts']:.1f}" if r["mean_batch_texts"] else "-"
+        md = f"{r['max_abs_diff']:.1e}" if r["max_abs_diff"] is not None else "-"
+        sc = f"{r['metrics_scrape_ms_p50']:.0f}" if r["metrics_scrape_ms_p50"] is not None else "-"
+        lines.append(f"| {r['run']} | {ra} | {p429} | {mb} | {md} | {r['ok_bit_identical_to_direct']} | {sc} | "
+                     f"{r['load_average_at_start']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "results")
+    ap.add_argument("--quick", action="store_true", help="one round of 10 s runs")
+    ap.add_argument("--seconds", type=float, default=None, help="load time per run (default 20; quick 10)")
+    ap.add_argument("--max-requests", type=int, default=20000, help="requests sent per run at most")
+    ap.add_argument("--rounds", type=int, default=None, help="runs of each configuration, taking turns (default 3; "
+                    "quick 1)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    args.seconds = args.seconds or (10.0 if args.quick else 20.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    from langalign import LangAlign, load_encoder
+    from langalign.data import load_tatoeba
+
+    t_start = time.perf_counter()
+    res: dict[str, Any] = {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": f"python bench/overload.py {' '.join(sys.argv[1:])}".strip(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+                   f"load average {os.getloadavg()[0]:.1f} at start",
+    }
+    work = Path(tempfile.mkdtemp(prefix="langalign-overload-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        tatoeba = load_tatoeba("ko")
+        english, korean = list(tatoeba.source), list(tatoeba.target)
+        _say("fitting the aligner on 500 Tatoeba pairs (use-multilingual on both sides)")
+        use = load_encoder("use-multilingual")
+        align = LangAlign(use, use, seed=args.seed).fit(english[:500], korean[:500], show_progress=False)
+        align.save(work / "align")
+        queries = korean[500:]
+        _say(f"direct vectors of the {len(queries)} queries, one to_source([text]) call each")
+        direct = np.stack([align.to_source([t])[0] for t in queries]).astype(np.float32)
+        res["setup"] = {
+            "model": MODEL, "queries": len(queries), "concurrency": CONCURRENCY, "seconds_per_run": args.seconds,
+            "max_requests_per_run": args.max_requests,
+            "description": f"`langalign serve --aligner align=DIR --max-in-flight N` in its own process; model "
+                           f"`{MODEL}` (use-multilingual, then a linear Rev-LangAlign map fitted on 500 Tatoeba "
+                           f"pairs); {CONCURRENCY} clients send one of {len(queries)} Korean Tatoeba sentences per "
+                           f"request (`encoding_format` base64, as the openai client sends), back to back, for "
+                           f"{args.seconds:g} s per run (at most {args.max_requests:,} "
+                           "requests). Latency is the client's, of the admitted (200) requests sent after a run's "
+                           f"first {WARMUP_S:g} s (p50, p99), and the "
+                           "server's own mean (`/metrics` request_duration sum over count: arrival to last byte); "
+                           "'in flight seen' is "
+                           "the largest `langalign_in_flight_requests` of `/metrics` scraped every 0.5 s during "
+                           "the load; '200s equal to direct': within 1e-5 of `align.to_source([text])` in the "
+                           "bench process; 'server counts = client counts': the server's `/metrics` request and "
+                           "429 counts equal the answers the clients received.",
+        }
+        # the configurations take turns, round after round, so a shared machine's load falls on all of them
+        done: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in RUNS}
+        for k in range(args.rounds):
+            for name, bound, on_429 in RUNS:
+                _say(f"round {k + 1}/{args.rounds}: {name}")
+                done[name].append(_round(bound, on_429, args, work / "align", queries, direct, work, env))
+        res["runs"] = [_summary(name, bound, on_429, done[name]) for name, bound, on_429 in RUNS]
+        res["table"] = table(res["runs"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    res["seconds"] = time.perf_counter() - t_start
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "overload.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / "overload.md").write_text(markdown(res), encoding="utf-8")
+    _say(f"wrote {args.out / 'overload.md'} and overload.json in {res['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
