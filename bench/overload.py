@@ -1,33 +1,36 @@
 """Overload benchmark: ``langalign serve`` at concurrency 64, with and without a small in-flight bound.
 
-    python bench/overload.py --out results                 # about 7 min on 2 busy CPU cores
+    python bench/overload.py --out results                 # 6-10 min on 2 busy CPU cores
     python bench/overload.py --out /tmp/overload --quick   # about 1.5 min
 
 A Rev-LangAlign aligner (``use-multilingual`` on both sides, the linear default) is fitted on 500
 Korean-English Tatoeba pairs and served as ``ko->en:align`` by ``langalign serve`` in its own process
-(127.0.0.1, a free port). The other 500 Korean sentences are the queries, ``--texts-per-request`` 8
-per request (with one short sentence per request the HTTP layers of a Python client and server on 2
-shared cores are the bottleneck, not the encoder: the load generator could not keep 64 requests in
-the server). 64 clients in this process send requests back to back (``encoding_format`` base64, the openai client's
+(127.0.0.1, a free port). The other 500 Korean sentences are the queries, ``--texts-per-request`` 8 per
+request (with one short sentence per request the HTTP layers of a Python client and server on 2 shared
+cores are the bottleneck, not the encoder: the load generator could not keep 64 requests in the server).
+64 clients in this process send requests back to back (``encoding_format`` base64, the openai client's
 default) for ``--seconds`` (or until ``--max-requests`` are sent), then stop; each request has a 60 s
-timeout. Configurations, each run against a fresh
-server, taking turns for ``--rounds`` rounds so that a shared machine's load falls on all of them:
+timeout. Each configuration has its own server, started first; the configurations then take turns for
+``--rounds`` rounds, so that the shared machine's changing load falls on all of them:
 
-- ``no bound``: ``--max-in-flight 1024``: the 64 clients never meet it, every request is queued
-  (the default bound, 64, is the same at this concurrency);
-- ``bound 16, Retry-After`` and ``bound 8, Retry-After``: a refused client waits the ``Retry-After``
-  it was given (as the ``openai`` client does) before its next request;
+- ``no bound``: ``--max-in-flight 1024``: the 64 clients never meet it, every request is queued (the
+  default bound, 64, is the same at this concurrency);
+- ``bound 16, Retry-After`` and ``bound 8, Retry-After``: a refused client waits the ``Retry-After`` it
+  was given (as the ``openai`` client does) before its next request;
 - ``bound 8, at once``: a refused client sends its next request at once (a client that ignores
   Retry-After: the worst flood 64 clients can make).
 
-Reported per configuration: requests sent and their answers, latency (p50 / p99 / max) of the admitted
+Reported per configuration: requests sent and their answers, latency (p50 / p99) of the admitted
 requests (200) on the client's clock (those sent after a run's first 2 s, while 64 connections open),
-the server's own mean latency of them (``/metrics``), 200s per second, what ``GET /metrics`` showed of the queue while
-the load ran (sampled every 0.5 s), whether every 200 carries the vectors of a
-direct ``align.to_source([text])`` per text in this process (to 1e-5; a batch's composition changes the last bits),
-and whether the server's own counters equal what the clients saw (no admitted request lost). Timings
-are wall-clock on this machine, shared with other jobs; nothing here is asserted in tests
-(``tests/test_serving_overload.py`` asserts the counts and the vectors).
+per round and as the median over rounds, with the same-round ratio to the unbounded p50 (the machine's
+load changed several-fold between rounds seconds apart in trial runs), the server's own mean latency of
+them (``/metrics``), 200s per second, the encoder's batches (mean size, share of the run it was busy,
+texts per second of encoding), what ``GET /metrics`` showed of the queue while the load ran (sampled
+every 0.5 s), whether every 200 carries the vectors of a direct ``align.to_source([text])`` per text in
+this process (to 1e-5; a batch's composition changes the last bits), and whether the server's own
+counters equal what the clients saw (no admitted request lost). Timings are wall-clock on this machine,
+shared with other jobs; nothing here is asserted in tests (``tests/test_serving_overload.py`` asserts
+the counts and the vectors).
 """
 from __future__ import annotations
 
@@ -85,10 +88,10 @@ def _metrics(text: str) -> dict[tuple[str, frozenset], float]:
     return out
 
 
-def _start_server(aligner: Path, bound: int, work: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _start_server(aligner: Path, bound: int, log: Path, work: Path,
+                  env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    log = work / f"serve-{bound}.log"
     cmd = [sys.executable, "-m", "langalign.cli", "serve", "--aligner", f"align={aligner}", "--target-langs", "ko",
            "--port", "0", "--max-in-flight", str(bound), "--no-access-log", "--log-level", "warning"]
     with open(log, "w") as f:
@@ -180,20 +183,15 @@ async def _load(url: str, texts: list[str], seconds: float, max_requests: int, o
     return {"rows": rows, "queue": queue, "seconds": wall, "metrics": final}
 
 
-def _round(bound: int, on_429: str, args: argparse.Namespace, aligner: Path, texts: list[str],
-           direct: np.ndarray, work: Path, env: dict[str, str]) -> dict[str, Any]:
-    """One run against a fresh server: the load, and what the server counted of it."""
+def _round(url: str, on_429: str, args: argparse.Namespace, texts: list[str], direct: np.ndarray) -> dict[str, Any]:
+    """One run against a configuration's server: the load, and what the server counted of it."""
     import httpx
 
     load_avg = os.getloadavg()[0]
-    proc, url = _start_server(aligner, bound, work, env)
-    try:
-        for t in texts[:10]:  # warm-up, not measured (and not counted below: subtracted from the metrics)
-            httpx.post(url + "/v1/embeddings", json=body([t]), timeout=60).raise_for_status()
-        before = _metrics(httpx.get(url + "/metrics", timeout=30).text)
-        res = asyncio.run(_load(url, texts, args.seconds, args.max_requests, on_429, args.texts_per_request))
-    finally:
-        exit_code = _stop_server(proc)
+    for t in texts[:10]:  # warm-up, not measured (and not counted below: subtracted from the metrics)
+        httpx.post(url + "/v1/embeddings", json=body([t]), timeout=60).raise_for_status()
+    before = _metrics(httpx.get(url + "/metrics", timeout=30).text)
+    res = asyncio.run(_load(url, texts, args.seconds, args.max_requests, on_429, args.texts_per_request))
     m = res["metrics"]
 
     def count(name: str, **labels: str) -> float:
@@ -221,11 +219,21 @@ def _round(bound: int, on_429: str, args: argparse.Namespace, aligner: Path, tex
             # the server's own clock for its 200s (arrival to last byte; no client or connection queueing)
             "server_ok_count": count("langalign_request_duration_seconds_count", route="/v1/embeddings", model=MODEL),
             "server_ok_seconds": count("langalign_request_duration_seconds_sum", route="/v1/embeddings", model=MODEL),
-            "batch_texts": count("langalign_batch_size_texts_sum", **enc), "server_exit_code": exit_code}
+            "batch_texts": count("langalign_batch_size_texts_sum", **enc),
+            "encoder_seconds": count("langalign_batch_duration_seconds_sum", **enc)}
 
 
-def _summary(name: str, bound: int, on_429: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """A configuration over its rounds: counts summed, latencies and /metrics samples pooled."""
+def _p50s(rounds: list[dict[str, Any]]) -> list[float | None]:
+    """Each round's client p50 (ms) of the admitted requests sent after the warm-up."""
+    return [1000 * float(np.percentile(x, 50)) if x else None for x in
+            ([r["seconds"] for r in rd["rows"] if r["status"] == 200 and r["steady"]] for rd in rounds)]
+
+
+def _summary(name: str, bound: int, on_429: str, rounds: list[dict[str, Any]],
+             baseline: list[dict[str, Any]]) -> dict[str, Any]:
+    """A configuration over its rounds: counts summed; latency per round (the machine's load changes between
+    rounds far more than between the configurations of one round) and pooled; ``baseline``: the no-bound
+    configuration's rounds, for same-round ratios."""
     rows = [r for rd in rounds for r in rd["rows"]]
     queue = [q for rd in rounds for q in rd["queue"]]
     seconds = sum(rd["seconds"] for rd in rounds)
@@ -240,13 +248,19 @@ def _summary(name: str, bound: int, on_429: str, rounds: list[dict[str, Any]]) -
         "run": name, "max_in_flight": bound, "on_429": on_429, "rounds": len(rounds),
         "load_average_at_start": [rd["load_average_at_start"] for rd in rounds],
         "seconds": round(seconds, 1), "sent": len(rows), "codes": dict(codes),
+        "ok_per_s_per_round": [sum(r["status"] == 200 for r in rd["rows"]) / rd["seconds"] for rd in rounds],
         "codes_per_round": [dict(Counter(str(r["status"]) for r in rd["rows"])) for rd in rounds],
         "ok_per_s": len(ok) / seconds,
         "ok_latency_ms": {"p50": 1000 * np.percentile(lat_ok, 50), "p99": 1000 * np.percentile(lat_ok, 99),
                           "max": 1000 * max(lat_ok)} if lat_ok else None,
-        "ok_p50_ms_per_round": [1000 * np.percentile(x, 50) if x else None for x in
+        "ok_p50_ms_per_round": _p50s(rounds),
+        "ok_p99_ms_per_round": [1000 * float(np.percentile(x, 99)) if x else None for x in
                                 ([r["seconds"] for r in rd["rows"] if r["status"] == 200 and r["steady"]]
                                  for rd in rounds)],
+        "server_ok_mean_ms_per_round": [1000 * rd["server_ok_seconds"] / rd["server_ok_count"]
+                                        if rd["server_ok_count"] else None for rd in rounds],
+        "ok_p50_vs_no_bound_same_round": [a / b if a and b else None
+                                          for a, b in zip(_p50s(rounds), _p50s(baseline), strict=True)],
         "server_ok_mean_ms": 1000 * sum(rd["server_ok_seconds"] for rd in rounds)
         / max(1.0, sum(rd["server_ok_count"] for rd in rounds)),
         "429_latency_ms_p50": 1000 * np.percentile(lat_429, 50) if lat_429 else None,
@@ -256,12 +270,15 @@ def _summary(name: str, bound: int, on_429: str, rounds: list[dict[str, Any]]) -
         "server_counts": [rd["server_counts"] for rd in rounds],
         "server_counts_equal_client_counts": all(rd["server_counts_equal_client_counts"] for rd in rounds),
         "mean_batch_texts": sum(rd["batch_texts"] for rd in rounds) / batches if batches else None,
+        # how busy the encoder was, and how fast while busy: where the time went
+        "encoder_busy_fraction": sum(rd["encoder_seconds"] for rd in rounds) / seconds,
+        "encoder_texts_per_busy_s": sum(rd["batch_texts"] for rd in rounds)
+        / max(1e-9, sum(rd["encoder_seconds"] for rd in rounds)),
         "metrics_samples": len(queue),
         "in_flight_seen": {"max": max(in_flight, default=None),
                            "mean": float(np.mean(in_flight)) if in_flight else None},
         "queued_texts_seen_max": max((q[1] for q in queue), default=None),
         "metrics_scrape_ms_p50": _pct([q[2] for q in queue], 50),
-        "server_exit_codes": [rd["server_exit_code"] for rd in rounds],
     }
     _say(f"{name}: {dict(codes)} in {out['seconds']} s; 200s p50 {_fmt(out, 'p50')} ms, p99 {_fmt(out, 'p99')} ms; "
          f"in flight seen max {out['in_flight_seen']['max']}; 200s equal to direct "
@@ -275,19 +292,40 @@ def _fmt(run: dict[str, Any], q: str) -> str:
     return f"{lat[q]:.0f}" if lat and lat.get(q) is not None else "-"
 
 
+def _median(xs: list[float | None]) -> float | None:
+    got = [x for x in xs if x is not None]
+    return float(np.median(got)) if got else None
+
+
+def _ms(xs: list[float | None], spread: bool = True) -> str | None:
+    """Median over rounds, with the range when ``spread``."""
+    got = [x for x in xs if x is not None]
+    if not got:
+        return None
+    mid = f"{np.median(got):,.0f}"
+    return f"{mid} ({min(got):,.0f}-{max(got):,.0f})" if spread and len(got) > 1 else mid
+
+
 def table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat row per run, with the column names the docs show."""
+    """One flat row per configuration, with the column names the docs show; latencies are medians over the
+    rounds (each round's configurations ran one after the other, under about the same machine load)."""
     rows = []
     for r in runs:
         ok = r["codes"].get("200", 0)
+        ratio = _median(r["ok_p50_vs_no_bound_same_round"])
         rows.append({
             "run": r["run"], "requests sent": r["sent"], "200": ok, "429": r["codes"].get("429", 0),
             "other": r["sent"] - ok - r["codes"].get("429", 0),
-            "200s per s": round(r["ok_per_s"], 1), "p50 ms (200s)": round(r["ok_latency_ms"]["p50"])
-            if r["ok_latency_ms"] else None,
-            "p99 ms (200s)": round(r["ok_latency_ms"]["p99"]) if r["ok_latency_ms"] else None,
-            "server mean ms (200s)": round(r["server_ok_mean_ms"]),
-            "in flight seen (max)": int(r["in_flight_seen"]["max"]) if r["in_flight_seen"]["max"] is not None
+            "200s per s": round(_median(r["ok_per_s_per_round"]) or 0.0, 1),
+            "p50 ms (range over rounds)": _ms(r["ok_p50_ms_per_round"]),
+            "p99 ms": _ms(r["ok_p99_ms_per_round"], spread=False),
+            "server mean ms": _ms(r["server_ok_mean_ms_per_round"], spread=False),
+            "p50 / no bound's, same round": f"{ratio:.2f}" if ratio is not None else None,
+            "mean batch (texts)": round(r["mean_batch_texts"], 1) if r["mean_batch_texts"] else None,
+            "encoder busy": f"{100 * r['encoder_busy_fraction']:.0f}%",
+            "texts per encoder-second": round(r["encoder_texts_per_busy_s"]),
+            "in flight (max)": int(r["in_flight_seen"]["max"]) if r["in_flight_seen"]["max"] is not None else None,
+            "queued texts (max)": int(r["queued_texts_seen_max"]) if r["queued_texts_seen_max"] is not None
             else None,
             "200s equal to direct": f"{r['ok_equal_to_direct_within_1e-5']}/{ok}",
             "server counts = client counts": "yes" if r["server_counts_equal_client_counts"] else "NO",
@@ -303,35 +341,43 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join("" if r[c] is None else f"{r[c]:,}" if isinstance(r[c], int) else str(r[c])
                                 for c in cols) + " |" for r in rows]
-    lines += ["", "Per run: Retry-After values given (seconds: count), median latency of a 429, the server's "
-              "mean batch, the largest difference of a 200 to the direct call, `/metrics` scrape time while loaded.",
-              "", "| run | Retry-After | 429 p50 ms | mean batch | max abs diff | bit-identical 200s | "
-              "/metrics p50 ms | load avg at start |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Per configuration: Retry-After values given (seconds: count), median latency of a 429, the largest "
+              "difference of a 200's vector to the direct call, `/metrics` scrape time while loaded.",
+              "", "| run | Retry-After | 429 p50 ms | max abs diff | bit-identical 200s | /metrics p50 ms |",
+              "|---|---|---|---|---|---|"]
     for r in res["runs"]:
         ra = ", ".join(f"{k} s: {v}" for k, v in r["retry_after_s"].items()) or "-"
         p429 = f"{r['429_latency_ms_p50']:.0f}" if r["429_latency_ms_p50"] is not None else "-"
-        mb = f"{r['mean_batch_texts']:.1f}" if r["mean_batch_texts"] else "-"
         md = f"{r['max_abs_diff']:.1e}" if r["max_abs_diff"] is not None else "-"
         sc = f"{r['metrics_scrape_ms_p50']:.0f}" if r["metrics_scrape_ms_p50"] is not None else "-"
-        lines.append(f"| {r['run']} | {ra} | {p429} | {mb} | {md} | {r['ok_bit_identical_to_direct']} | {sc} | "
-                     f"{r['load_average_at_start']} |")
+        lines.append(f"| {r['run']} | {ra} | {p429} | {md} | {r['ok_bit_identical_to_direct']} | {sc} |")
+    lines += ["", "Per round (the configurations of a round ran one after the other): 200s per second, client p50 ms "
+              "of the 200s, the server's mean ms, the load average when the run started.", "",
+              "| round | " + " | ".join(r["run"] for r in res["runs"]) + " |", "|---|" + "---|" * len(res["runs"])]
+    for k in range(res["runs"][0]["rounds"]):
+        cells = []
+        for r in res["runs"]:
+            p50, mean = r["ok_p50_ms_per_round"][k], r["server_ok_mean_ms_per_round"][k]
+            cells.append(f"{r['ok_per_s_per_round'][k]:.1f}/s, {p50:,.0f} / {mean:,.0f} ms, load "
+                         f"{r['load_average_at_start'][k]}" if p50 is not None and mean is not None else "-")
+        lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "results")
-    ap.add_argument("--quick", action="store_true", help="one round of 10 s runs")
-    ap.add_argument("--seconds", type=float, default=None, help="load time per run (default 20; quick 10)")
+    ap.add_argument("--quick", action="store_true", help="two rounds of 6 s runs")
+    ap.add_argument("--seconds", type=float, default=None, help="load time per run (default 10; quick 6)")
     ap.add_argument("--max-requests", type=int, default=20000, help="requests sent per run at most")
     ap.add_argument("--texts-per-request", type=int, default=8,
                     help="sentences per request (default 8: the encoder, not HTTP, is the bottleneck)")
-    ap.add_argument("--rounds", type=int, default=None, help="runs of each configuration, taking turns (default 3; "
-                    "quick 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="runs of each configuration, taking turns (default 6; "
+                    "quick 2)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    args.seconds = args.seconds or (10.0 if args.quick else 20.0)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seconds = args.seconds or (6.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (2 if args.quick else 6)
     from langalign import LangAlign, load_encoder
     from langalign.data import load_tatoeba
 
@@ -370,13 +416,22 @@ def main() -> int:
                            "in the bench process; 'server counts = client counts': the server's `/metrics` request "
                            "and 429 counts equal the answers the clients received.",
         }
-        # the configurations take turns, round after round, so a shared machine's load falls on all of them
+        # one server per configuration, all started first; the configurations then take turns, round after
+        # round, so the shared machine's changing load falls on all of them
+        servers: dict[str, tuple[subprocess.Popen, str]] = {}
         done: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in RUNS}
-        for k in range(args.rounds):
-            for name, bound, on_429 in RUNS:
-                _say(f"round {k + 1}/{args.rounds}: {name}")
-                done[name].append(_round(bound, on_429, args, work / "align", queries, direct, work, env))
-        res["runs"] = [_summary(name, bound, on_429, done[name]) for name, bound, on_429 in RUNS]
+        try:
+            for i, (name, bound, _) in enumerate(RUNS):
+                _say(f"starting the server for {name}")
+                servers[name] = _start_server(work / "align", bound, work / f"serve-{i}.log", work, env)
+            for k in range(args.rounds):
+                for name, _, on_429 in RUNS:
+                    _say(f"round {k + 1}/{args.rounds}: {name}")
+                    done[name].append(_round(servers[name][1], on_429, args, queries, direct))
+        finally:
+            res["server_exit_codes"] = {name: _stop_server(proc) for name, (proc, _) in servers.items()}
+        base = done[RUNS[0][0]]
+        res["runs"] = [_summary(name, bound, on_429, done[name], base) for name, bound, on_429 in RUNS]
         res["table"] = table(res["runs"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
