@@ -5,29 +5,18 @@ Written here rather than with ``prometheus_client``: every number already lives 
 with no second set of counters to keep in step and no process-wide registry shared by every
 service in a process. The format is checked against ``prometheus_client``'s own parser in the tests.
 
-Metrics (``model`` is a served model's name, ``""`` when the request named none that is served):
+Metrics (``model`` is a served model's name, ``""`` when the request named none that is served;
+the full table, with an example scrape config, is in docs/guide/serving.md):
 
-======================================================  =========  =====================================
-name                                                    type       labels
-======================================================  =========  =====================================
-``langalign_requests_total``                            counter    route, model, status
-``langalign_request_duration_seconds``                  histogram  route, model (2xx answers only)
-``langalign_rejected_total``                            counter    reason (in_flight, queued_texts,
-                                                                   queued_chars)
-``langalign_deadline_exceeded_total``                   counter
-``langalign_client_disconnects_total``                  counter
-``langalign_slow_clients_total``                        counter
-``langalign_in_flight_requests``                        gauge
-``langalign_queued_texts`` / ``langalign_queued_chars``  gauge
-``langalign_limit``                                     gauge      limit
-``langalign_batch_size_texts``                          histogram  encoder
-``langalign_batch_duration_seconds``                    histogram  encoder
-``langalign_encoded_chars_total``                       counter    encoder
-``langalign_encode_chars_per_second``                   gauge
-``langalign_model_info``                                gauge      model, kind, encoder, fingerprint
-``langalign_loaded_artefacts``                          gauge      kind
-``langalign_ready``, ``langalign_build_info``           gauge      (build_info: version)
-======================================================  =========  =====================================
+- counters: ``langalign_requests_total`` {route, model, status}, ``langalign_rejected_total`` {reason},
+  ``langalign_deadline_exceeded_total``, ``langalign_client_disconnects_total``,
+  ``langalign_slow_clients_total``, ``langalign_encoded_chars_total`` {encoder};
+- histograms: ``langalign_request_duration_seconds`` {route, model} (2xx answers only),
+  ``langalign_batch_size_texts`` and ``langalign_batch_duration_seconds`` {encoder};
+- gauges: ``langalign_in_flight_requests``, ``langalign_queued_texts``, ``langalign_queued_chars``,
+  ``langalign_limit`` {limit}, ``langalign_encode_chars_per_second``, ``langalign_model_info``
+  {model, kind, encoder, fingerprint}, ``langalign_loaded_artefacts`` {kind}, ``langalign_ready``,
+  ``langalign_build_info`` {version}.
 """
 from __future__ import annotations
 
