@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
         description="Serve encoders, saved aligners, classifiers and search indexes over HTTP (FastAPI + uvicorn; "
                     "pip install 'langalign[serve]'). Endpoints: POST /v1/embeddings (OpenAI-compatible), "
                     "POST /v1/classify, POST /v1/search, GET /v1/models, GET /health (200 once every model is "
-                    "loaded and its encoder fingerprints checked). Binds 127.0.0.1 unless --host says otherwise; "
+                    "loaded and its encoder fingerprints checked), GET /metrics (Prometheus). Binds 127.0.0.1 "
+                    "unless --host says otherwise; "
                     "answers only requests whose Host header is the bound address (or --allowed-host). Admits "
                     "at most --max-in-flight requests and --max-queued-texts/--max-queued-chars of queued work "
                     "(more: 429 with Retry-After); each response carries X-Request-ID. "
@@ -67,6 +68,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-max-chars", type=int,
                    help="characters per batched encoder call (default 32768): big requests are split and shared")
     p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
+    p.add_argument("--metrics", choices=["auth", "open", "off"],
+                   help="GET /metrics (Prometheus): 'auth' asks for the API key when one is set (default), "
+                        "'open' answers without it, 'off' removes the route")
     p.add_argument("--force", action="store_true", help="downgrade encoder name/fingerprint mismatches to warnings")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
@@ -216,6 +220,8 @@ def _serve_config(args: argparse.Namespace) -> Any:
                             ("batch_wait_ms", cfg.batch, "max_wait_ms")):
         if getattr(args, flag) is not None:
             setattr(obj, attr, getattr(args, flag))
+    if args.metrics is not None:
+        cfg.metrics = args.metrics
     cfg.force = cfg.force or args.force
     return cfg.check()
 

@@ -1,7 +1,8 @@
 """``langalign serve``: an HTTP service (FastAPI + uvicorn) over saved aligners, classifiers and indexes.
 
 Needs the ``serve`` extra: ``pip install 'langalign[serve]'``. Endpoints: ``POST /v1/embeddings``
-(OpenAI-compatible), ``POST /v1/classify``, ``POST /v1/search``, ``GET /v1/models``, ``GET /health``.
+(OpenAI-compatible), ``POST /v1/classify``, ``POST /v1/search``, ``GET /v1/models``, ``GET /health``,
+``GET /metrics`` (Prometheus).
 """
 from .config import AlignerSpec, BatchSettings, Limits, ServeConfig, read_api_key
 from .registry import Registry

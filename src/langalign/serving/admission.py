@@ -15,14 +15,21 @@ One :class:`Admission` per service, on the event loop (no locks needed):
 - **Clients that leave**: their remaining work is dropped (see :mod:`.batcher`).
 
 Every counter the service keeps lives in :class:`ServiceStats` (``Admission.stats``),
-so exposing them (e.g. Prometheus ``/metrics``) reads one object.
+so exposing them (Prometheus ``GET /metrics``, :mod:`.metrics`) reads one object. They are
+exact: each is changed on the event loop, once per event, never sampled.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+# Histogram buckets (upper bounds). Seconds: from a cached one-text call to the default 120 s deadline.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Texts per encoder call: powers of two up to beyond the largest sensible batch.max_texts.
+BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 
 class Rejected(Exception):
@@ -33,11 +40,40 @@ class Rejected(Exception):
         self.message, self.retry_after, self.reason = message, retry_after, reason
 
 
+class Histogram:
+    """Observations counted into fixed buckets (Prometheus' cumulative ``le`` buckets are made when read)."""
+
+    def __init__(self, bounds: tuple[float, ...]):
+        self.bounds = tuple(float(b) for b in bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound (+Inf)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # bucket i holds bounds[i-1] < v <= bounds[i]
+        self.sum += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """``(upper bound, observations <= it)``, ending with ``(inf, count)``."""
+        out, total = [], 0
+        for bound, n in zip((*self.bounds, math.inf), self.counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out
+
+
 @dataclass
 class ServiceStats:
-    """Everything the service counts, in one place."""
+    """Everything the service counts, in one place.
 
-    requests: Counter = field(default_factory=Counter)   # (route, status) -> answered requests
+    ``model`` labels are names of served models (or ``""``: none chosen yet, e.g. a request refused before
+    its body was read, or an unknown name), so a client cannot grow the tables; ``route`` is one of
+    :data:`.frontdoor.ROUTES` or ``"other"``.
+    """
+
+    requests: Counter = field(default_factory=Counter)   # (route, model, status) -> answered requests
+    latency: dict = field(default_factory=dict)          # (route, model) -> Histogram of 2xx answers, seconds
     rejected: Counter = field(default_factory=Counter)   # reason -> 429s ("in_flight", "queued_texts", ...)
     deadline_exceeded: int = 0      # requests answered 503 because their deadline passed
     client_gone: int = 0            # requests whose client disconnected before the answer
@@ -50,9 +86,12 @@ class ServiceStats:
     batch_chars: int = 0
     encode_seconds: float = 0.0
     chars_per_second: float | None = None  # smoothed encoding rate (for Retry-After)
+    batch_sizes: dict = field(default_factory=dict)      # encoder -> Histogram of texts per encoder call
+    batch_seconds: dict = field(default_factory=dict)    # encoder -> Histogram of an encoder call's seconds
+    encoder_chars: Counter = field(default_factory=Counter)  # encoder -> characters encoded
 
     def snapshot(self) -> dict[str, Any]:
-        return {"requests": {f"{r} {s}": n for (r, s), n in sorted(self.requests.items())},
+        return {"requests": {f"{r} {m or '-'} {s}": n for (r, m, s), n in sorted(self.requests.items())},
                 "rejected": dict(self.rejected), "deadline_exceeded": self.deadline_exceeded,
                 "client_gone": self.client_gone, "slow_clients": self.slow_clients, "in_flight": self.in_flight,
                 "queued_texts": self.queued_texts, "queued_chars": self.queued_chars, "batches": self.batches,
@@ -106,8 +145,14 @@ class Admission:
         return int(min(60, max(1, math.ceil(self.stats.queued_chars / rate))))
 
     # -- statistics ---------------------------------------------------------------------
-    def on_batch(self, texts: int, chars: int, seconds: float) -> None:
+    def on_batch(self, texts: int, chars: int, seconds: float, encoder: str = "") -> None:
         s = self.stats
+        if encoder not in s.batch_sizes:
+            s.batch_sizes[encoder] = Histogram(BATCH_BUCKETS)
+            s.batch_seconds[encoder] = Histogram(LATENCY_BUCKETS)
+        s.batch_sizes[encoder].observe(texts)
+        s.batch_seconds[encoder].observe(seconds)
+        s.encoder_chars[encoder] += chars
         s.batches += 1
         s.batch_texts += texts
         s.batch_chars += chars
@@ -116,8 +161,15 @@ class Admission:
             rate = chars / seconds
             s.chars_per_second = rate if s.chars_per_second is None else 0.8 * s.chars_per_second + 0.2 * rate
 
-    def answered(self, route: str, status: int) -> None:
-        self.stats.requests[(route, int(status))] += 1
+    def answered(self, route: str, status: int, model: str = "", seconds: float | None = None) -> None:
+        """A response was sent (or the request ended without one): count it, and time it if it succeeded."""
+        s = self.stats
+        s.requests[(route, model, int(status))] += 1
+        if seconds is not None and 200 <= status < 300:
+            h = s.latency.get((route, model))
+            if h is None:
+                h = s.latency[(route, model)] = Histogram(LATENCY_BUCKETS)
+            h.observe(seconds)
 
 
 class Ticket:

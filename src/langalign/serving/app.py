@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -260,6 +260,7 @@ class _Api:
         body = await self.body(request)
         self.ready()
         m = self.embedding_model(self.name(body, "model"))
+        request.state.model = m.id  # the statistics' model label
         fmt = body.get("encoding_format", "float")
         if fmt is None:
             fmt = "float"
@@ -290,6 +291,7 @@ class _Api:
             raise ApiError(404, f"no classifier {name[:200]!r} here; classifiers: "
                            f"{', '.join(sorted(self.registry.classifiers)) or 'none'}", param="model",
                            code="model_not_found")
+        request.state.model = name
         if c.pair_task:
             v = body.get("input")
             if not isinstance(v, list) or not v:
@@ -327,6 +329,7 @@ class _Api:
                            f"{', '.join(sorted(self.registry.indexes)) or 'none'}", param="index",
                            code="index_not_found")
         m = self.embedding_model(self.name(body, "model", s.default_model))
+        request.state.model = m.id
         problem = space_problem(s.index.encoder_identity_, m.space)
         if problem:
             raise ApiError(400, f"the model {m.id!r} gives vectors in the {m.space.get('name')!r} space, but the index "
@@ -465,6 +468,17 @@ def create_app(config: ServeConfig, registry: Registry | None = None, log_reques
             if card["id"] == model_id:
                 return JSONResponse(card)
         raise ApiError(404, f"the model {model_id[:200]!r} does not exist here", param="model", code="model_not_found")
+
+    if config.metrics != "off":
+        from .metrics import CONTENT_TYPE, render
+
+        @app.get("/metrics")
+        async def metrics(request: Request) -> Any:
+            # Not behind admission: an overloaded service is when its metrics matter most, and a scrape is a
+            # read of counters on the event loop. The key rule is config.metrics ("auth": the API's key).
+            if config.metrics == "auth":
+                api.auth(request)
+            return Response(render(registry), media_type=CONTENT_TYPE)
 
     @app.get("/health")
     async def health() -> Any:

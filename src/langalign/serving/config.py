@@ -13,8 +13,13 @@ A config file (paths are relative to the file's folder)::
                  "max_in_flight": 64, "max_queued_texts": 2048, "max_queued_chars": 2097152,
                  "request_timeout_s": 120, "header_timeout_s": 10, "body_timeout_s": 30},
       "batch": {"max_texts": 64, "max_chars": 32768, "max_wait_ms": 5},
-      "allowed_hosts": ["api.example.com"]
+      "allowed_hosts": ["api.example.com"],
+      "metrics": "auth"
     }
+
+``metrics``: who may read ``GET /metrics`` (Prometheus): ``"auth"`` (the default) asks for the API
+key like every route but ``/health`` (when a key is configured); ``"open"`` answers without it (a
+scraper that should not hold the key; the Host rule still applies); ``"off"`` removes the route.
 
 ``allowed_hosts``: Host header values accepted besides the bound address (and, on a loopback
 address, ``localhost``); ``"*"`` accepts any. It guards against DNS rebinding: a web page whose
@@ -46,7 +51,8 @@ DEFAULT_TARGET_LANGS = ("ko", "ja", "zh")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _KEYS = {"host", "port", "api_key_env", "api_key_file", "encoders", "aligners", "classifiers", "indexes",
-         "limits", "batch", "force", "allowed_hosts"}
+         "limits", "batch", "force", "allowed_hosts", "metrics"}
+METRICS_ACCESS = ("auth", "open", "off")
 _HOST = re.compile(r"^(\*|[A-Za-z0-9_.:-]{1,253}|\[[0-9A-Fa-f:.]{2,60}\])$")
 
 
@@ -93,6 +99,7 @@ class ServeConfig:
     batch: BatchSettings = field(default_factory=BatchSettings)
     force: bool = False
     allowed_hosts: list[str] = field(default_factory=list)
+    metrics: str = "auth"  # GET /metrics: "auth" (the API key, if one is set), "open" or "off"
     api_key: str | None = field(default=None, repr=False)
 
     def check(self) -> ServeConfig:
@@ -138,6 +145,9 @@ class ServeConfig:
                                                                for h in self.allowed_hosts):
             raise DataError(f"allowed_hosts must be a list of host names or addresses (or \"*\"), got "
                             f"{self.allowed_hosts!r}"[:300])
+        if self.metrics not in METRICS_ACCESS:
+            raise DataError(f"metrics must be one of {', '.join(repr(m) for m in METRICS_ACCESS)}, "
+                            f"got {self.metrics!r}"[:200])
         if not (isinstance(self.batch.max_wait_ms, (int, float)) and 0 <= self.batch.max_wait_ms <= 1000):
             raise DataError(f"batch.max_wait_ms must be a number in 0..1000, got {self.batch.max_wait_ms!r}")
         if not (self.encoders or self.aligners or self.classifiers or self.indexes):
@@ -224,7 +234,7 @@ class ServeConfig:
                   classifiers={n: path(v, f"classifiers.{n}") for n, v in table("classifiers").items()},
                   indexes={n: path(v, f"indexes.{n}") for n, v in table("indexes").items()},
                   limits=limits, batch=batch, force=bool(raw.get("force", False)),
-                  allowed_hosts=raw.get("allowed_hosts", []))
+                  allowed_hosts=raw.get("allowed_hosts", []), metrics=raw.get("metrics", "auth"))
         key_file = raw.get("api_key_file")
         cfg.api_key = read_api_key(raw.get("api_key_env"), path(key_file, "api_key_file") if key_file else None)
         return cfg

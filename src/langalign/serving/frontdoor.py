@@ -10,7 +10,10 @@ request id, and one access-log line.
   kept, anything else is replaced by a fresh one; it is echoed in every response and
   written in the access log and in error logs.
 - **Access log**: ``request_id client "METHOD path" status duration_ms`` (logger
-  ``langalign.serving.access``); the answered counts go to :class:`~.admission.ServiceStats`.
+  ``langalign.serving.access``).
+- **Counts**: every request is counted in :class:`~.admission.ServiceStats` by route, model and
+  status, and timed if it succeeded, just before the last byte of its response is handed to the
+  connection: a client that has read an answer finds it in ``GET /metrics``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,16 @@ access_log = logging.getLogger("langalign.serving.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 # Routes by name in the statistics; anything else is "other" (a scanner cannot grow the counters).
-ROUTES = ("/v1/embeddings", "/v1/classify", "/v1/search", "/v1/models", "/health")
+ROUTES = ("/v1/embeddings", "/v1/classify", "/v1/search", "/v1/models", "/v1/models/{id}", "/health", "/metrics")
+
+
+def route_of(path: str) -> str:
+    """The statistics' name for a request path: one of :data:`ROUTES`, or ``"other"``."""
+    if path in ROUTES:
+        return path
+    if path.startswith("/v1/models/") and len(path) > len("/v1/models/"):
+        return "/v1/models/{id}"
+    return "other"
 
 
 def _host_name(header: str) -> str | None:
@@ -93,15 +105,28 @@ class FrontDoor:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        # the handlers write the served model's name here (request.state.model) for the statistics
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
         status = 500
+        counted = False
         t0 = time.perf_counter()
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                model = state.get("model")
+                self.admission.answered(route_of(scope.get("path", "")), status,
+                                        model if isinstance(model, str) else "", time.perf_counter() - t0)
 
         async def send_with_id(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                count()  # before the client can have the answer: what it has read is already counted
             await send(message)
 
         try:
@@ -115,8 +140,8 @@ class FrontDoor:
                 return
             await self.app(scope, receive, send_with_id)
         finally:
+            count()  # no response was sent (the client left, or the app failed): counted all the same
             path = scope.get("path", "")
-            self.admission.answered(path if path in ROUTES else "other", status)
             if self.log_requests:
                 client = scope.get("client")
                 access_log.info('%s %s "%s %s" %d %.1fms', rid, f"{client[0]}:{client[1]}" if client else "-",

@@ -198,10 +198,13 @@ class Registry:
                 def encode(texts: list[str], e: Encoder = enc) -> np.ndarray:
                     return e.encode(texts, show_progress=False)
 
+                def on_batch(texts: int, chars: int, seconds: float, name: str = self._model_name(enc)) -> None:
+                    self.admission.on_batch(texts, chars, seconds, name)
+
                 b = MicroBatcher(encode,
                                  self.config.batch.max_texts, self.config.batch.max_wait_ms, enc.name,
                                  in_flight=lambda: self.in_flight, max_chars=self.config.batch.max_chars,
-                                 on_batch=self.admission.on_batch)
+                                 on_batch=on_batch)
                 self._batchers[id(enc)] = b
             return b
 
