@@ -276,7 +276,8 @@ class LangAlign:
         The shard manifests must name this aligner's encoders (``force=True`` on the
         aligner downgrades a name mismatch to a warning).
         """
-        from .scale.sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
+        from .mappers.neural import is_neural
+        from .scale.sharded_fit import count_held_out, fit_mapper_from_shards, held_out_mask
         from .scale.streaming import iter_pair_chunks, read_pair_manifests
 
         mx, my = read_pair_manifests(source_dir, target_dir)
@@ -293,7 +294,7 @@ class LangAlign:
         self._check_shard_encoder(my, "target", target_dir)
         held_out = check_held_out(self.held_out)
         frac = min(held_out, MAX_SHARD_HELD_OUT / n) if (held_out and n >= 50) else 0.0
-        n_held = _count_held_out(n, frac)
+        n_held = count_held_out(n, frac)
         _check_split(n, n_held, held_out)
         kw: dict[str, Any] = {"verify": verify, "held_out": frac}
         for direction, (a, b) in (("forward", (source_dir, target_dir)), ("reverse", (target_dir, source_dir))):
@@ -302,7 +303,7 @@ class LangAlign:
                 continue
             mapper = make_mapper(self.mapper, **self.mapper_params)
             extra: dict[str, Any] = {}
-            if _is_neural(mapper):
+            if is_neural(mapper):
                 extra = {"shuffle_rows": shuffle_rows}
                 if checkpoint_dir is not None:  # as in fit_embeddings: resume needs the folder
                     extra.update(checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
@@ -312,7 +313,7 @@ class LangAlign:
         self.adapted_ = {}
         self.training_ = {
             "n_pairs": n, "n_train": n - n_held, "n_held_out": n_held, "data": "shards",
-            "held_out_rows": "hash of the row index (langalign.sharded_fit.held_out_mask)" if n_held else None,
+            "held_out_rows": "hash of the row index (langalign.scale.sharded_fit.held_out_mask)" if n_held else None,
             "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         self.scores_ = {}
@@ -738,17 +739,11 @@ def _domain_from_state(config: dict, tensors: dict, forward: BaseMapper, where: 
     return domain, adapted
 
 
-def _is_neural(mapper: BaseMapper) -> bool:
-    from .mappers.neural import _NeuralMapper
-
-    return isinstance(mapper, _NeuralMapper)
-
-
 def _fit_mapper(mapper: BaseMapper, X: np.ndarray, Y: np.ndarray, checkpoint_dir: str | Path | None,
                 direction: str, resume: bool) -> BaseMapper:
-    from .mappers.neural import _NeuralMapper
+    from .mappers.neural import is_neural
 
-    if checkpoint_dir is not None and isinstance(mapper, _NeuralMapper):
+    if checkpoint_dir is not None and is_neural(mapper):
         return mapper.fit(X, Y, checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
     return mapper.fit(X, Y)  # closed-form mappers finish in seconds: nothing to checkpoint
 

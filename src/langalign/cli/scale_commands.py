@@ -142,7 +142,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
             raise DataError(f"{path}: file is empty" if blank else
                             f"{path}: no data rows" + (" (only a header)" if header else ""))
     else:  # .jsonl
-        from ..data.readers import _loads_record
+        from ..data.readers import loads_record
 
         rows = 0
         for n, line in _open_lines(path):
@@ -150,7 +150,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
                 continue
             blank = False
             try:
-                obj = _loads_record(line, [column])
+                obj = loads_record(line, [column])
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {n}: invalid JSON ({e.msg})") from None
             except RecursionError:

@@ -391,7 +391,7 @@ class _Record(dict):
     duplicates: frozenset = frozenset()
 
 
-def _loads_record(text: str, columns: Sequence[Any]) -> Any:
+def loads_record(text: str, columns: Sequence[Any]) -> Any:
     """``json.loads``, but a record holding a requested key twice remembers it (see :class:`_Record`).
 
     The exact check costs 2-3x the parse, so it runs only where a duplicate is possible.
@@ -430,7 +430,7 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
     records: Iterator[tuple[str, Any]]
     if fmt == "json" and text.lstrip().startswith("["):
         try:
-            items = _loads_record(text, columns)
+            items = loads_record(text, columns)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}") from None
         except RecursionError:
@@ -442,7 +442,7 @@ def _iter_json(path: Path, fmt: str, columns: Sequence[Column], summary: ReadSum
                 if not line.strip():
                     continue
                 try:
-                    yield f"line {n}", _loads_record(line, columns)
+                    yield f"line {n}", loads_record(line, columns)
                 except json.JSONDecodeError as e:
                     raise DataError(f"{path}: line {n}: invalid JSON ({e.msg} at column {e.colno}); "
                                     f"expected one JSON object per line") from None
@@ -617,7 +617,8 @@ def iter_records(path: str | os.PathLike, columns: Sequence[Column], format: str
 
 # ---------------------------------------------------------------- cleaning
 
-def _as_text(path: Any, where: str, col: Column, value: Any) -> str:
+def as_text(path: Any, where: str, col: Column, value: Any) -> str:
+    """A cell as text: None -> "", a string as is, anything else a :class:`DataError` naming file, row and column."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -687,8 +688,8 @@ def read_parallel(path: str | os.PathLike, source: Column = "source", target: Co
     extras: dict[str, list[Any]] = {str(c): [] for c in extra_columns}
     for where, values in iter_records(path, [source, target, *extra_columns], format, summary, max_rows,
                                       max_bytes):
-        pair = cleaner.clean(where, _as_text(path, where, source, values[0]),
-                             _as_text(path, where, target, values[1]))
+        pair = cleaner.clean(where, as_text(path, where, source, values[0]),
+                             as_text(path, where, target, values[1]))
         if pair is None:
             continue
         src.append(pair[0])
@@ -723,11 +724,11 @@ def read_labelled(path: str | os.PathLike, text: Column = "text", label: Column 
     n_fixed = 3 if text_pair is not None else 2
     first_label: tuple[str, Any] | None = None
     for where, values in iter_records(path, cols, format, summary, max_rows, max_bytes):
-        t = normalize_text(_as_text(path, where, text, values[0]), normalize)
+        t = normalize_text(as_text(path, where, text, values[0]), normalize)
         lab = values[1].strip() if isinstance(values[1], str) else values[1]
         if lab is not None and lab != "":
             first_label = _check_label(path, where, label, lab, first_label)
-        tp = normalize_text(_as_text(path, where, text_pair, values[2]), normalize) if text_pair is not None else "x"
+        tp = normalize_text(as_text(path, where, text_pair, values[2]), normalize) if text_pair is not None else "x"
         if not t or not tp or lab is None or lab == "":
             reason = EMPTY_LABEL if t and tp else EMPTY
             if strict:

@@ -24,8 +24,8 @@ from .._validation import (check_bool_param, check_choice_param, check_float_par
                            check_pairs, is_number)
 from .base import BaseMapper, expect_shape
 
-# Rows per chunk when accumulating cross-products: bounds float64 temporaries.
-_CHUNK = 65536
+# Rows per chunk when accumulating cross-products: bounds float64 temporaries (also the chunk the shard fit uses).
+STATS_CHUNK = 65536
 # Most cross-validation folds: PairStats holds one d x d matrix per fold.
 MAX_CV = 100
 # Most candidate strengths in a user's ``alphas`` grid (each is scored on every fold).
@@ -138,8 +138,8 @@ def accumulate(pairs: Iterable[tuple[np.ndarray, np.ndarray]], d_in: int, d_out:
     """Accumulate :class:`PairStats` over an iterable of ``(X_chunk, Y_chunk)``."""
     stats = PairStats(d_in, d_out, n_folds)
     for X, Y in pairs:
-        for s in range(0, X.shape[0], _CHUNK):
-            stats.update(X[s : s + _CHUNK], Y[s : s + _CHUNK])
+        for s in range(0, X.shape[0], STATS_CHUNK):
+            stats.update(X[s : s + STATS_CHUNK], Y[s : s + STATS_CHUNK])
     return stats
 
 

@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -442,6 +442,12 @@ class _NeuralMapper(BaseMapper):
         self.best_epoch_ = int(info.get("best_epoch", 0))
         self.best_val_loss_ = float(info.get("best_val_loss", "nan"))
         self.n_pairs_ = int(info.get("n_pairs", 0))
+
+
+def is_neural(mapper: Any) -> TypeGuard[_NeuralMapper]:
+    """Whether ``mapper`` is a torch-trained mapper (``MLPMapper``, ``AutoEncoderMapper``, ...): those train
+    by minibatches, checkpoint and resume, and fit from shards by streaming rather than from statistics."""
+    return isinstance(mapper, _NeuralMapper)
 
 
 class MLPMapper(_NeuralMapper):
