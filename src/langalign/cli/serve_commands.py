@@ -256,7 +256,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- index
 
 def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
-    from ..data.readers import as_text, iter_records, normalize_text
+    from ..data.records import as_text, iter_records, normalize_text
     from .core_commands import read_texts
 
     p = Path(args.input)
