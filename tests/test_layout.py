@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("encoders, data, mappers, heads, evaluation", {"encoders", "e5_model", "onnx_backend", "data", "mappers", "heads",
                                                    "evaluation"}),
     ("scale (streaming, cache, sharded fit, FAISS, Ray)", {"scale"}),
-    ("aligner", {"aligner"}),
+    ("aligner", {"aligner", "domain_shift", "weights"}),
     ("transfer, tuning", {"transfer", "tuning"}),
     ("index, benchmark, demo", {"index", "benchmark", "demo"}),
     # LangChain / LlamaIndex classes and Chroma / LanceDB / Qdrant collections over aligners and indexes

@@ -1,7 +1,7 @@
 """Fitting mappers from shard folders without loading all pairs at once.
 
 - :func:`fit_mapper_from_shards`: ``LinearMapper`` / ``ProcrustesMapper`` from
-  :class:`~langalign.mappers.linear.PairStats` accumulated shard by shard. Folds are
+  :class:`~langalign.mappers.stats.PairStats` accumulated shard by shard. Folds are
   assigned by global row index, so the result equals the in-memory ``fit`` up to
   float summation order. Neural mappers are passed on to :func:`fit_neural_from_shards`.
 - :func:`fit_neural_from_shards`: the neural mappers' training loop over streamed
@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_matrix
-from ..mappers.linear import STATS_CHUNK, LinearMapper, PairStats, ProcrustesMapper
+from ..mappers.linear import LinearMapper
+from ..mappers.procrustes import ProcrustesMapper
+from ..mappers.stats import STATS_CHUNK, PairStats
 from .streaming import iter_pair_chunks, read_pair_manifests
 
 __all__ = ["fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "count_held_out",
