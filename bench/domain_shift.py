@@ -141,13 +141,13 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                      f"{100 * w['max_diff']:+.1f} points; significantly below zero-shot (McNemar p < 0.05) in "
                      f"{w['significant_losses']} rows, significantly above in {w['significant_gains']}")
     lines += ["", f"LibreOffice pairs: a seeded {LO_PAIRS:,} train pairs per language. Thresholds: "
-              f"`SHIFT_FULL_MAP={meta['full']}`, `SHIFT_NO_MAP={meta['none']}` (langalign.aligner).",
+              f"`SHIFT_FULL_MAP={meta['full']}`, `SHIFT_NO_MAP={meta['none']}` (langalign.domain_shift).",
               "", f"Command: `{meta['command']}` ({meta['seconds']:.0f}s).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from langalign.aligner import SHIFT_FULL_MAP, SHIFT_NO_MAP
+    from langalign.domain_shift import SHIFT_FULL_MAP, SHIFT_NO_MAP
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results")

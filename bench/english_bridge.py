@@ -271,7 +271,7 @@ def pairs_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, Pu: np.ndarray, P
     """
     import copy
 
-    from langalign.mappers.linear import LinearMapper, accumulate
+    from langalign.mappers import LinearMapper, accumulate
 
     base = make_mapper("ridge")
     assert isinstance(base, LinearMapper)

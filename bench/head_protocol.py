@@ -46,7 +46,7 @@ import langalign as la
 from langalign.scale.cache import CachedEncoder
 from langalign.data import (load_libreoffice_help, load_nli, load_sentiment, load_sib200)
 from langalign.data.home import find_reference_data
-from langalign.data.readers import normalize_text
+from langalign.data.records import normalize_text
 from langalign.evaluation import classification_report
 from langalign.heads import LogisticRegressionHead, MLPHead, pair_features
 from langalign.mappers import make_mapper

@@ -5,7 +5,7 @@ about 60 optimizer steps on 300 pairs). This script asks whether the paper's pla
 FC / AE mappers do better when trained properly, and how langalign's residual forms
 compare. Same data, head and seed as the benchmark's "in-domain 300" rows.
 
-    python bench/neural_budget.py --out bench/results
+    python bench/neural_budget.py --out results
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ MAPPERS = ["default", "mlp-paper", "autoencoder-paper", "mlp", "autoencoder"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--out", default="results")
     ap.add_argument("--pairs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

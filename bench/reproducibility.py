@@ -9,7 +9,7 @@
 3. Tuning MiniLM (a short task-mode run) with 1 and 2 torch threads: are the weights identical, and
    how far apart are the dev accuracies?
 
-    python bench/reproducibility.py --out bench/results          # writes reproducibility.{json,md}
+    python bench/reproducibility.py --out results                # writes reproducibility.{json,md}
     python bench/reproducibility.py --pool 2000 --no-tune          # quicker
 
 Needs the english-pool corpus (``langalign data build english-pool``) and ../shared/data.
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--perturbed", type=int, default=3, help="refits on rounding-perturbed inputs (default 3)")
     ap.add_argument("--noise", type=float, default=1e-6, help="relative size of the perturbation (default 1e-6)")
     ap.add_argument("--no-tune", action="store_true", help="skip the MiniLM tuning runs")
-    ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument("--out", type=Path, default=Path("results"))
     args = ap.parse_args()
 
     from langalign.benchmark import tasks as T

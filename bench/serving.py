@@ -1,6 +1,6 @@
 """Serving benchmark: cross-lingual retrieval retention and service overhead, in one run.
 
-    python bench/serving.py --out bench/results            # full (about 10 min on 2 busy CPU cores)
+    python bench/serving.py --out results            # full (about 10 min on 2 busy CPU cores)
     python bench/serving.py --out /tmp/serving --quick     # everything small (about 3 min)
 
 (a) Retention. An English Tatoeba index is built with ``minilm`` (an English-only encoder). Korean,

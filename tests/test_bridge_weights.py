@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import langalign as la
-from langalign.aligner import BRIDGE_PAIR_SHARE, bridge_pair_weight
+from langalign.weights import BRIDGE_PAIR_SHARE, bridge_pair_weight
 from langalign.mappers import LinearMapper, MLPMapper
 
 

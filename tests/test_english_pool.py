@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langalign.data import build_english_pool, load_english_pool, load_english_pool_table, read_manifest
-from langalign.data.english_pool import (CODE, DANGLING, IN_EVAL, NO_END, NO_START, TOO_LONG,
-                                         TOO_SHORT, UNBALANCED, as_sentence, dedupe, dedupe_key, detokenize_ptb,
-                                         drop_reason, fortune_paragraphs, html_paragraphs, split_sentences, tidy,
-                                         wml_strings, wordnet_examples)
+from langalign.data.corpus import TOO_SHORT
+from langalign.data.english_pool import IN_EVAL
+from langalign.data.pool_filters import (CODE, DANGLING, NO_END, NO_START, TOO_LONG, UNBALANCED, as_sentence, dedupe,
+                                         dedupe_key, detokenize_ptb, drop_reason, split_sentences, tidy)
+from langalign.data.pool_sources import fortune_paragraphs, html_paragraphs, wml_strings, wordnet_examples
 from langalign.errors import DataError
 
 # ---------------------------------------------------------------- splitter and filters
@@ -280,7 +281,7 @@ def test_refuses_foreign_folder_and_bad_arguments(tmp_path):
 
 
 def test_no_test_split_is_a_source():
-    from langalign.data.english_pool import SOURCES
+    from langalign.data.pool_sources import SOURCES
     for src in SOURCES:
         for pattern in src.patterns:
             assert "tatoeba" not in pattern and "test" not in pattern and "xnli" not in pattern, (src.name, pattern)

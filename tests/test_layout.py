@@ -6,9 +6,8 @@ dependencies; they just hide a cycle until the function runs). Imports built at
 run time from strings (``importlib.import_module(name)`` with a computed name,
 as the CLI does for its own command modules) are not seen.
 
-The old module paths (``langalign.cache``, ``langalign.streaming``, ...) are
-aliases of the ``langalign.scale`` modules; the last tests check they still
-import and are the same objects.
+One path per concept: the old alias modules (``langalign.cache``, ``langalign.streaming``, ...)
+are gone, and a test checks they stay gone.
 """
 from __future__ import annotations
 
@@ -29,15 +28,15 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("encoders, data, mappers, heads, evaluation", {"encoders", "e5_model", "onnx_backend", "data", "mappers", "heads",
                                                    "evaluation"}),
     ("scale (streaming, cache, sharded fit, FAISS, Ray)", {"scale"}),
-    ("aligner", {"aligner"}),
+    ("aligner", {"aligner", "domain_shift", "weights"}),
     ("transfer, tuning", {"transfer", "tuning"}),
     ("index, benchmark, demo", {"index", "benchmark", "demo"}),
     # LangChain / LlamaIndex classes and Chroma / LanceDB / Qdrant collections over aligners and indexes
     ("integrations", {"integrations"}),
     ("serving", {"serving"}),
     ("cli", {"cli"}),
-    # The package's __init__ ("") and the aliases of old paths: nothing inside langalign imports them.
-    ("entry point and old-path aliases", {"", "streaming", "cache", "sharded_fit", "retrieval_faiss", "distributed"}),
+    # The package's __init__ (""): nothing inside langalign imports it.
+    ("entry point", {""}),
 ]
 
 
@@ -177,9 +176,8 @@ def test_no_import_cycles_between_packages(graph):
 
 def test_encoders_know_nothing_of_scale(graph):
     """An encoder knows nothing of shards or caches, not even through another module."""
-    scale_parts = {"scale", *LAYERS[-1][1]} - {""}  # the scale package and its old-path aliases
     for mod in [m for m in graph if part(m) == "encoders"]:
-        bad = sorted(b for b in reachable(graph, mod) if part(b) in scale_parts)
+        bad = sorted(b for b in reachable(graph, mod) if part(b) == "scale")
         assert not bad, f"{mod} imports (directly or through others) {bad}"
 
 
@@ -194,6 +192,41 @@ def _write(root: Path, files: dict[str, str]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
     return root / "toy"
+
+
+def private_imports(root: Path) -> list[str]:
+    """``from X import _name`` where X lies in another top-level part of the package than the importer.
+
+    A helper two parts share gets a public name where it lives. Dunder names (``__version__``) and modules
+    (the base helpers ``_io``, ``_validation``, ... are private to langalign, not to one part) are not counted.
+    """
+    mods = module_names(root)
+    problems = []
+    for name, (path, is_pkg) in mods.items():
+        here = name if is_pkg else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                up = here.split(".")
+                if node.level - 1 >= len(up):
+                    continue
+                base = ".".join(up[:len(up) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != root.name or part(base) == part(name):
+                continue
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.endswith("__")
+                if private and f"{base}.{alias.name}" not in mods:
+                    rel = path.relative_to(root.parent)
+                    problems.append(f"{rel}:{node.lineno}: imports private {alias.name} from {base}")
+    return problems
+
+
+def test_no_private_name_is_imported_across_packages():
+    problems = private_imports(SRC)
+    assert not problems, "\n".join(problems)
 
 
 def test_checks_catch_a_lazy_cycle_and_an_upward_import(tmp_path):
@@ -216,6 +249,9 @@ def test_checks_catch_a_lazy_cycle_and_an_upward_import(tmp_path):
     assert upward_imports(g, layers) == [
         "toy.encoders imports toy.scale.streaming: layer 'high' is above 'low'"]
     assert upward_imports(g, [("low", {"encoders"})])[0] == "__init__ has no layer in LAYERS (tests/test_layout.py)"
+    (toy / "scale" / "cache.py").write_text("from ..encoders import _helper, __doc__\nfrom . import streaming\n")
+    assert private_imports(toy) == ["toy/scale/cache.py:1: imports private _helper from toy.encoders"]
+    (toy / "scale" / "cache.py").write_text("import toy.encoders\n")
     # Without the lazy import the toy is clean.
     (toy / "encoders.py").write_text("def f():\n    return None\n")
     g = import_graph(toy)
@@ -224,36 +260,15 @@ def test_checks_catch_a_lazy_cycle_and_an_upward_import(tmp_path):
 
 # -- old import paths ------------------------------------------------------------------
 
-OLD_PATHS = {
-    "langalign.streaming": "langalign.scale.streaming",
-    "langalign.cache": "langalign.scale.cache",
-    "langalign.sharded_fit": "langalign.scale.sharded_fit",
-    "langalign.retrieval_faiss": "langalign.scale.retrieval_faiss",
-    "langalign.distributed.ray_backend": "langalign.scale.ray_backend",
-}
+GONE = ["langalign.streaming", "langalign.cache", "langalign.sharded_fit", "langalign.retrieval_faiss",
+        "langalign.distributed", "langalign.distributed.ray_backend"]
 
 
-@pytest.mark.parametrize("old,new", sorted(OLD_PATHS.items()))
-def test_old_module_paths_are_the_new_modules(old, new):
-    old_mod, new_mod = importlib.import_module(old), importlib.import_module(new)
-    assert old_mod is new_mod  # so classes, functions and monkeypatch targets are shared
-    assert new_mod.__all__
-    for name in new_mod.__all__:
-        assert getattr(old_mod, name) is getattr(new_mod, name)
-
-
-def test_old_from_imports_give_the_same_objects():
-    from langalign.cache import CachedEncoder, EmbeddingCache
-    from langalign.distributed.ray_backend import fit_mapper_ray
-    from langalign.retrieval_faiss import retrieve
-    from langalign.sharded_fit import _val_mask, fit_mapper_from_shards
-    from langalign.streaming import _save_npy_atomic, encode_to
-    from langalign.scale import cache, ray_backend, retrieval_faiss, sharded_fit, streaming
-
-    assert CachedEncoder is cache.CachedEncoder and EmbeddingCache is cache.EmbeddingCache
-    assert fit_mapper_ray is ray_backend.fit_mapper_ray and retrieve is retrieval_faiss.retrieve
-    assert fit_mapper_from_shards is sharded_fit.fit_mapper_from_shards and encode_to is streaming.encode_to
-    assert _val_mask is sharded_fit._val_mask and _save_npy_atomic is streaming._save_npy_atomic  # private ones too
+@pytest.mark.parametrize("old", GONE)
+def test_old_alias_modules_are_gone(old):
+    """One path per concept (0.x, no API promise): the old aliases of langalign.scale modules do not import."""
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
 
 
 def test_scale_package_exports():

@@ -272,7 +272,7 @@ def test_plain_procrustes_is_the_unregularised_rotation():
 
 
 def test_procrustes_cv_error_from_sums_matches_direct_computation():
-    from langalign.mappers.linear import _orthogonal_sse, _procrustes_solve
+    from langalign.mappers.procrustes import _orthogonal_sse, _procrustes_solve
 
     X, Y = near_identity_pairs(90, 12, 0.7, seed=5)
     stats = accumulate([(X, Y)], 12, 12, 3)
@@ -285,7 +285,7 @@ def test_procrustes_cv_error_from_sums_matches_direct_computation():
 
 
 def test_procrustes_prior_strength_moves_from_the_plain_rotation_to_the_identity():
-    from langalign.mappers.linear import _procrustes_solve
+    from langalign.mappers.procrustes import _procrustes_solve
 
     X, Y = near_identity_pairs(200, 10, 1.0, seed=2)
     total = accumulate([(X, Y)], 10, 10, 1).total()

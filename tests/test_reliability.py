@@ -15,7 +15,7 @@ from langalign.errors import ArtefactError, EncoderMismatchError
 from langalign.heads import make_head
 from langalign.mappers import LinearMapper, MLPMapper, ProcrustesMapper, CenteringMapper
 from langalign.mappers import checkpoint as ck
-from langalign.mappers.linear import UnderdeterminedWarning
+from langalign.mappers.stats import UnderdeterminedWarning
 from langalign.transfer import CrossLingualClassifier
 
 from _reliability_helpers import hashed_encoder, interrupting_save, pairs

@@ -273,17 +273,17 @@ def test_parquet_row_count_is_checked_from_the_footer_before_reading(tmp_path, m
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from langalign.data import read_parallel, readers
+    from langalign.data import read_parallel, records
 
     path = _parquet(tmp_path / "bomb.parquet", source=_repeated(pa, "hello", 5000),
                     target=_repeated(pa, "annyeong", 5000))
     assert path.stat().st_size < 5000  # thousands of rows in a few hundred bytes
-    monkeypatch.setattr(readers, "MAX_ROWS", 1000)
+    monkeypatch.setattr(records, "MAX_ROWS", 1000)
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda *a, **k: pytest.fail("read rows past the limit"))
     with pytest.raises(DataError, match=r"bomb\.parquet: holds 5,000 rows, more than the 1,000 .*max_rows="):
         read_parallel(path)
     monkeypatch.undo()
-    monkeypatch.setattr(readers, "MAX_ROWS", 1000)
+    monkeypatch.setattr(records, "MAX_ROWS", 1000)
     assert len(read_parallel(path, max_rows=5000)) == 1  # the parameter raises it
     monkeypatch.setenv("LANGALIGN_MAX_ROWS", "5000")
     assert read_parallel(path).summary.rows_read == 5000  # and so does the environment (for the CLI)
@@ -320,9 +320,9 @@ def test_parquet_reads_only_the_columns_asked_for(tmp_path):
 
 def test_parquet_streams_in_batches_and_keeps_values(tmp_path):
     pa = pytest.importorskip("pyarrow")
-    from langalign.data import read_labelled, readers
+    from langalign.data import read_labelled, records
 
-    n = 3 * readers._PARQUET_BATCH + 5
+    n = 3 * records._PARQUET_BATCH + 5
     labels = pa.array([None if i % 7 == 0 else f"c{i % 4}" for i in range(n)]).dictionary_encode()
     path = _parquet(tmp_path / "s.parquet", text=[f"t {i}" for i in range(n)], label=labels)
     ds = read_labelled(path)
@@ -331,7 +331,7 @@ def test_parquet_streams_in_batches_and_keeps_values(tmp_path):
 
 
 def test_text_formats_are_bounded_by_file_size_and_rows(tmp_path, monkeypatch):
-    from langalign.data import read_parallel, readers
+    from langalign.data import read_parallel, records
 
     body = "source\ttarget\n" + "".join(f"a{i}\tb{i}\n" for i in range(50))
     for ext, text in (("tsv", body), ("csv", body.replace("\t", ",")),
@@ -343,7 +343,7 @@ def test_text_formats_are_bounded_by_file_size_and_rows(tmp_path, monkeypatch):
         with pytest.raises(DataError, match=rf"t\.{ext}: holds more than 10 rows"):
             read_parallel(path, max_rows=10)
         assert len(read_parallel(path, max_rows=50)) == 50
-        monkeypatch.setattr(readers, "MAX_ROWS", 49)
+        monkeypatch.setattr(records, "MAX_ROWS", 49)
         with pytest.raises(DataError, match="more than 49 rows"):
             read_parallel(path)
         monkeypatch.undo()
@@ -419,7 +419,7 @@ def test_cr_only_file_errors_name_the_right_line(tmp_path):
 
 
 def test_streamed_lines_split_a_crlf_across_blocks(tmp_path):
-    from langalign.data.readers import iter_file_lines, split_lines
+    from langalign.data.records import iter_file_lines, split_lines
 
     data = "\ufeffab\r\ncd\r\ref\n\ngh\r".encode("utf-8")
     (tmp_path / "x.txt").write_bytes(data)
@@ -433,7 +433,7 @@ def test_streamed_lines_split_a_crlf_across_blocks(tmp_path):
 @given(parts=st.lists(st.one_of(st.sampled_from([b"\r", b"\n", b"\r\n", b"\xef\xbb\xbf", b"\xc3\xa9", b""]),
                                 st.binary(max_size=6)), max_size=12), block=st.integers(1, 9))
 def test_streamed_lines_equal_whole_file_lines_for_any_bytes_and_block(tmp_path_factory, parts, block):
-    from langalign.data.readers import decode_utf8, iter_file_lines, split_lines
+    from langalign.data.records import decode_utf8, iter_file_lines, split_lines
 
     data = b"".join(parts)
     path = tmp_path_factory.getbasetemp() / "stream.bin"
@@ -480,9 +480,9 @@ def test_one_cell_limit_for_every_reader(tmp_path, monkeypatch):
     pytest.importorskip("pyarrow")
     from langalign.cli.core_commands import read_texts
     from langalign.cli.scale_commands import iter_texts
-    from langalign.data import read_labelled, readers
+    from langalign.data import read_labelled, records
 
-    monkeypatch.setattr(readers, "MAX_CELL_CHARS", 1000)
+    monkeypatch.setattr(records, "MAX_CELL_CHARS", 1000)
     ok, long = "o" * 1000, "x" * 1001
     files = {
         "c.csv": f"text,label\n{ok},a\n{long},b\n", "c.tsv": f"text\tlabel\n{ok}\ta\n{long}\tb\n",
@@ -506,9 +506,9 @@ def test_one_cell_limit_for_every_reader(tmp_path, monkeypatch):
 
 
 def test_the_real_cell_limit_in_csv(tmp_path):
-    from langalign.data import read_labelled, readers
+    from langalign.data import read_labelled, records
 
-    n = readers.MAX_CELL_CHARS
+    n = records.MAX_CELL_CHARS
     (tmp_path / "ok.csv").write_text(f"text,label\n{'a' * n},x\n")
     assert len(read_labelled(tmp_path / "ok.csv").texts[0]) == n
     (tmp_path / "big.csv").write_text(f"text,label\n{'a' * (n + 1)},x\n")

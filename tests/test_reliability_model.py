@@ -25,7 +25,7 @@ from langalign.artefacts import MAX_HEADER_BYTES, read_header
 from langalign.cli import main
 from langalign.errors import ArtefactError, EncoderMismatchError, LangAlignError, TrainingDivergedError
 from langalign.mappers import AutoEncoderMapper, LinearMapper, MLPMapper, ProcrustesMapper, make_mapper
-from langalign.mappers.linear import UnderdeterminedWarning, accumulate
+from langalign.mappers.stats import UnderdeterminedWarning, accumulate
 from langalign.transfer import CrossLingualClassifier
 
 from _reliability_helpers import hashed_encoder, pairs

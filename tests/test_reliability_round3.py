@@ -21,7 +21,7 @@ from test_tuning import FAST, build_tiny_model, toy_task
 
 import langalign as la
 from langalign.cli import main
-from langalign.data import english_pool
+from langalign.data import pool_sources
 from langalign.data.english_pool import build_english_pool, load_english_pool_table
 from langalign.errors import ArtefactError, DataError
 from langalign.transfer import CrossLingualClassifier, select_classifier
@@ -194,7 +194,7 @@ def test_pool_tree_whose_package_folder_links_out_is_not_read(tmp_path):
 def test_pool_cells_over_the_readers_limit_are_refused(tmp_path, monkeypatch):
     """Before: a 50 MB single cell was accepted (the readers' 20M-character limit did not apply). Shown with
     the limit lowered to 1,000 characters to keep the test small."""
-    monkeypatch.setattr(english_pool, "MAX_CELL_CHARS", 1000)
+    monkeypatch.setattr(pool_sources, "MAX_CELL_CHARS", 1000)
     ref = _reference(tmp_path / "ref")
     with open(ref / "sib200/eng_Latn/train.tsv", "a", encoding="utf-8") as f:
         f.write("9\ttravel\t" + "word " * 400 + "\n")

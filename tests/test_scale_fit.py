@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langalign.mappers.linear import LinearMapper, ProcrustesMapper
+from langalign.mappers import LinearMapper, ProcrustesMapper
 from langalign.mappers.neural import AutoEncoderMapper, MLPMapper
 from langalign.scale.sharded_fit import fit_mapper_from_shards, fit_neural_from_shards
 from langalign.scale.streaming import ShardError, _save_npy_atomic, encode_to
@@ -94,7 +94,7 @@ def test_mismatched_or_unsupported(tmp_path, pairs, shard_dirs):
     write_array_shards(tmp_path / "short", X[:10], 5)
     with pytest.raises(ShardError, match="row-aligned"):
         fit_mapper_from_shards(LinearMapper(), shard_dirs[0], tmp_path / "short")
-    from langalign.mappers.linear import CenteringMapper
+    from langalign.mappers import CenteringMapper
 
     with pytest.raises(TypeError, match="CenteringMapper"):
         fit_mapper_from_shards(CenteringMapper(), *shard_dirs)

@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 
 from langalign.encoders import FunctionEncoder
-from langalign.mappers.linear import LinearMapper, ProcrustesMapper
+from langalign.mappers import LinearMapper, ProcrustesMapper
 from langalign.scale.sharded_fit import fit_mapper_from_shards
 from langalign.scale.streaming import encode_to
 

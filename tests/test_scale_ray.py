@@ -11,7 +11,7 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
 from langalign.encoders import FunctionEncoder  # noqa: E402
-from langalign.mappers.linear import LinearMapper, ProcrustesMapper  # noqa: E402
+from langalign.mappers import LinearMapper, ProcrustesMapper  # noqa: E402
 
 DIM = 12
 _A = (np.eye(DIM) + 0.3 * np.random.default_rng(5).standard_normal((DIM, DIM))).astype(np.float32)

@@ -16,7 +16,7 @@ import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from langalign.mappers.base import BaseMapper
-from langalign.mappers.linear import CenteringMapper, LinearMapper, ProcrustesMapper
+from langalign.mappers import CenteringMapper, LinearMapper, ProcrustesMapper
 from langalign.mappers.neural import AutoEncoderMapper, MLPMapper
 
 pytest.importorskip("sklearn", minversion="1.6")  # __sklearn_tags__ and expected_failed_checks

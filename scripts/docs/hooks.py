@@ -7,7 +7,7 @@
   result files it was written for; when a file changes (a benchmark rerun) the build warns (so `--strict`
   fails) until the commentary is reread and the pin updated.
 - Code blocks must follow the convention in codeblocks.py (declared language, `not-run` with a reason).
-- The committed result files (results/, bench/results/: reports, JSON, plots) are added to the site at their
+- The committed result files (results/: reports, JSON, plots) are added to the site at their
   repository paths, so pages link to them as `results/benchmark.md` and the reports' own links work.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ import pins  # noqa: E402
 import results_tables  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.langalign")
-RESULT_DIRS = ("results", "bench/results")
+RESULT_DIRS = ("results",)
 RESULT_SUFFIXES = {".md", ".json", ".png", ".svg", ".csv"}
 DIRECTIVE = re.compile(r"^[ \t]*<!--\s*generate:\s*(?P<body>.*?)\s*-->[ \t]*$", re.MULTILINE)
 

@@ -1,5 +1,5 @@
-"""Tables for the docs, rendered at build time from the committed result files (results/*.json,
-bench/results/*.json), so that no number in the site is typed by hand.
+"""Tables for the docs, rendered at build time from the committed result files (results/*.json, the one
+results tree every bench writes to), so that no number in the site is typed by hand.
 
 Each generator takes the repository root (and keyword arguments) and returns Markdown; pages call them by
 their GENERATORS name: `<!-- generate: NAME key=value ... -->` (see hooks.py).
@@ -240,8 +240,8 @@ def english_bridge_test(root: Path, file: str = "results/english_bridge.json") -
     return "\n".join(lines)
 
 
-# -- the paper's neural mappers with a real budget (bench/results/neural_budget.json) ---------------------------
-def neural_budget(root: Path, file: str = "bench/results/neural_budget.json") -> str:
+# -- the paper's neural mappers with a real budget (results/neural_budget.json) ---------------------------
+def neural_budget(root: Path, file: str = "results/neural_budget.json") -> str:
     res = load(root, file)
     acc = res["accuracy"]
     names = {"zero-shot (no map)": "zero-shot (no map)", "default": "default (linear, shrunk toward identity)",
@@ -351,8 +351,8 @@ def model_selection(root: Path, file: str = "results/model_selection.json") -> s
     return "\n".join(lines) + f"\n\nOver {len(results)} task-language dev sets."
 
 
-# -- tuning the encoder (bench/results/tuning.json) --------------------------------------------------------------
-def tuning(root: Path, file: str = "bench/results/tuning.json") -> str:
+# -- tuning the encoder (results/tuning.json) --------------------------------------------------------------
+def tuning(root: Path, file: str = "results/tuning.json") -> str:
     res = load(root, file)
     lines = ["| task | encoder | en | ko | ja | zh | mean ko/ja/zh |", "|---|---|---:|---:|---:|---:|---:|"]
     for task in res["tasks"].values():
@@ -365,8 +365,8 @@ def tuning(root: Path, file: str = "bench/results/tuning.json") -> str:
     return "\n".join(lines) + "\n\nAccuracy (%), 204 test items per language."
 
 
-# -- serving (bench/results/serving.json) ------------------------------------------------------------------------
-def serving_retention(root: Path, file: str = "bench/results/serving.json") -> str:
+# -- serving (results/serving.json) ------------------------------------------------------------------------
+def serving_retention(root: Path, file: str = "results/serving.json") -> str:
     langs = load(root, file)["retention"]["langs"]
     systems = list(dict.fromkeys(s for by in langs.values() for s in by))
     lines = ["| top-1 (ko / ja / zh) | cosine | retention | CSLS | retention |", "|---|---|---|---|---|"]
@@ -386,7 +386,7 @@ def _rate(x: float) -> str:
     return f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
-def serving_service(root: Path, file: str = "bench/results/serving.json") -> str:
+def serving_service(root: Path, file: str = "results/serving.json") -> str:
     """Throughput and latency of `POST /v1/embeddings` against the same call in-process, by concurrency."""
     res = load(root, file)
     levels, mech = res["service"]["levels"], {m["concurrency"]: m for m in res.get("mechanics", {}).get("levels", [])}

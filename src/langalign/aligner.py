@@ -15,28 +15,15 @@ import numpy as np
 
 from ._validation import MAX_DIM, check_int_param, check_matrix, check_pairs, check_texts
 from .artefacts import TensorSpec, add_prefix, load_artefact, prefix_spec, save_artefact, split_prefix
+from .domain_shift import FALLBACKS, domain_from_state, domain_summary, map_trust
 from .encoders import Encoder, check_encoder_identity, load_encoder, looks_like_path
 from .errors import ArtefactError, EncoderMismatchError
 from .mappers import BaseMapper, make_mapper, mapper_config_tensors, mapper_from_state
+from .weights import bridge_pair_weight, check_sample_weight, check_weighted_rows
 
 KIND = "aligner"
 # fit_shards scores on at most this many held-out pairs (memory and time stay bounded).
 MAX_SHARD_HELD_OUT = 10_000
-# adapt(): at or below this domain shift (see LangAlign.domain_shift) the map is kept in
-# full, at or above SHIFT_NO_MAP it is replaced by the fallback, log-linear in between.
-# Chosen on dev splits (bench/domain_shift.py): dev inputs from the domain of the pairs
-# (LibreOffice help) score 0.004-0.006 against a LibreOffice-fitted aligner; SIB-200,
-# sentiment and NLI dev inputs 0.1-0.28, where that aligner lost up to 4.5 points.
-SHIFT_FULL_MAP = 0.02
-SHIFT_NO_MAP = 0.06
-FALLBACKS = ("identity", "shift")
-# Weighted fits copy each row k times: at most this many rows in all (10M rows of 2 x 512 float32 are 40 GB).
-MAX_WEIGHTED_ROWS = 10_000_000
-# fit_bridge(pair_weight="auto"): parallel pairs make up this share of the fit's rows.
-# Chosen on dev splits (bench/english_bridge.py, pairs stage: 50k pool + 300 SIB-200 pairs):
-# 0.05 and 0.1 gain most in the pairs' domain (SIB-200 mean +0.4) and cost nothing on
-# STS-B dev retrieval; 0.2 costs 0.01 top-1 there, 0.4 costs 0.03-0.05 and loses on SIB-200.
-BRIDGE_PAIR_SHARE = 0.05
 # fit_bridge(mapper="default") fits this map (see mappers.MAPPER_NAMES["bridge"]: a residual MLP,
 # 2 x 1024). Chosen on dev splits (bench/english_bridge.py, 202k English-pool sentences): over
 # ridge it adds 0.02-0.03 top-1 retention with CSLS on STS-B dev in each of ko/ja/zh (0.07 with
@@ -187,7 +174,7 @@ class LangAlign:
         with the bridge's map.
         ``parallel=(english, translations)`` adds pairs whose target side is the
         translation; each counts ``pair_weight`` times (``"auto"``: enough copies for
-        the pairs to make up :data:`BRIDGE_PAIR_SHARE` of the fit, at least 1), so a few
+        the pairs to make up :data:`~langalign.weights.BRIDGE_PAIR_SHARE` of the fit, at least 1), so a few
         hundred in-domain pairs are not drowned by a large pool. With
         ``mapper="default"`` the maps are :data:`BRIDGE_MAPPER` (the residual MLP chosen
         for the bridge on dev splits); any other mapper is used as given. Recorded in
@@ -205,7 +192,7 @@ class LangAlign:
                 raise ValueError(f"parallel source and target texts differ in length: {len(par_src)} != "
                                  f"{len(par_tgt)}")
         k = bridge_pair_weight(len(english), len(par_src), pair_weight)
-        _check_weighted_rows(len(english), len(par_src), k)
+        check_weighted_rows(len(english), len(par_src), k)
         X = self.encode_source(english + par_src, show_progress)
         Y = self.encode_target(english + par_tgt, show_progress)
         weights = np.concatenate([np.ones(len(english), np.int64), np.full(len(par_src), k, np.int64)])
@@ -237,7 +224,7 @@ class LangAlign:
         check_pairs(X, Y)
         self._check_dims(X.shape[1], Y.shape[1])
         n = X.shape[0]
-        weights = _check_sample_weight(sample_weight, n)
+        weights = check_sample_weight(sample_weight, n)
         frac = check_held_out(self.held_out)
         n_held = int(round(n * frac)) if (frac and n >= 50) else 0
         _check_split(n, n_held, frac)
@@ -258,7 +245,7 @@ class LangAlign:
         }
         if weights is not None:
             self.training_["weighted"] = True
-        self.domain_ = {"source": _domain_summary(Xtr), "target": _domain_summary(Ytr)}
+        self.domain_ = {"source": domain_summary(Xtr), "target": domain_summary(Ytr)}
         self.adapted_ = {}
         self.scores_ = self.score_embeddings(X[held], Y[held]) if n_held else {}
         return self
@@ -276,7 +263,8 @@ class LangAlign:
         The shard manifests must name this aligner's encoders (``force=True`` on the
         aligner downgrades a name mismatch to a warning).
         """
-        from .scale.sharded_fit import _count_held_out, fit_mapper_from_shards, held_out_mask
+        from .mappers.neural import is_neural
+        from .scale.sharded_fit import count_held_out, fit_mapper_from_shards, held_out_mask
         from .scale.streaming import iter_pair_chunks, read_pair_manifests
 
         mx, my = read_pair_manifests(source_dir, target_dir)
@@ -293,7 +281,7 @@ class LangAlign:
         self._check_shard_encoder(my, "target", target_dir)
         held_out = check_held_out(self.held_out)
         frac = min(held_out, MAX_SHARD_HELD_OUT / n) if (held_out and n >= 50) else 0.0
-        n_held = _count_held_out(n, frac)
+        n_held = count_held_out(n, frac)
         _check_split(n, n_held, held_out)
         kw: dict[str, Any] = {"verify": verify, "held_out": frac}
         for direction, (a, b) in (("forward", (source_dir, target_dir)), ("reverse", (target_dir, source_dir))):
@@ -302,7 +290,7 @@ class LangAlign:
                 continue
             mapper = make_mapper(self.mapper, **self.mapper_params)
             extra: dict[str, Any] = {}
-            if _is_neural(mapper):
+            if is_neural(mapper):
                 extra = {"shuffle_rows": shuffle_rows}
                 if checkpoint_dir is not None:  # as in fit_embeddings: resume needs the folder
                     extra.update(checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
@@ -312,7 +300,7 @@ class LangAlign:
         self.adapted_ = {}
         self.training_ = {
             "n_pairs": n, "n_train": n - n_held, "n_held_out": n_held, "data": "shards",
-            "held_out_rows": "hash of the row index (langalign.sharded_fit.held_out_mask)" if n_held else None,
+            "held_out_rows": "hash of the row index (langalign.scale.sharded_fit.held_out_mask)" if n_held else None,
             "fitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         self.scores_ = {}
@@ -413,7 +401,7 @@ class LangAlign:
         noise = 1.0 / V.shape[0] + 1.0 / max(int(ref["n"]), 1)
         shift = max(0.0, raw - noise)
         return {"side": side, "n": int(V.shape[0]), "mean_shift": raw, "noise": noise, "shift": shift,
-                "trust": _trust(shift)}
+                "trust": map_trust(shift)}
 
     def adapt(self, texts_or_array: Any, side: str = "target", fallback: str = "identity") -> LangAlign:
         """Fall back toward ``fallback`` when unlabelled inputs lie outside the pairs' domain.
@@ -577,7 +565,7 @@ class LangAlign:
                 obj._checked(enc, side)
         obj.training_ = config.get("training") or {}
         obj.scores_ = config.get("held_out_scores") or {}
-        obj.domain_, obj.adapted_ = _domain_from_state(config, tensors, forward, where)
+        obj.domain_, obj.adapted_ = domain_from_state(config, tensors, forward, where)
         return obj
 
     @classmethod
@@ -635,42 +623,6 @@ class LangAlign:
         return f"LangAlign({self.source_name!r} -> {self.target_name!r}, mapper={self.mapper!r}, {state})"
 
 
-def bridge_pair_weight(n_english: int, n_parallel: int, pair_weight: int | str = "auto") -> int:
-    """How many times each parallel pair counts in :meth:`LangAlign.fit_bridge`."""
-    if isinstance(pair_weight, str):
-        if pair_weight != "auto":
-            raise ValueError(f"pair_weight must be a whole number >= 1 or 'auto', got {pair_weight!r}")
-        if n_parallel == 0:
-            return 1
-        share = BRIDGE_PAIR_SHARE
-        return max(1, int(round(share * n_english / ((1 - share) * n_parallel))))
-    return check_int_param("pair_weight", pair_weight, 1)
-
-
-def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must hold one weight per pair ({n}), got shape {w.shape}")
-    if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
-        raise ValueError("sample_weight must hold whole numbers >= 0 (a row of weight k counts as k copies)")
-    total = float(np.sum(w, dtype=np.float64))
-    if total > MAX_WEIGHTED_ROWS:
-        raise ValueError(f"sample_weight expands the fit to {total:,.0f} rows (a row of weight k is k copies), more "
-                         f"than the {MAX_WEIGHTED_ROWS:,} allowed; use smaller weights")
-    return w.astype(np.int64)
-
-
-def _check_weighted_rows(n_plain: int, n_weighted: int, k: int) -> None:
-    """fit_bridge: refuse ``pair_weight`` copies that would not fit, before anything is encoded."""
-    total = n_plain + n_weighted * k
-    if total > MAX_WEIGHTED_ROWS:
-        raise ValueError(f"pair_weight={k:,} makes {n_weighted:,} pairs count as {n_weighted * k:,} rows "
-                         f"({total:,} in all), more than the {MAX_WEIGHTED_ROWS:,} allowed; use a smaller pair_weight "
-                         "(or 'auto')")
-
-
 def check_held_out(value: Any) -> float:
     """``held_out`` as a float, or a ValueError: it is a fraction of the pairs, in [0, 1)."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
@@ -687,68 +639,11 @@ def _check_split(n: int, n_held: int, held_out: float) -> None:
                          "on; lower held_out")
 
 
-def _domain_summary(V: np.ndarray, chunk: int = 65536) -> dict[str, Any]:
-    """Mean and total variance of the rows of ``V``, in float64 chunks (no full float64 copy)."""
-    n = V.shape[0]
-    total, sq = np.zeros(V.shape[1]), 0.0
-    for s in range(0, n, chunk):
-        c = np.asarray(V[s : s + chunk], dtype=np.float64)
-        total += c.sum(0)
-        sq += float(np.einsum("ij,ij->", c, c))
-    mean = total / n
-    return {"mean": mean, "var": max(sq - n * float(mean @ mean), 0.0) / max(n - 1, 1), "n": int(n)}
-
-
-def _trust(shift: float) -> float:
-    """Weight of the map for a given domain shift: 1 up to SHIFT_FULL_MAP, 0 from SHIFT_NO_MAP, log-linear between."""
-    if shift <= SHIFT_FULL_MAP:
-        return 1.0
-    if shift >= SHIFT_NO_MAP:
-        return 0.0
-    return float(np.log(SHIFT_NO_MAP / shift) / np.log(SHIFT_NO_MAP / SHIFT_FULL_MAP))
-
-
-def _domain_from_state(config: dict, tensors: dict, forward: BaseMapper, where: str
-                       ) -> tuple[dict[str, dict[str, Any]] | None, dict[str, dict[str, Any]]]:
-    """``domain_`` and ``adapted_`` of a saved aligner (None / {} for artefacts from before they existed)."""
-    info = config.get("domain")
-    domain = None
-    if info is not None:
-        if not (isinstance(info, dict) and set(info) == {"source", "target"}):
-            raise ArtefactError(f"{where}: malformed domain entry")
-        domain = {}
-        for side, dim in (("source", forward.d_in_), ("target", forward.d_out_)):
-            mean = tensors.get(f"domain.{side}_mean")
-            if mean is None or mean.shape != (dim,) or not np.isfinite(mean).all():
-                raise ArtefactError(f"{where}: tensor domain.{side}_mean is missing or not a finite {dim}-vector")
-            var, n = info[side].get("var"), info[side].get("n")
-            if not (isinstance(var, (int, float)) and var >= 0 and isinstance(n, int) and n >= 1):
-                raise ArtefactError(f"{where}: malformed domain.{side} entry {info[side]!r}")
-            domain[side] = {"mean": np.asarray(mean, dtype=np.float64), "var": float(var), "n": n}
-    adapted = config.get("adapted") or {}
-    if not isinstance(adapted, dict) or not set(adapted) <= {"forward", "reverse"}:
-        raise ArtefactError(f"{where}: malformed adapted entry")
-    for direction, a in adapted.items():
-        trust = a.get("trust") if isinstance(a, dict) else None
-        if not (isinstance(trust, (int, float)) and 0.0 <= trust <= 1.0 and a.get("fallback") in FALLBACKS):
-            raise ArtefactError(f"{where}: malformed adapted.{direction} entry {a!r}")
-        if a["fallback"] == "shift" and domain is None:
-            raise ArtefactError(f"{where}: adapted.{direction} falls back to a mean shift but the artefact has "
-                                "no domain means")
-    return domain, adapted
-
-
-def _is_neural(mapper: BaseMapper) -> bool:
-    from .mappers.neural import _NeuralMapper
-
-    return isinstance(mapper, _NeuralMapper)
-
-
 def _fit_mapper(mapper: BaseMapper, X: np.ndarray, Y: np.ndarray, checkpoint_dir: str | Path | None,
                 direction: str, resume: bool) -> BaseMapper:
-    from .mappers.neural import _NeuralMapper
+    from .mappers.neural import is_neural
 
-    if checkpoint_dir is not None and isinstance(mapper, _NeuralMapper):
+    if checkpoint_dir is not None and is_neural(mapper):
         return mapper.fit(X, Y, checkpoint_dir=Path(checkpoint_dir) / direction, resume=resume)
     return mapper.fit(X, Y)  # closed-form mappers finish in seconds: nothing to checkpoint
 

@@ -101,8 +101,8 @@ def _class_weight_from_json(cw: Any) -> Any:
     return cw
 
 
-class _Head:
-    """Shared plumbing: params, preprocessing, probabilities, config and state."""
+class Head:
+    """The base of the task heads: params, preprocessing, probabilities, config and state (shared plumbing)."""
 
     _param_names: ClassVar[tuple[str, ...]] = ()
     # Parameters both heads' __init__ store (declared for the type checker).
@@ -118,7 +118,7 @@ class _Head:
         return {name: copy.deepcopy(getattr(self, name)) if deep else getattr(self, name)
                 for name in self._param_names}
 
-    def set_params(self, **params: Any) -> _Head:
+    def set_params(self, **params: Any) -> Head:
         for name, value in params.items():
             if name not in self._param_names:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
@@ -168,7 +168,7 @@ class _Head:
             Z = (Z - self.mean_) / self.scale_
         return Z
 
-    def fit(self, X: Any, y: Any) -> _Head:  # pragma: no cover - abstract
+    def fit(self, X: Any, y: Any) -> Head:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
@@ -230,7 +230,7 @@ class _Head:
         return {k: (v, fields) for k, v in expected.items()}
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> _Head:
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> Head:
         """Rebuild a fitted head from ``get_config()`` and ``state_dict()`` output.
 
         Raises ArtefactError if the config is for another head class or malformed,
@@ -249,7 +249,7 @@ class _Head:
         return head
 
     @classmethod
-    def _parse_config(cls, config: Any) -> tuple[_Head, np.ndarray, int, dict[str, tuple[int, ...]]]:
+    def _parse_config(cls, config: Any) -> tuple[Head, np.ndarray, int, dict[str, tuple[int, ...]]]:
         """Unfitted head, classes, n_features and expected tensor shapes from a config, every value checked."""
         if not isinstance(config, dict):
             raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")
@@ -356,7 +356,7 @@ def _check_positive(name: str, value: Any, *, integer: bool = False, allow_zero:
         raise ValueError(f"{name} must be a finite {kind} {bound}, got {value!r}")
 
 
-class LogisticRegressionHead(_Head):
+class LogisticRegressionHead(Head):
     """Multinomial logistic regression (scikit-learn lbfgs), stored as plain arrays.
 
     Parameters mirror ``sklearn.linear_model.LogisticRegression`` (C = inverse L2
@@ -427,7 +427,7 @@ class LogisticRegressionHead(_Head):
         self.intercept_ = np.ascontiguousarray(arrays["intercept"], dtype=np.float64)
 
 
-class MLPHead(_Head):
+class MLPHead(Head):
     """One-hidden-layer MLP (Linear -> ReLU -> Dropout -> Linear), trained with AdamW in torch.
 
     A ``val_fraction`` of the training data (stratified when every class has at
@@ -613,14 +613,14 @@ class MLPHead(_Head):
 
 
 # Explicit registries: a config names a class, never a module path to import.
-HEAD_CLASSES: dict[str, type[_Head]] = {
+HEAD_CLASSES: dict[str, type[Head]] = {
     "LogisticRegressionHead": LogisticRegressionHead,
     "MLPHead": MLPHead,
 }
-HEAD_NAMES: dict[str, type[_Head]] = {"logreg": LogisticRegressionHead, "mlp": MLPHead}
+HEAD_NAMES: dict[str, type[Head]] = {"logreg": LogisticRegressionHead, "mlp": MLPHead}
 
 
-def make_head(name: str, **params: Any) -> _Head:
+def make_head(name: str, **params: Any) -> Head:
     """A new, unfitted head by short name: ``"logreg"`` or ``"mlp"``."""
     try:
         cls = HEAD_NAMES[name]
@@ -633,7 +633,7 @@ def make_head(name: str, **params: Any) -> _Head:
     return cls(**params)
 
 
-def _head_class(config: Any) -> type[_Head]:
+def _head_class(config: Any) -> type[Head]:
     if not isinstance(config, dict):
         raise ArtefactError(f"head config must be a JSON object, got {type(config).__name__}")
     name = config.get("class")
@@ -643,7 +643,7 @@ def _head_class(config: Any) -> type[_Head]:
     return cls
 
 
-def head_from_state(config: Any, tensors: dict[str, Any]) -> _Head:
+def head_from_state(config: Any, tensors: dict[str, Any]) -> Head:
     """Rebuild any fitted head from its ``get_config()`` and ``state_dict()``."""
     return _head_class(config).from_state(config, tensors)
 

@@ -31,7 +31,7 @@ from .artefacts import add_prefix, load_artefact, prefix_spec, save_artefact, sp
 from .encoders import Encoder, load_encoder
 from .errors import ArtefactError
 from .evaluation import classification_report, cohen_kappa, cosine_pairs
-from .heads import _Head, head_config_tensors, head_from_state, make_head, pair_features
+from .heads import Head, head_config_tensors, head_from_state, make_head, pair_features
 
 KIND = "classifier"
 MODES = ("forward", "reverse", "zero-shot")
@@ -81,7 +81,7 @@ class CrossLingualClassifier:
         self.mode = mode
         self.head = head
         self.head_params = dict(head_params or {})
-        self.head_: _Head | None = None
+        self.head_: Head | None = None
         self.pair_task_: bool | None = None
 
     @classmethod
@@ -130,7 +130,7 @@ class CrossLingualClassifier:
         self.pair_task_ = pair
         return self
 
-    def _require_head(self) -> _Head:
+    def _require_head(self) -> Head:
         if self.head_ is None:
             raise ValueError("this classifier is not fitted yet; call fit(texts, labels) first")
         return self.head_

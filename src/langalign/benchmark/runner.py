@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..aligner import BRIDGE_MAPPER, LangAlign, _is_neural
+from ..aligner import BRIDGE_MAPPER, LangAlign
 from ..evaluation import classification_report, cosine_pairs, mcnemar, retrieval_scores, sts_scores
 from ..transfer import CrossLingualClassifier
 from ..heads import make_head
+from ..mappers.neural import is_neural
 from . import tasks as T
 
 SETTINGS = {"same": ("use-multilingual", "use-multilingual"), "two": ("minilm", "use-multilingual")}
@@ -249,7 +250,7 @@ class BenchmarkRunner:
         peak = tracemalloc.get_traced_memory()[1] - base
         if traced_here:
             tracemalloc.stop()
-        neural = align.forward_ is not None and _is_neural(align.forward_)
+        neural = align.forward_ is not None and is_neural(align.forward_)
         info = {"pairs": source, "n_pairs": int(n_fit), "pairs_detail": desc, "mapper": mapper,
                 "mapper_params": params, "fit_seconds": fit_s,
                 "fit_peak_mib": round(peak / 2**20, 1),

@@ -24,14 +24,14 @@ def _formatter():
 # -- input / output helpers ----------------------------------------------------------
 def read_texts(path: str, column: str = "text") -> list[str]:
     """Texts from a .txt file (one per line) or a column of a table file."""
-    from ..data.readers import _as_text, iter_records, normalize_text, read_lines
+    from ..data.records import as_text, iter_records, normalize_text, read_lines
 
     p = Path(path)
     if p.suffix.lower() in (".txt", ".text", ""):
         # Blank lines among texts are kept (rows stay aligned with the input); a file
         # with no text at all is almost certainly the wrong file.
         return read_lines(p)
-    return [normalize_text(_as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
+    return [normalize_text(as_text(p, where, column, v[0])) for where, v in iter_records(p, [column])]
 
 
 def read_input(path: str, column: str = "text") -> np.ndarray | list[str]:
@@ -194,7 +194,7 @@ def cmd_predict(args) -> int:
     from ..transfer import CrossLingualClassifier
 
     if args.output is not None:
-        from ..data.readers import detect_format
+        from ..data.records import detect_format
 
         file_output(args.output, "--output")
         detect_format(args.output)
@@ -202,10 +202,10 @@ def cmd_predict(args) -> int:
     if clf.pair_task_:
         if not args.pair_column:
             raise ValueError("this model classifies sentence pairs; give --pair-column")
-        from ..data.readers import _as_text, iter_records, normalize_text
+        from ..data.records import as_text, iter_records, normalize_text
 
-        rows = [(normalize_text(_as_text(args.input, w, args.column, v[0])),
-                 normalize_text(_as_text(args.input, w, args.pair_column, v[1])))
+        rows = [(normalize_text(as_text(args.input, w, args.column, v[0])),
+                 normalize_text(as_text(args.input, w, args.pair_column, v[1])))
                 for w, v in iter_records(args.input, [args.column, args.pair_column])]
         texts: list[Any] = rows
     else:

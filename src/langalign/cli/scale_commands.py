@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
     # The readers' line rule ("\r\n", "\r" or "\n"), BOM and UTF-8 messages, streamed.
-    from ..data.readers import iter_file_lines
+    from ..data.records import iter_file_lines
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -92,17 +92,17 @@ def check_has_text(path: Path, column: str | None = None) -> None:
 
 def _cell(path: Path, n: int, text: str, limit: int) -> str:
     if len(text) > limit:  # the per-cell limit every reader has
-        from ..data.readers import cell_too_long
+        from ..data.records import cell_too_long
 
         raise cell_too_long(path, f"line {n}", "the text", len(text))
     return text
 
 
 def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
-    from ..data import readers
-    from ..data.readers import duplicate_column, no_text_error
+    from ..data import records
+    from ..data.records import duplicate_column, no_text_error
 
-    limit = readers.MAX_CELL_CHARS
+    limit = records.MAX_CELL_CHARS
     blank = True  # nothing but whitespace so far
     if suffix in (".txt", ""):
         n = 0
@@ -142,7 +142,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
             raise DataError(f"{path}: file is empty" if blank else
                             f"{path}: no data rows" + (" (only a header)" if header else ""))
     else:  # .jsonl
-        from ..data.readers import _loads_record
+        from ..data.records import loads_record
 
         rows = 0
         for n, line in _open_lines(path):
@@ -150,7 +150,7 @@ def _iter_texts(path: Path, suffix: str, column: str | None) -> Iterator[str]:
                 continue
             blank = False
             try:
-                obj = _loads_record(line, [column])
+                obj = loads_record(line, [column])
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {n}: invalid JSON ({e.msg})") from None
             except RecursionError:

@@ -256,7 +256,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- index
 
 def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
-    from ..data.readers import _as_text, iter_records, normalize_text
+    from ..data.records import as_text, iter_records, normalize_text
     from .core_commands import read_texts
 
     p = Path(args.input)
@@ -268,7 +268,7 @@ def _read_docs(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
     cols = [args.column] + ([args.id_column] if args.id_column else [])
     texts, ids = [], []
     for where, values in iter_records(p, cols):
-        texts.append(normalize_text(_as_text(p, where, args.column, values[0])))
+        texts.append(normalize_text(as_text(p, where, args.column, values[0])))
         if args.id_column:
             v = values[1]
             if v is None or (isinstance(v, str) and not v.strip()):

@@ -13,7 +13,8 @@ from .libreoffice import build_libreoffice_help, load_libreoffice_help
 from .english_pool import build_english_pool, load_english_pool, load_english_pool_table
 from .langcodes import normalize_lang, parse_langs, sib200_code, supported_languages, tatoeba_code
 from .tasks import load_nli, load_sentiment, load_sts, load_xnli_dev_parallel
-from .readers import normalize_text, read_labelled, read_parallel, write_parallel, write_table
+from .readers import read_labelled, read_parallel, write_parallel, write_table
+from .records import normalize_text
 
 __all__ = [
     "ParallelCorpus", "LabelledDataset", "ReadSummary",

@@ -21,7 +21,8 @@ from ..errors import DataError, LangAlignError
 from .corpus import LabelledDataset, ParallelCorpus, ReadSummary
 from .home import corpus_dir, find_reference_data, write_manifest
 from .langcodes import language, normalize_lang, sib200_code, tatoeba_code
-from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, split_lines, write_table
+from .readers import PairCleaner, read_labelled, write_table
+from .records import decode_utf8, normalize_text, split_lines
 
 log = logging.getLogger("langalign.data")
 

@@ -54,7 +54,8 @@ from ..errors import DataError, LangAlignError
 from .corpus import DUPLICATE, EMPTY, IDENTICAL, TOO_SHORT, ParallelCorpus
 from .home import check_inputs, corpus_dir, digest_inputs, read_like, read_manifest, sha256_of, write_manifest
 from .langcodes import language, normalize_lang, parse_langs
-from .readers import normalize_text, read_parallel, write_table
+from .readers import read_parallel, write_table
+from .records import normalize_text
 
 log = logging.getLogger("langalign.data")
 

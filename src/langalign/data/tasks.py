@@ -24,7 +24,8 @@ from ..errors import DataError
 from .corpus import TOO_SHORT, LabelledDataset, ParallelCorpus, ReadSummary
 from .home import find_reference_data
 from .langcodes import normalize_lang
-from .readers import PairCleaner, decode_utf8, normalize_text, read_labelled, split_lines
+from .readers import PairCleaner, read_labelled
+from .records import decode_utf8, normalize_text, split_lines
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 SENTIMENT_LABELS = ("positive", "negative")

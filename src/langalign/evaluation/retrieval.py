@@ -28,7 +28,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import check_matrix
 
-__all__ = ["TopK", "knn", "neighbourhood_means", "retrieve", "retrieval_scores", "METHODS"]
+__all__ = ["TopK", "knn", "neighbourhood_means", "retrieve", "retrieval_scores", "topk_scan", "METHODS"]
 
 METHODS = ("cosine", "csls", "margin")
 DEFAULT_CHUNK = 2048
@@ -149,8 +149,14 @@ def _update_topk(run_s: np.ndarray, run_i: np.ndarray, S: np.ndarray, c0: int, k
     run_s[rows], run_i[rows] = _merge_topk(run_s[rows], run_i[rows], pad_s, pad_i, k)
 
 
-def _topk_scan(Qn: np.ndarray, Cn: np.ndarray, k: int, score: BlockScorer, chunk: int,
-               show: bool | None, desc: str) -> TopK:
+def topk_scan(Qn: np.ndarray, Cn: np.ndarray, k: int, score: BlockScorer, chunk: int,
+              show: bool | None, desc: str) -> TopK:
+    """The ``k`` best candidates per query by ``score``, in ``chunk x chunk`` blocks (never the full matrix).
+
+    ``Qn`` / ``Cn`` are unit-normalised rows; ``score(cos_block, query_slice, candidate_slice)`` turns a block of
+    cosines into scores (identity for cosine, a CSLS or margin correction otherwise). Shared by :func:`knn`,
+    :func:`retrieve` and :class:`langalign.index.SearchIndex`; ``show`` / ``desc`` drive the progress bar.
+    """
     n, m = Qn.shape[0], Cn.shape[0]
     k = min(k, m)
     out_s = np.empty((n, k), dtype=np.float32)
@@ -176,12 +182,12 @@ def knn(Q: Any, C: Any, k: int, chunk_size: int = DEFAULT_CHUNK, show_progress: 
     """
     k = _check_k(k)
     Qn, Cn = _check_inputs(Q, C, chunk_size)
-    return _topk_scan(Qn, Cn, k, lambda cos, qs, cs: cos, int(chunk_size), show_progress, "knn")
+    return topk_scan(Qn, Cn, k, lambda cos, qs, cs: cos, int(chunk_size), show_progress, "knn")
 
 
 def _neighbourhood_means_normed(Qn: np.ndarray, Cn: np.ndarray, k: int, chunk: int,
                                 show: bool | None) -> np.ndarray:
-    top = _topk_scan(Qn, Cn, k, lambda cos, qs, cs: cos, chunk, show, "neighbourhood")
+    top = topk_scan(Qn, Cn, k, lambda cos, qs, cs: cos, chunk, show, "neighbourhood")
     return top.scores.mean(axis=1, dtype=np.float64).astype(np.float32)
 
 
@@ -217,7 +223,7 @@ def retrieve(Q: Any, C: Any, k: int = 10, method: str = "cosine",
     Qn, Cn = _check_inputs(Q, C, chunk_size)
     chunk = int(chunk_size)
     scorer = _make_scorer(Qn, Cn, method, neighbourhood_k, chunk, show_progress)
-    return _topk_scan(Qn, Cn, k, scorer.block, chunk, show_progress, f"retrieve ({method})")
+    return topk_scan(Qn, Cn, k, scorer.block, chunk, show_progress, f"retrieve ({method})")
 
 
 def _group_ids(texts: Sequence[str] | None, n: int, name: str) -> np.ndarray:

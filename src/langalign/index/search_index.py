@@ -496,9 +496,9 @@ class SearchIndex:
             # [2x, -1] . [y, r(y)] = 2 cos(x, y) - r(y); r(x) is a constant per query
             D, I = aug.search(np.hstack([2.0 * Qn, -np.ones((Qn.shape[0], 1), np.float32)]), k)
             return (D - r_q[:, None]).astype(np.float32), I.astype(np.int64)
-        from ..evaluation.retrieval import _topk_scan
+        from ..evaluation.retrieval import topk_scan
 
-        top = _topk_scan(Qn, C, k, lambda cos, qs, cs: 2.0 * cos - r_q[qs, None] - pen[None, cs],
+        top = topk_scan(Qn, C, k, lambda cos, qs, cs: 2.0 * cos - r_q[qs, None] - pen[None, cs],
                          _NUMPY_CHUNK, False, "search (csls)")
         return top.scores, top.indices
 
@@ -507,9 +507,9 @@ class SearchIndex:
         if flat is not None:
             D, I = flat.search(np.ascontiguousarray(Qn), k)
             return D.astype(np.float32), I.astype(np.int64)
-        from ..evaluation.retrieval import _topk_scan
+        from ..evaluation.retrieval import topk_scan
 
-        top = _topk_scan(Qn, C, k, lambda cos, qs, cs: cos, _NUMPY_CHUNK, False, "search")
+        top = topk_scan(Qn, C, k, lambda cos, qs, cs: cos, _NUMPY_CHUNK, False, "search")
         return top.scores, top.indices
 
     def _hubness(self, docs: np.ndarray, ref: np.ndarray, use_faiss: bool | None = None) -> np.ndarray:

@@ -5,7 +5,10 @@ from typing import Any
 
 from ..errors import ArtefactError
 from .base import BaseMapper, NotFittedError
-from .linear import CenteringMapper, LinearMapper, PairStats, ProcrustesMapper, accumulate
+from .centering import CenteringMapper
+from .linear import LinearMapper
+from .procrustes import ProcrustesMapper
+from .stats import PairStats, accumulate
 from .neural import AutoEncoderMapper, MLPMapper
 
 # Explicit registry: loading dispatches on these names only, never on arbitrary imports.

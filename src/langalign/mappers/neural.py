@@ -12,7 +12,7 @@ Both have two forms:
 
 Under 10 pairs there is no validation split, so nothing can judge a network: a
 residual net then stays at epoch 0 (the linear map, no training cost) and a plain
-one trains all epochs; both warn (:class:`~langalign.mappers.linear.UnderdeterminedWarning`).
+one trains all epochs; both warn (:class:`~langalign.mappers.stats.UnderdeterminedWarning`).
 
 Training can checkpoint every epoch (``fit(..., checkpoint_dir=DIR)``) and resume
 from the last checkpoint (``resume=True``) with the same result as an
@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -37,7 +37,8 @@ from .._validation import (MAX_DIM, MAX_LAYERS, check_bool_param, check_choice_p
                            check_int_param, check_matrix, check_not_constant, check_pairs)
 from ..errors import ArtefactError, TrainingDivergedError
 from .base import BaseMapper, expect_shape
-from .linear import LinearMapper, UnderdeterminedWarning
+from .linear import LinearMapper
+from .stats import UnderdeterminedWarning
 
 LOSSES = ("mse", "cosine", "infonce")
 # Adam steps are ~lr per weight; beyond 1 training can only diverge (the usual range is 1e-4 .. 1e-2).
@@ -442,6 +443,12 @@ class _NeuralMapper(BaseMapper):
         self.best_epoch_ = int(info.get("best_epoch", 0))
         self.best_val_loss_ = float(info.get("best_val_loss", "nan"))
         self.n_pairs_ = int(info.get("n_pairs", 0))
+
+
+def is_neural(mapper: Any) -> TypeGuard[_NeuralMapper]:
+    """Whether ``mapper`` is a torch-trained mapper (``MLPMapper``, ``AutoEncoderMapper``, ...): those train
+    by minibatches, checkpoint and resume, and fit from shards by streaming rather than from statistics."""
+    return isinstance(mapper, _NeuralMapper)
 
 
 class MLPMapper(_NeuralMapper):

@@ -16,16 +16,15 @@ so an encoder never needs to know about shards or caches.
 - :mod:`langalign.scale.ray_backend`: Ray Data encode and fit (``langalign[ray]``;
   ``ray`` is imported only when a function needs it).
 
-The old module paths (``langalign.streaming``, ``langalign.cache``,
-``langalign.sharded_fit``, ``langalign.retrieval_faiss``,
-``langalign.distributed.ray_backend``) remain as aliases of these modules.
+These are the only paths: the old top-level aliases (``langalign.streaming``, ``langalign.cache``,
+``langalign.sharded_fit``, ``langalign.retrieval_faiss``, ``langalign.distributed.ray_backend``) are gone.
 """
 from .cache import CachedEncoder, CacheError, EmbeddingCache, cached_encode, default_cache_root
 from .ray_backend import (EncoderActor, dataset_from_pairs, dataset_from_texts, encode_dataset, fit_mapper_ray,
                           pair_stats_ray)
 from .retrieval_faiss import BACKENDS, faiss_available, knn, neighbourhood_means, retrieve
-from .sharded_fit import (fit_mapper_from_shards, fit_neural_from_shards, held_out_mask, pair_stats_from_shards,
-                          update_stats)
+from .sharded_fit import (count_held_out, fit_mapper_from_shards, fit_neural_from_shards, held_out_mask,
+                          pair_stats_from_shards, update_stats)
 from .streaming import (DEFAULT_SHARD_SIZE, ShardError, encode_to, iter_pair_chunks, load_shards, read_manifest,
                         read_pair_manifests, read_shards, shard_files)
 
@@ -36,7 +35,8 @@ __all__ = [
     # cache
     "EmbeddingCache", "CachedEncoder", "cached_encode", "default_cache_root", "CacheError",
     # sharded fit
-    "fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "pair_stats_from_shards", "update_stats",
+    "fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "count_held_out", "pair_stats_from_shards",
+    "update_stats",
     # FAISS retrieval
     "faiss_available", "knn", "neighbourhood_means", "retrieve", "BACKENDS",
     # Ray

@@ -6,7 +6,7 @@ Needs ``pip install 'langalign[ray]'`` (``ray[data]``). Works on a laptop
 - :func:`encode_dataset` runs ``map_batches`` with a callable class: each actor
   loads the encoder once (pass its *name*, so every worker loads the bundled or
   cached model itself) and encodes batches of a text column into a tensor column.
-- :func:`pair_stats_ray` computes :class:`~langalign.mappers.linear.PairStats` per
+- :func:`pair_stats_ray` computes :class:`~langalign.mappers.stats.PairStats` per
   block in the workers and merges them one at a time on the driver, so the
   driver holds one accumulator, never the pairs.
 - :func:`fit_mapper_ray` = count + stats + ``mapper.fit_stats``: the same linear
@@ -30,7 +30,8 @@ import numpy as np
 
 from .._validation import check_matrix
 from ..encoders import Encoder
-from ..mappers.linear import PairStats, ProcrustesMapper
+from ..mappers.procrustes import ProcrustesMapper
+from ..mappers.stats import PairStats
 from .sharded_fit import n_folds_for, update_stats
 
 __all__ = ["dataset_from_texts", "dataset_from_pairs", "encode_dataset", "EncoderActor", "pair_stats_ray",

@@ -1,7 +1,7 @@
 """Fitting mappers from shard folders without loading all pairs at once.
 
 - :func:`fit_mapper_from_shards`: ``LinearMapper`` / ``ProcrustesMapper`` from
-  :class:`~langalign.mappers.linear.PairStats` accumulated shard by shard. Folds are
+  :class:`~langalign.mappers.stats.PairStats` accumulated shard by shard. Folds are
   assigned by global row index, so the result equals the in-memory ``fit`` up to
   float summation order. Neural mappers are passed on to :func:`fit_neural_from_shards`.
 - :func:`fit_neural_from_shards`: the neural mappers' training loop over streamed
@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_matrix
-from ..mappers.linear import _CHUNK, LinearMapper, PairStats, ProcrustesMapper
+from ..mappers.linear import LinearMapper
+from ..mappers.procrustes import ProcrustesMapper
+from ..mappers.stats import STATS_CHUNK, PairStats
 from .streaming import iter_pair_chunks, read_pair_manifests
 
-__all__ = ["fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "pair_stats_from_shards",
-           "update_stats"]
+__all__ = ["fit_mapper_from_shards", "fit_neural_from_shards", "held_out_mask", "count_held_out",
+           "pair_stats_from_shards", "update_stats"]
 
 PathLike = str | os.PathLike
 
@@ -43,8 +45,8 @@ def update_stats(stats: PairStats, X: np.ndarray, Y: np.ndarray, start: int | No
     """
     if start is not None:
         stats.rows_seen = int(start)
-    for s in range(0, X.shape[0], _CHUNK):
-        stats.update(X[s : s + _CHUNK], Y[s : s + _CHUNK])
+    for s in range(0, X.shape[0], STATS_CHUNK):
+        stats.update(X[s : s + STATS_CHUNK], Y[s : s + STATS_CHUNK])
     return stats
 
 
@@ -93,7 +95,7 @@ def pair_stats_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, veri
     held_out = _check_held_out(held_out)
     mx, my = read_pair_manifests(x_path, y_path)
     n = int(mx.get("count", 0))
-    n_kept = n - int(_count_held_out(n, held_out))
+    n_kept = n - int(count_held_out(n, held_out))
     stats = PairStats(int(mx["dim"]), int(my["dim"]), n_folds_for(mapper, n_kept))
     prep = _prep_for(mapper)
     pos = 0
@@ -108,8 +110,9 @@ def pair_stats_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, veri
     return stats
 
 
-def _count_held_out(n: int, fraction: float, step: int = 1 << 20) -> int:
-    # From the indices alone, in bounded memory.
+def count_held_out(n: int, fraction: float, step: int = 1 << 20) -> int:
+    """How many of rows ``0..n-1`` :func:`held_out_mask` holds out at ``fraction``: from the indices alone, in
+    bounded memory."""
     return sum(int(held_out_mask(s, min(step, n - s), fraction).sum()) for s in range(0, n, step)) if fraction else 0
 
 
@@ -121,10 +124,10 @@ def fit_mapper_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, veri
     stream minibatches (``neural_kw`` go to :func:`fit_neural_from_shards`).
     ``held_out``: leave out the rows :func:`held_out_mask` picks (default none).
     """
-    from ..mappers.neural import _NeuralMapper
+    from ..mappers.neural import is_neural
 
     mapper._validate_params()  # before any shard is read
-    if isinstance(mapper, _NeuralMapper):
+    if is_neural(mapper):
         return fit_neural_from_shards(mapper, x_path, y_path, verify=verify, held_out=held_out, **neural_kw)
     if not isinstance(mapper, (LinearMapper, ProcrustesMapper)):
         raise TypeError(f"{type(mapper).__name__} cannot be fitted from shards; use LinearMapper, "
@@ -200,7 +203,7 @@ def fit_neural_from_shards(mapper: Any, x_path: PathLike, y_path: PathLike, shuf
     n_all, d_in, d_out = int(mx.get("count", 0)), int(mx["dim"]), int(my["dim"])
     rows = int(shuffle_rows or 4 * int(mx.get("shard_size", 10_000)))
     # As in the in-memory fit: no validation split below 10 pairs (counted after held-out rows).
-    frac = mapper.val_fraction if n_all - _count_held_out(n_all, held_out) >= 10 else 0.0
+    frac = mapper.val_fraction if n_all - count_held_out(n_all, held_out) >= 10 else 0.0
 
     def masks(start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """(training rows, validation rows) of a window."""
