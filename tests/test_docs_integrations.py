@@ -83,3 +83,16 @@ def test_every_snippet_runs(tmp_path, tmp_path_factory, monkeypatch):
     lines = "\n".join(outputs).splitlines()
     at = lines.index("When does the train leave?")  # the English query, by the collection's stamped encoder
     assert "The train leaves at noon." in lines[at + 1]
+
+
+def test_readme_integration_excerpts_come_from_the_page():
+    # The README shows each integration in a few lines; each line is taken from a block of the page that
+    # test_every_snippet_runs executes, so the README cannot drift from code that runs.
+    readme = (PAGE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your English vector store, queried in Korean", 1)[1].split("\n## ", 1)[0]
+    excerpt = section.split("```text\n", 1)[1].split("```", 1)[0]
+    run = "\n".join(code for _, code in blocks())
+    lines = [ln for ln in excerpt.splitlines() if ln.strip() and not ln.startswith("# ")]
+    assert len(lines) >= 8
+    missing = [ln for ln in lines if ln not in run]
+    assert not missing, missing
