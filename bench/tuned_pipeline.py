@@ -198,24 +198,42 @@ def main(argv: list[str] | None = None) -> None:
             out[lang] = lambda s, h=h, lang=lang: h.predict(V[enc][lang][s])
         return out
 
-    def realign(enc: str, n: int, mapper: str, direction: str) -> dict[str, Any]:
+    # Retrieval on dev (99 sentences per language): target-language queries against the English side, in the
+    # space the system compares them in; top-1, both directions, mean over ko/ja/zh. Keyed like `candidates`.
+    retrieval: dict[str, dict[str, float]] = {}
+
+    def top1(Q: dict[str, np.ndarray], C: dict[str, np.ndarray]) -> float:
+        return float(np.mean([retrieval_scores(Q[lang], C[lang])["accuracy"] for lang in LANGS]))
+
+    def realign(enc: str, n: int, mapper: str, direction: str, system: str) -> dict[str, Any]:
         out = {}
         rows = pair_rows[n]
         E = V[enc]["en"]["train"]
+        Q, C = {}, {}
         for lang in LANGS:
             X = V[enc][lang]["train"]
             if direction == "reverse":
                 m = make_mapper(mapper).fit(X[rows], E[rows])
                 out[lang] = lambda s, m=m, lang=lang: H[enc].predict(m.transform(V[enc][lang][s]))
+                Q[lang], C[lang] = m.transform(V[enc][lang]["dev"]), V[enc]["en"]["dev"]
             else:
                 m = make_mapper(mapper).fit(E[rows], X[rows])
                 h = head().fit(m.transform(E), y["train"])
                 out[lang] = lambda s, h=h, lang=lang: h.predict(V[enc][lang][s])
+                Q[lang], C[lang] = V[enc][lang]["dev"], m.transform(V[enc]["en"]["dev"])
+        retrieval.setdefault(system, {})[f"{mapper} {direction}"] = top1(Q, C)
         return out
 
     def self_bridge(mapper: str) -> dict[str, Any]:
         m = make_mapper(mapper).fit(P_u, P_t)  # untuned -> tuned, fitted on English text alone
+        retrieval.setdefault("tuned + self-bridge", {})[mapper] = top1(
+            {lang: m.transform(V["untuned"][lang]["dev"]) for lang in LANGS},
+            {lang: V["tuned"]["en"]["dev"] for lang in LANGS})
         return {lang: (lambda s, lang=lang: H["tuned"].predict(m.transform(V["untuned"][lang][s]))) for lang in LANGS}
+
+    for enc in ("untuned", "tuned"):
+        retrieval[f"{enc} zero-shot"] = {"-": top1({lang: V[enc][lang]["dev"] for lang in LANGS},
+                                                   {lang: V[enc]["en"]["dev"] for lang in LANGS})}
 
     candidates: dict[str, dict[str, dict[str, Any]]] = {}  # system -> variant -> predictors
     candidates["untuned zero-shot"] = {"-": zero_shot("untuned")}
@@ -225,10 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     for n in PAIR_COUNTS:
         label = "all 701" if n == 701 else str(n)
         log(f"realign, {label} pairs")
-        candidates[f"untuned + realign ({label} pairs)"] = {
-            f"{m} {d}": realign("untuned", n, m, d) for m in maps for d in ("reverse", "forward")}
-        candidates[f"tuned + realign ({label} pairs)"] = {
-            f"{m} {d}": realign("tuned", n, m, d) for m in maps for d in ("reverse", "forward")}
+        for enc in ("untuned", "tuned"):
+            system = f"{enc} + realign ({label} pairs)"
+            candidates[system] = {f"{m} {d}": realign(enc, n, m, d, system) for m in maps
+                                  for d in ("reverse", "forward")}
     log("self-bridge")
     candidates["tuned + self-bridge"] = {m: self_bridge(m) for m in bridge_maps}
 
@@ -264,13 +282,14 @@ def main(argv: list[str] | None = None) -> None:
 
     meta = {"command": "python bench/tuned_pipeline.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "seconds": round(time.perf_counter() - t_start, 1), "encode_seconds": round(U.seconds + T.seconds, 1),
-            "seed": args.seed, "pool": len(pool), "tatoeba_pairs": args.tatoeba, "mappers": maps, "bridge_mappers": bridge_maps,
+            "seed": args.seed, "pool": len(pool), "tatoeba_pairs": args.tatoeba, "mappers": maps,
+            "bridge_mappers": bridge_maps,
             "best_pipeline": best_pipeline, "best_variant": chosen[best_pipeline],
             "threads": args.threads, "cpus": os.cpu_count(), "load_at_end": os.getloadavg()[0]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "tuning": tuning, "drift": drift_rows, "english": english, "dev": dev,
-               "chosen": chosen, "test": test}
+               "dev_retrieval": retrieval, "chosen": chosen, "test": test}
     (out / "tuned_pipeline.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     (out / "tuned_pipeline.md").write_text(to_markdown(payload), encoding="utf-8")
     log(f"wrote {out / 'tuned_pipeline.md'} and .json")
@@ -280,11 +299,13 @@ def to_markdown(p: dict[str, Any]) -> str:
     meta, tuning = p["meta"], p["tuning"]
     tm = tuning.get("metadata", {})
     ds = tm.get("dev_scores", {})
+    shown = ("loss", "epochs", "max_seq_length", "freeze_embeddings", "lr", "batch_size")
+    params = json.dumps({k: tm.get("params", {}).get(k) for k in shown})
     lines = ["# Tune e5-small on English, then align (SIB-200)", "",
              f"`{meta['command']}` ({meta['seconds']:.0f}s, of which encoding {meta['encode_seconds']:.0f}s; "
              f"{meta['cpus']} CPUs shared, load {meta['load_at_end']:.1f} at the end).", "",
              "Tuning: e5-small, task mode on SIB-200 English train (701), English dev for early stopping; "
-             f"parameters {json.dumps({k: tm.get('params', {}).get(k) for k in ('loss', 'epochs', 'max_seq_length', 'freeze_embeddings', 'lr', 'batch_size')})}; "
+             f"parameters {params}; "
              f"dev {ds.get('metric', '?')} before {ds.get('before', float('nan')):.4f}, best "
              f"{ds.get('best', float('nan')):.4f} (epoch {ds.get('best_epoch', '?')}).", "",
              "## Drift: English vs translation", "",
@@ -315,13 +336,17 @@ def to_markdown(p: dict[str, Any]) -> str:
         ps = " / ".join(f"{row[f'{lang}_p']:.3f}" for lang in LANGS)
         lines.append(f"| {name} | {row['variant']} | {100 * d:.1f} | " +
                      " | ".join(f"{100 * row[lang]:.1f}" for lang in LANGS) + f" | {100 * row['mean']:.1f} | {ps} |")
-    lines += ["", "## Dev, every variant (mean ko/ja/zh, x100)", "", "| system | variant | ko | ja | zh | mean |",
-              "|---|---|---:|---:|---:|---:|"]
+    lines += ["", "## Dev, every variant (x100)", "",
+              "Classification accuracy per language and its mean; `retrieval`: dev top-1 (99 sentences per "
+              "language, target -> English and back, mean over ko/ja/zh) in the space the system compares in "
+              "(reverse: mapped target vs English; forward: target vs mapped English).", "",
+              "| system | variant | ko | ja | zh | mean | retrieval |", "|---|---|---:|---:|---:|---:|---:|"]
     for system, variants in p["dev"].items():
         for v, row in variants.items():
             mark = " (chosen)" if p["chosen"][system] == v else ""
+            r = p.get("dev_retrieval", {}).get(system, {}).get(v)
             lines.append(f"| {system} | {v}{mark} | " + " | ".join(f"{100 * row[k]:.1f}" for k in (*LANGS, "mean"))
-                         + " |")
+                         + f" | {'' if r is None else f'{100 * r:.1f}'} |")
     lines += ["", "Head: `LogisticRegressionHead()` (the library default) on English vectors; realign maps "
               "fitted on seeded subsets of the SIB-200 training pairs (tuned encoder on both sides); the "
               "self-bridge fitted on English-pool sentences only (untuned e5-small -> tuned). Dev = SIB-200 dev "

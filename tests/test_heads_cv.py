@@ -79,7 +79,7 @@ def test_make_head_and_classifier_take_cv():
     import langalign as la
 
     rng = np.random.default_rng(0)
-    vocab = {"a": "alpha beta gamma".split(), "b": "delta epsilon zeta".split()}
+    vocab = {"a": ["alpha", "beta", "gamma"], "b": ["delta", "epsilon", "zeta"]}
     texts = [" ".join(rng.choice(vocab[lab], 3)) for lab in "ab" * 20]
     labels = ["a", "b"] * 20
     enc = la.FunctionEncoder(lambda ts: np.array([[t.count("alpha") + t.count("beta") + t.count("gamma"),

@@ -311,8 +311,8 @@ def register(sub) -> None:
                    "with embeddings: the encoder that made them, recorded as unknown when not given)")
     p.add_argument("--target-encoder", default=None, help="encoder name (default: same as source)")
     p.add_argument("--mapper", default="default",
-                   help="default, linear, procrustes, centering, mlp, autoencoder, bridge (the English-only "
-                        "bridge's MLP), ...")
+                   help="default, linear, procrustes, centering, mlp, autoencoder, contrastive, bridge (the "
+                        "English-only bridge's MLP), ...")
     p.add_argument("--no-reverse", action="store_true", help="skip the target -> source map")
     p.add_argument("--held-out", type=float, default=0.1, help="fraction of pairs kept to score the maps")
     p.add_argument("--seed", type=int, default=0)
