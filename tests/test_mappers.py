@@ -191,7 +191,7 @@ def test_errors():
 
 def test_registry_names_are_classes():
     assert set(MAPPER_CLASSES) == {"LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper",
-                                   "AutoEncoderMapper"}
+                                   "AutoEncoderMapper", "ContrastiveMapper"}
 
 
 @settings(max_examples=25, deadline=None)

@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from langalign.mappers.base import BaseMapper
 from langalign.mappers import CenteringMapper, LinearMapper, ProcrustesMapper
+from langalign.mappers.contrastive import ContrastiveMapper
 from langalign.mappers.neural import AutoEncoderMapper, MLPMapper
 
 pytest.importorskip("sklearn", minversion="1.6")  # __sklearn_tags__ and expected_failed_checks
@@ -28,6 +29,7 @@ ESTIMATORS = [
     CenteringMapper(),
     MLPMapper(hidden_dim=8, n_layers=2, epochs=2, device="cpu"),
     AutoEncoderMapper(hidden_dim=8, bottleneck_dim=4, epochs=2, device="cpu"),
+    ContrastiveMapper(epochs=2, batch_size=8, device="cpu"),
 ]
 
 # Reasons shared by several entries below.

@@ -445,10 +445,42 @@ def json_rows(root: Path, file: str, section: str, columns: str = "") -> str:
     return "\n".join(lines)
 
 
+# -- the tuned pipeline (results/tuned_pipeline.json) ------------------------------------------------------------
+def tuned_pipeline_drift(root: Path, file: str = "results/tuned_pipeline.json") -> str:
+    """Cosine of translations and of random pairs, and Tatoeba top-1, before and after tuning."""
+    drift = load(root, file)["drift"]
+    lines = ["| set | cosine translation / random, untuned | tuned | top-1, untuned | tuned |",
+             "|---|---|---|---:|---:|"]
+    for key, a in drift["untuned"].items():
+        b = drift["tuned"][key]
+        t1 = f"{_pct(a['top1'])} | {_pct(b['top1'])}" if "top1" in a else " | "
+        lines.append(f"| {key} | {a['cos_translation']:.3f} / {a['cos_random']:.3f} | "
+                     f"{b['cos_translation']:.3f} / {b['cos_random']:.3f} | {t1} |")
+    return "\n".join(lines)
+
+
+def tuned_pipeline_test(root: Path, file: str = "results/tuned_pipeline.json") -> str:
+    """Test accuracy per system (variants chosen on dev), McNemar p against the untuned zero-shot."""
+    res = load(root, file)
+    best = res["meta"]["best_pipeline"]
+    lines = ["| system | chosen on dev | ko | ja | zh | mean ko/ja/zh | McNemar p (ko / ja / zh) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for system, row in res["test"].items():
+        name = f"**{system}**" if system == best else system
+        ps = " / ".join(f"{row[f'{lang}_p']:.2f}" for lang in LANGS)
+        lines.append(f"| {name} | {row['variant']} | " + " | ".join(_pct(row[lang]) for lang in LANGS)
+                     + f" | {_pct(row['mean'])} | {ps} |")
+    e = res["english"]
+    return "\n".join(lines) + (f"\n\nAccuracy (%), SIB-200 test (204 per language). English test accuracy of the "
+                               f"English head: untuned {_pct(e['untuned']['test'])}, tuned {_pct(e['tuned']['test'])}. "
+                               f"Bold: the tuned pipeline chosen on dev.")
+
+
 GENERATORS = {
     "benchmark-headline": benchmark_headline, "benchmark-run": benchmark_run,
     "english-bridge-test": english_bridge_test,
     "neural-budget": neural_budget, "head-protocol": head_protocol, "procrustes-heldout": procrustes_heldout,
     "domain-shift": domain_shift, "model-selection": model_selection, "tuning": tuning,
     "serving-retention": serving_retention, "serving-service": serving_service, "json-rows": json_rows,
+    "tuned-pipeline-drift": tuned_pipeline_drift, "tuned-pipeline-test": tuned_pipeline_test,
 }

@@ -9,13 +9,15 @@ from ._version import __version__
 from .aligner import LangAlign
 from .encoders import Encoder, FunctionEncoder, available_encoders, load_encoder
 from .errors import ArtefactError, DataError, EncoderMismatchError, EncoderNotAvailableError, LangAlignError
-from .mappers import AutoEncoderMapper, CenteringMapper, LinearMapper, MLPMapper, ProcrustesMapper, make_mapper
+from .mappers import (AutoEncoderMapper, CenteringMapper, ContrastiveMapper, LinearMapper, MLPMapper, ProcrustesMapper,
+                      make_mapper)
 from .transfer import CrossLingualClassifier
 from .tuning import EncoderTuner, tune_encoder
 
 __all__ = [
     "__version__", "LangAlign", "Encoder", "FunctionEncoder", "load_encoder", "available_encoders",
-    "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper", "make_mapper",
+    "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper", "ContrastiveMapper",
+    "make_mapper",
     "CrossLingualClassifier", "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError",
     "EncoderMismatchError", "EncoderTuner", "tune_encoder",
 ]

@@ -21,6 +21,8 @@ Input preprocessing (both heads, learned at fit and stored with the weights):
   the English training spread amplifies low-variance directions in which the target
   language differs from English; the MLP, trained with Adam, does better with it.
 * ``C=3`` for ``LogisticRegressionHead`` (from the same protocol; the old default was 1).
+  ``C="cv"`` chooses C per task instead, by stratified 5-fold cross-validation on the training
+  data over :data:`CV_GRID` (``fit_info`` in the saved config records the C chosen).
 
 Saved heads record every parameter, so a head saved under the old defaults
 (``standardize=True, C=1``) loads and predicts exactly as before.
@@ -49,6 +51,11 @@ CONFIG_FORMAT = 1
 # Preprocessing and strength defaults of the heads when format 1 was introduced. Saved
 # configs list every parameter, so these only fill gaps in hand-written or truncated configs.
 FORMAT1_DEFAULTS: dict[str, Any] = {"normalize": True, "standardize": True, "C": 1.0}
+# LogisticRegressionHead(C="cv"): the grid, the folds (fewer when a class has fewer examples) and the
+# fixed default it falls back to (and prefers on ties). A small grid around C=3, as in bench/head_protocol.py.
+CV_GRID = (0.3, 1.0, 3.0, 10.0)
+CV_FOLDS = 5
+CV_FALLBACK_C = 3.0
 # MLP training uses one CPU thread when batch_size * n_features * hidden is below this.
 _SINGLE_THREAD_BELOW = 1 << 24
 
@@ -363,12 +370,13 @@ class LogisticRegressionHead(Head):
     strength); see the module docstring for ``normalize`` and ``standardize``.
     Fitted attributes: ``classes_``, ``coef_`` (1 x d for two classes, else k x d),
     ``intercept_``, ``mean_``/``scale_`` (None without standardisation),
-    ``n_features_in_``.
+    ``n_features_in_``, ``C_`` (the C used: ``C``, or with ``C="cv"`` the grid value that
+    stratified 5-fold cross-validation on the training data chose; ``cv_scores_`` holds its scores).
     """
 
     _param_names = ("C", "max_iter", "class_weight", "normalize", "standardize")
 
-    def __init__(self, C: float = 3.0, max_iter: int = 1000, class_weight: Any = None,
+    def __init__(self, C: float | str = 3.0, max_iter: int = 1000, class_weight: Any = None,
                  normalize: bool = True, standardize: bool = False) -> None:
         self.C = C
         self.max_iter = max_iter
@@ -378,8 +386,40 @@ class LogisticRegressionHead(Head):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_positive("C", self.C)
+        if not (isinstance(self.C, str) and self.C == "cv"):
+            if isinstance(self.C, str):
+                raise ValueError(f"C must be a positive number or 'cv', got {self.C!r}")
+            _check_positive("C", self.C)
         _check_positive("max_iter", self.max_iter, integer=True)
+
+    def _choose_C(self, Z: np.ndarray, y_idx: np.ndarray, sample_weight: np.ndarray | None) -> float:
+        """``C="cv"``: the grid value with the best stratified k-fold accuracy on the training data."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
+        counts = np.bincount(y_idx)
+        folds = int(min(CV_FOLDS, counts[counts > 0].min()))
+        if folds < 2:
+            warnings.warn(f"LogisticRegressionHead(C='cv'): a class has a single training example, too few to "
+                          f"cross-validate; using C={CV_FALLBACK_C:g}", RuntimeWarning, stacklevel=3)
+            self.cv_scores_ = {}
+            return CV_FALLBACK_C
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(Z, y_idx))
+        w = np.ones(y_idx.size) if sample_weight is None else sample_weight
+        scores: dict[float, float] = {}
+        for C in CV_GRID:
+            fold_scores = []
+            for tr, te in splits:
+                clf = LogisticRegression(C=C, max_iter=int(self.max_iter), solver="lbfgs")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a fold that does not converge still scores
+                    clf.fit(Z[tr], y_idx[tr], sample_weight=None if sample_weight is None else sample_weight[tr])
+                ok = clf.predict(Z[te]) == y_idx[te]
+                fold_scores.append(float((ok * w[te]).sum() / w[te].sum()))  # class-weighted when asked
+            scores[C] = float(np.mean(fold_scores))
+        self.cv_scores_ = scores
+        # ties go to the grid value closest to the fixed default (in log scale)
+        return max(CV_GRID, key=lambda C: (round(scores[C], 12), -abs(math.log(C / CV_FALLBACK_C))))
 
     def fit(self, X: Any, y: Any) -> LogisticRegressionHead:
         from sklearn.linear_model import LogisticRegression  # only needed to train
@@ -389,8 +429,9 @@ class LogisticRegressionHead(Head):
         classes, y_idx = _check_labels(y, Xm.shape[0])
         weights = _class_weight_vector(self.class_weight, classes, y_idx)
         Z = self._fit_preprocess(Xm)
-        clf = LogisticRegression(C=float(self.C), max_iter=int(self.max_iter), solver="lbfgs")
         sample_weight = None if weights is None else weights[y_idx]
+        self.C_ = self._choose_C(Z, y_idx, sample_weight) if self.C == "cv" else float(self.C)
+        clf = LogisticRegression(C=self.C_, max_iter=int(self.max_iter), solver="lbfgs")
         with warnings.catch_warnings():
             # Non-convergence is reported once, in our words, below.
             warnings.simplefilter("ignore")
@@ -415,6 +456,24 @@ class LogisticRegressionHead(Head):
     def state_dict(self) -> dict[str, np.ndarray]:
         self._check_fitted()
         return {"coef": self.coef_.copy(), "intercept": self.intercept_.copy(), **self._preprocess_state()}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.C == "cv" and hasattr(self, "C_"):  # the C that cross-validation chose, for the record
+            config["fit_info"] = {"C": self.C_, "cv_scores": {f"{c:g}": v for c, v in self.cv_scores_.items()}}
+        return config
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], tensors: dict[str, Any]) -> LogisticRegressionHead:
+        head = super().from_state(config, tensors)
+        assert isinstance(head, LogisticRegressionHead)
+        info = config.get("fit_info")
+        chosen = info.get("C") if isinstance(info, dict) else None
+        if isinstance(chosen, (int, float)) and not isinstance(chosen, bool) and math.isfinite(chosen) and chosen > 0:
+            head.C_ = float(chosen)
+        else:  # a fixed C, or a "cv" head saved without its record (the weights are all prediction needs)
+            head.C_ = float("nan") if head.C == "cv" else float(head.C)
+        return head
 
     @classmethod
     def _expected_shapes(cls, config: dict[str, Any], params: dict[str, Any]) -> dict[str, tuple[int, ...]]:

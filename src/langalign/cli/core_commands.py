@@ -93,14 +93,28 @@ def cmd_fit(args) -> int:
                          f"score the maps, 0 keeps none), got {args.held_out}") from None
     # Before any work: a bad --output fails now, not after the fit (and never deletes a file).
     artefact_output(args.output, "aligner", args.overwrite,
-                    [args.pairs, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
+                    [args.pairs, args.english, args.source_embeddings, args.target_embeddings, args.checkpoint_dir])
     # From texts the default encoder encodes them; from vectors none is implied (recorded as unknown).
-    src = args.source_encoder or ("use-multilingual" if args.pairs else None)
+    src = args.source_encoder or ("use-multilingual" if args.pairs or args.english else None)
     align = LangAlign(src, args.target_encoder or src, mapper=args.mapper,
                       reverse=not args.no_reverse, held_out=args.held_out, seed=args.seed,
                       mapper_params=mapper_params)
     ckpt = {"checkpoint_dir": args.checkpoint_dir, "resume": args.resume}
-    if args.pairs:
+    if args.english:
+        # The English-only bridge: every English sentence pairs with itself, one side per encoder
+        # (LangAlign.fit_bridge); with --pairs too, those pairs join the fit (in-domain weight).
+        english = [t for t in read_texts(args.english, args.text_column) if t.strip()]
+        if len(english) < 2:
+            raise DataError(f"{args.english}: need at least 2 English texts for a bridge, found {len(english)}")
+        parallel = None
+        if args.pairs:
+            corpus = read_parallel(args.pairs, source=args.source_column, target=args.target_column)
+            print(f"pairs: {corpus.summary}", file=sys.stderr)
+            parallel = (corpus.source, corpus.target)
+        print(f"English bridge: {len(english):,} texts", file=sys.stderr)
+        with _diverged("--mapper-params"):
+            align.fit_bridge(english, parallel, **ckpt)
+    elif args.pairs:
         corpus = read_parallel(args.pairs, source=args.source_column, target=args.target_column)
         print(f"pairs: {corpus.summary}", file=sys.stderr)
         if len(corpus) < 2:
@@ -280,10 +294,15 @@ def register(sub) -> None:
                               "--source-encoder minilm --target-encoder use-multilingual --mapper procrustes "
                               "--output aligners/p\n"
                               "  langalign fit --source-embeddings shards/en --target-embeddings shards/ko "
-                              "--output aligners/big   # shard folders: bounded memory")
+                              "--output aligners/big   # shard folders: bounded memory\n"
+                              "  langalign fit --english english.txt --source-encoder tuned/topic "
+                              "--target-encoder e5-small --output aligners/self-bridge   # no parallel data")
     p.add_argument("--pairs", help=f"parallel file ({TEXT_FORMATS[5:]}) with source/target columns")
     p.add_argument("--source-column", default="source")
     p.add_argument("--target-column", default="target")
+    p.add_argument("--english", help="English-only bridge (LangAlign.fit_bridge): English texts (.txt one per line, "
+                                     "or a table's --text-column) read by both encoders; --pairs, if given, join in")
+    p.add_argument("--text-column", default="text", help="column of --english in a table file")
     p.add_argument("--source-embeddings", help="source vectors (.npy, or a shard folder from 'langalign encode' "
                                                "for bounded memory), instead of --pairs")
     p.add_argument("--target-embeddings", help="target vectors (.npy or shard folder), row-aligned with "
@@ -292,8 +311,8 @@ def register(sub) -> None:
                    "with embeddings: the encoder that made them, recorded as unknown when not given)")
     p.add_argument("--target-encoder", default=None, help="encoder name (default: same as source)")
     p.add_argument("--mapper", default="default",
-                   help="default, linear, procrustes, centering, mlp, autoencoder, bridge (the English-only "
-                        "bridge's MLP), ...")
+                   help="default, linear, procrustes, centering, mlp, autoencoder, contrastive, bridge (the "
+                        "English-only bridge's MLP), ...")
     p.add_argument("--no-reverse", action="store_true", help="skip the target -> source map")
     p.add_argument("--held-out", type=float, default=0.1, help="fraction of pairs kept to score the maps")
     p.add_argument("--seed", type=int, default=0)

@@ -10,11 +10,12 @@ from .linear import LinearMapper
 from .procrustes import ProcrustesMapper
 from .stats import PairStats, accumulate
 from .neural import AutoEncoderMapper, MLPMapper
+from .contrastive import ContrastiveMapper
 
 # Explicit registry: loading dispatches on these names only, never on arbitrary imports.
 MAPPER_CLASSES: dict[str, type[BaseMapper]] = {
     cls.__name__: cls
-    for cls in (LinearMapper, ProcrustesMapper, CenteringMapper, MLPMapper, AutoEncoderMapper)
+    for cls in (LinearMapper, ProcrustesMapper, CenteringMapper, MLPMapper, AutoEncoderMapper, ContrastiveMapper)
 }
 
 # Short names accepted by make_mapper / LangAlign(mapper=...).
@@ -30,6 +31,8 @@ MAPPER_NAMES: dict[str, tuple[type[BaseMapper], dict[str, Any]]] = {
     "autoencoder": (AutoEncoderMapper, {}),
     "ae": (AutoEncoderMapper, {}),
     "autoencoder-paper": (AutoEncoderMapper, {"residual": False}),
+    # InfoNCE over in-batch negatives (+ an MSE term) on top of the ridge map; see mappers/contrastive.py.
+    "contrastive": (ContrastiveMapper, {}),
     # The English-only bridge's map (LangAlign.fit_bridge's default): the residual MLP, sized
     # and budgeted as chosen on dev splits by bench/english_bridge.py (results/english_bridge.md).
     "bridge": (MLPMapper, {"hidden_dim": 1024, "n_layers": 2, "epochs": 40, "patience": 4, "batch_size": 256}),
@@ -72,7 +75,7 @@ def mapper_from_state(config: dict[str, Any], tensors: dict, where: str = "mappe
 
 __all__ = [
     "BaseMapper", "NotFittedError", "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper",
-    "AutoEncoderMapper", "PairStats", "accumulate", "make_mapper", "mapper_from_state",
+    "AutoEncoderMapper", "ContrastiveMapper", "PairStats", "accumulate", "make_mapper", "mapper_from_state",
     "mapper_config_tensors", "MAPPER_CLASSES",
     "MAPPER_NAMES", "DEFAULT_MAPPER",
 ]
