@@ -8,7 +8,7 @@ from ..errors import LangAlignError
 
 KIND = "tuned-encoder"
 FORMAT_VERSION = 1
-MODES = ("task", "parallel")
+MODES = ("task", "parallel", "distil")
 TASK_LOSSES = ("softmax", "contrastive")
 # Chosen on SIB-200 dev with bench/tuning.py (see bench/results/tuning.md); pairs always use softmax.
 DEFAULT_TASK_LOSS = "contrastive"
@@ -16,6 +16,8 @@ DEFAULT_TASK_LOSS = "contrastive"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # The dev metric of task mode fits a logistic regression on (at most this many) training vectors.
 _DEV_METRIC_MAX_TRAIN = 1000
+# Distil mode's start map (a ridge map student -> teacher) is fitted on at most this many training sentences.
+START_MAP_PAIRS = 5000
 
 
 class TuningError(LangAlignError, ValueError):

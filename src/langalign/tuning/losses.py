@@ -1,4 +1,4 @@
-"""The training objectives: batches and losses of task (softmax, contrastive) and parallel mode."""
+"""The training objectives: batches and losses of task (softmax, contrastive) parallel and distil mode."""
 from __future__ import annotations
 
 import math
@@ -77,7 +77,11 @@ class _Losses:
                 feats = torch.cat([u, v, (u - v).abs()], dim=1)
             return F.cross_entropy(head(feats), y)
         # parallel: student(english) and student(translation) toward teacher(english)
+        # distil: the same toward another model's (the teacher's) vectors; translations only when given
         idx = batch.tolist()
         T = torch.as_tensor(teacher["train"][idx], device=device)
-        E = self._embed(model, [data["english"][i] for i in idx] + [data["translations"][i] for i in idx], device)
+        texts = [data["english"][i] for i in idx]
+        if data.get("translations") is None:
+            return F.mse_loss(self._embed(model, texts, device), T)
+        E = self._embed(model, texts + [data["translations"][i] for i in idx], device)
         return F.mse_loss(E, torch.cat([T, T], dim=0))

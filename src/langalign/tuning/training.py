@@ -10,9 +10,10 @@ import numpy as np
 from .._progress import progress, progress_enabled
 from ..errors import TrainingDivergedError
 
-from .base import _DEV_METRIC_MAX_TRAIN
+from .base import _DEV_METRIC_MAX_TRAIN, START_MAP_PAIRS
 from .checkpoints import _ckpt_dirs, _load_checkpoint, _prefixed, _restore_optimizer, _save_checkpoint
 from .environment import _embedding_dim
+from .distil import add_start_map, dev_inputs, teacher_vectors
 from .losses import _Losses
 
 
@@ -27,6 +28,9 @@ class _TrainingLoop(_Losses):
     warmup: float
     weight_decay: float
     patience: int | None
+    _teacher: Any  # distil mode: the teacher encoder (set by fit)
+    start_map: bool
+    start_map_: dict[str, Any] | None
 
     def _train(self, model: Any, data: dict[str, Any], loss_name: str, device: str, key: str, ckdir: Path | None,
                resume: bool, callback: Any, show_progress: bool | None) -> dict[str, Any]:
@@ -47,7 +51,15 @@ class _TrainingLoop(_Losses):
 
         # Parallel mode: the teacher is the untouched base model (= the student before its first step).
         teacher = None
-        if not task:
+        if self.mode == "distil":  # another model's vectors of the English texts (cached), computed once
+            teacher = teacher_vectors(self._teacher, data, None if self.start_map else dim)
+            if self.start_map:  # a ridge map student(en) -> teacher(en) as the last layer, then tune it all
+                k = min(len(data["english"]), START_MAP_PAIRS)
+                S = self._encode(model, data["english"][:k], device)
+                self.start_map_ = add_start_map(model, S, teacher["train"][:k])
+                model.to(device)
+                dim = _embedding_dim(model)
+        elif not task:
             teacher = {
                 "train": self._encode(model, data["english"], device),
                 "dev": self._encode(model, data["dev"]["english"], device),
@@ -88,7 +100,7 @@ class _TrainingLoop(_Losses):
         if before is None:
             before = {"score": self._dev_score(model, data, teacher, device)}
             if not task:
-                before["top1"] = self._top1(model, data, device)
+                before["top1"] = self._top1(model, data, device, teacher)
 
         show = progress_enabled(show_progress, None)
         last = start_epoch - 1
@@ -150,7 +162,7 @@ class _TrainingLoop(_Losses):
                   "per_epoch": [h[f"dev_{metric}"] for h in history]}
         if not task:
             scores["dev_top1_before"] = before["top1"]
-            scores["dev_top1"] = self._top1(model, data, device)
+            scores["dev_top1"] = self._top1(model, data, device, teacher)
         return {"history": history, "best_epoch": best_epoch, "resumed_from": resumed_from, "dev_scores": scores}
 
     def _encode(self, model: Any, texts: list[str], device: str) -> np.ndarray:
@@ -173,6 +185,9 @@ class _TrainingLoop(_Losses):
         if self.mode == "parallel":
             S = finite(self._encode(model, data["dev"]["translations"], device))
             return float(np.mean((S - teacher["dev"]) ** 2))
+        if self.mode == "distil":  # the translations when given (the cross-lingual question), else English
+            S = finite(self._encode(model, dev_inputs(data), device))
+            return float(np.mean((S - teacher["dev"]) ** 2))
         n = len(data["texts"])
         sub = np.arange(n)
         if n > _DEV_METRIC_MAX_TRAIN:
@@ -190,10 +205,15 @@ class _TrainingLoop(_Losses):
         pred = clf.predict(Xdv)
         return float(np.mean(pred.astype(str) == data["dev"]["labels"].astype(str)))
 
-    def _top1(self, model: Any, data: dict[str, Any], device: str) -> float:
-        """Parallel mode: share of dev translations whose nearest English sentence (cosine) is their own."""
-        S = self._encode(model, data["dev"]["translations"], device)
-        E = self._encode(model, data["dev"]["english"], device)
+    def _top1(self, model: Any, data: dict[str, Any], device: str, teacher: Any = None) -> float:
+        """Parallel mode: share of dev translations whose nearest English sentence (cosine) is their own;
+        distil mode: the same with the English side in the teacher's space (the student's translations,
+        or held-out English, queried into an index of teacher vectors: the bridge's question)."""
+        if self.mode == "distil":
+            S, E = self._encode(model, dev_inputs(data), device), teacher["dev"]
+        else:
+            S = self._encode(model, data["dev"]["translations"], device)
+            E = self._encode(model, data["dev"]["english"], device)
         S = S / np.maximum(np.linalg.norm(S, axis=1, keepdims=True), 1e-12)
         E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
         return round(float(np.mean(np.argmax(S @ E.T, axis=1) == np.arange(len(S)))), 6)

@@ -20,6 +20,7 @@ from .base import DEFAULT_TASK_LOSS, FORMAT_VERSION, KIND, MODES, TASK_LOSSES, _
 from .environment import (_base_model, _freeze_token_embeddings, _ModelEncoder, _quiet_identity, _torch_threads,
                           resolve_device)
 from .inputs import _digest, _labels, _native, _random_split, _stratified_split, _task_examples, _texts
+from .distil import load_teacher, prepare_distil, teacher_name
 from .output import check_tuned_destination
 from .training import _TrainingLoop
 
@@ -56,7 +57,8 @@ class EncoderTuner(_TrainingLoop):
                  batch_size: int = 16, lr: float = 5e-5, head_lr: float = 2e-3, warmup: float = 0.1,
                  weight_decay: float = 0.01, patience: int | None = 2, dev_fraction: float = 0.15,
                  max_seq_length: int | None = None, freeze_embeddings: bool | None = None, seed: int = 0,
-                 device: str = "auto", num_threads: int | None = None):
+                 device: str = "auto", num_threads: int | None = None, teacher: str | Encoder | None = None,
+                 start_map: bool = False):
         self.base = base
         self.mode = mode
         self.loss = loss
@@ -73,10 +75,13 @@ class EncoderTuner(_TrainingLoop):
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
+        self.teacher = teacher
+        self.start_map = start_map
 
     # -- parameters ----------------------------------------------------------------
     _PARAMS = ("mode", "loss", "epochs", "batch_size", "lr", "head_lr", "warmup", "weight_decay", "patience",
-               "dev_fraction", "max_seq_length", "freeze_embeddings", "seed", "device", "num_threads")
+               "dev_fraction", "max_seq_length", "freeze_embeddings", "seed", "device", "num_threads", "teacher",
+               "start_map")
     # Settings that may differ between an interrupted run and its resumption.
     _NOT_IN_RUN_KEY = ("device", "num_threads")
 
@@ -84,9 +89,9 @@ class EncoderTuner(_TrainingLoop):
         return {"base": self.base, **{k: getattr(self, k) for k in self._PARAMS}}
 
     def _resolved_loss(self, pairs: bool = False) -> str:
-        if self.mode == "parallel":
+        if self.mode in ("parallel", "distil"):
             if self.loss not in ("auto", "mse"):
-                raise TuningError(f"parallel mode uses the MSE distillation loss; loss={self.loss!r} is not one "
+                raise TuningError(f"{self.mode} mode uses the MSE distillation loss; loss={self.loss!r} is not one "
                                   "(use loss='auto' or 'mse')")
             return "mse"
         if self.loss == "auto":
@@ -127,11 +132,24 @@ class EncoderTuner(_TrainingLoop):
         number("warmup", 0.0, 1.0, lo_open=False)
         number("weight_decay", 0.0, lo_open=False)
         number("dev_fraction", 0.0, 1.0)
+        if self.mode == "distil" and self.teacher is None:
+            raise TuningError("distil mode needs a teacher: the encoder whose space the student learns "
+                              "(e.g. teacher='minilm', CLI --teacher minilm)")
+        if self.start_map not in (True, False):
+            raise TuningError(f"start_map must be True or False, got {self.start_map!r}")
+        if self.mode != "distil" and self.start_map:
+            raise TuningError("start_map is for distil mode (a linear layer into the teacher's space)")
+        if self.mode != "distil" and self.teacher is not None:
+            raise TuningError(f"teacher is for distil mode; {self.mode} mode "
+                              + ("uses the base model as its own teacher" if self.mode == "parallel" else
+                                 "has no teacher"))
         self._resolved_loss()
 
     # -- data ----------------------------------------------------------------------
     def _prepare(self, X: Any, y: Any, dev: Any) -> dict[str, Any]:
         """Validated train/dev data and the hash of what was given."""
+        if self.mode == "distil":
+            return prepare_distil(X, y, dev, float(self.dev_fraction), int(self.seed))
         if self.mode == "task":
             a, b = _task_examples(X, "texts")
             labels = _labels(y, len(a), "labels")
@@ -214,6 +232,8 @@ class EncoderTuner(_TrainingLoop):
 
     def _run_key(self, base_fp: str, data: dict[str, Any]) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in self._NOT_IN_RUN_KEY and k != "base"}
+        if self.teacher is not None:  # the teacher by what it is, not by how it was named
+            params["teacher"] = (self.teacher_identity_ or {}).get("fingerprint") or teacher_name(self.teacher)
         payload = [base_fp, data["sha256"], data.get("dev_sha256"), params, __version__.split("+")[0]]
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -243,6 +263,12 @@ class EncoderTuner(_TrainingLoop):
             model.max_seq_length = int(self.max_seq_length)
         freeze = self.mode == "task" if self.freeze_embeddings is None else bool(self.freeze_embeddings)
         self.frozen_ = _freeze_token_embeddings(model) if freeze else []
+        self._teacher: Encoder | None = None
+        self.start_map_ = None
+        self.teacher_identity_: dict[str, Any] | None = None
+        if self.mode == "distil":
+            self._teacher = load_teacher(self.teacher)
+            self.teacher_identity_ = {"given": teacher_name(self.teacher), **_quiet_identity(self._teacher)}
         key = self._run_key(base_identity.get("fingerprint", base_enc.name), data)
         ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         t0 = time.perf_counter()
@@ -271,6 +297,9 @@ class EncoderTuner(_TrainingLoop):
                       "n_train": len(data["texts"] if self.mode == "task" else data["english"]),
                       "n_dev": len(data["dev"]["texts"] if self.mode == "task" else data["dev"]["english"]),
                       "dev": "given" if data.get("dev_sha256") else f"held out from the data ({self.dev_fraction})"}
+        if self.mode == "distil":
+            self.data_["translations"] = data["translations"] is not None
+            self.data_["dev_translations"] = data["dev"]["translations"] is not None
         if self.mode == "task":
             self.classes_ = data["classes"]
             self.data_["pairs"] = data["pairs"] is not None
@@ -310,6 +339,7 @@ class EncoderTuner(_TrainingLoop):
         enc = self.encoder_
         params = {k: _native(v) for k, v in self.get_params().items() if k != "base"}
         params["loss"] = self.loss_
+        params["teacher"] = None if self.teacher is None else teacher_name(self.teacher)
         base = self.base if isinstance(self.base, str) else self.base.name
         return {
             "format": "langalign", "kind": KIND, "format_version": FORMAT_VERSION, "langalign_version": __version__,
@@ -318,6 +348,11 @@ class EncoderTuner(_TrainingLoop):
             "dim": enc.dim,
             "base": {"given": base, **self.base_identity_},
             "mode": self.mode, "parameters": params, "data": self.data_,
+            # distil mode: the vectors live in the teacher's space (name, dim, fingerprint), whatever the
+            # encoder's own name; encoders.vector_space and SearchIndex(..., encoder=) read this.
+            **({"teacher": self.teacher_identity_, "start_map": self.start_map_,
+                "vector_space": {k: self.teacher_identity_.get(k) for k in ("name", "dim", "fingerprint")}}
+               if self.teacher_identity_ else {}),
             "classes": [_native(c) for c in self.classes_.tolist()] if self.mode == "task" else None,
             "dev_scores": self.dev_scores_, "history": self.history_, "best_epoch": self.best_epoch_,
             "frozen_parameters": self.frozen_,
