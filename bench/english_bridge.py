@@ -185,7 +185,7 @@ def retrieval_eval(name: str, par: dict[str, tuple[list[str], list[str]]], mini:
     return rows
 
 
-def rescore(path: Path, root: Path, refs: dict[str, hp.Vectors]) -> dict[str, Any]:
+def rescore(path: Path, root: Path, refs: dict[str, hp.Vectors], dev_refs: list[str]) -> dict[str, Any]:
     """Recompute every retention of a stored run like for like (the bridged top-1s are kept as measured;
     only the references are measured here: both encoders, both scoring methods). Used once, to correct
     results that divided CSLS top-1s by a cosine reference, without refitting the maps."""
@@ -193,7 +193,8 @@ def rescore(path: Path, root: Path, refs: dict[str, hp.Vectors]) -> dict[str, An
 
     res = json.loads(path.read_text(encoding="utf-8"))
     par = {"sts-dev": sts_dev_parallel(root), "sib200-train+dev": sib_parallel(root)}
-    refs_by = {(s, lang): reference_scores(en, xx, refs) for s, p in par.items() for lang, (en, xx) in p.items()}
+    on_dev = {k: v for k, v in refs.items() if k in dev_refs}
+    refs_by = {(s, lang): reference_scores(en, xx, on_dev) for s, p in par.items() for lang, (en, xx) in p.items()}
     rows = []
     for r in res["retrieval"]:
         if r["map"].startswith("re-embed"):
@@ -213,7 +214,8 @@ def rescore(path: Path, root: Path, refs: dict[str, hp.Vectors]) -> dict[str, An
         res["test"]["retrieval"] = test_rows
     res["rescored"] = {"command": "python bench/english_bridge.py " + " ".join(sys.argv[1:]),
                        "what": "retentions recomputed like for like (cosine by cosine, CSLS by CSLS; reference = "
-                               "the better of re-embedding with use-multilingual and with e5-small); bridged "
+                               "the better of re-embedding with " + " and with ".join(refs) + " on the test "
+                               "splits, with " + " and with ".join(on_dev) + " on the dev sets); bridged "
                                "top-1s as measured by the original command"}
     return res
 
@@ -493,12 +495,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="after the dev stages, measure the maps of the largest pool once on the test splits")
     ap.add_argument("--rescore", metavar="JSON", help="only recompute the retentions of a stored run like for like "
                                                       "(measures the references; keeps its bridged top-1s)")
+    ap.add_argument("--dev-references", default="use-multilingual,e5-small",
+                    help="--rescore: the re-embedding references measured on the dev sets (the test splits always "
+                         "get both)")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     root = find_reference_data()
     if args.rescore:
         results = rescore(Path(args.rescore), root, {"use-multilingual": hp.Vectors("use-multilingual"),
-                                                     "e5-small": hp.Vectors("e5-small")})
+                                                     "e5-small": hp.Vectors("e5-small")},
+                          args.dev_references.split(","))
         write_outputs(results, Path(args.out))
         return 0
     pool, pool_desc = load_pool(args)

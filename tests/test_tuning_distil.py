@@ -154,3 +154,16 @@ def test_cli_tune_distil_from_a_pool_file(models, english, tmp_path, capsys):
                "--output", str(tmp_path / "x")])
     assert rc != 0 and "--teacher and --pool are for --mode distil" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_serve_lists_a_distilled_encoder_in_its_teachers_space(models, english, tmp_path):
+    from langalign.serving.config import ServeConfig
+    from langalign.serving.registry import Registry
+
+    X, _ = english
+    EncoderTuner(models["student"], "distil", teacher=models["teacher"], epochs=1, **FAST).fit(X).save(
+        tmp_path / "d")
+    reg = Registry(ServeConfig(encoders=[str(tmp_path / "d")])).load()
+    cards = [c["langalign"] for c in reg.model_cards() if c["langalign"].get("kind") == "embedding"]
+    teacher = la.load_encoder(models["teacher"])
+    assert any(c["fingerprint"] == teacher.fingerprint() and "distilled" in c["description"] for c in cards)
