@@ -15,6 +15,17 @@ Two modes:
   the student's embeddings of the English sentence and of its translation are both pulled
   toward the frozen teacher's (the base model's) embedding of the English sentence (MSE).
   Only useful for an encoder whose tokenizer reads the target language.
+- ``mode="distil"``: the same distillation with *another* model as the teacher
+  (``teacher="minilm"``): a multilingual student (e5-small) learns an English system's space
+  from English text alone (translations optional), so its ko/ja/zh vectors are read by that
+  system's heads and indexes as they are. ``start_map=True`` starts from a ridge map into the
+  teacher's space as a last linear layer. The tuned folder records the teacher as its
+  ``vector_space`` (see :mod:`langalign.tuning.distil`).
+
+The package: ``base`` (constants, :class:`TuningError`), ``inputs`` (validation, hashes, dev
+splits), ``environment`` (device, threads, the base model), ``checkpoints``, ``losses``,
+``training`` (the epoch loop), ``distil`` (distil mode's teacher and start map), ``output``
+(where a tuned encoder may be written), ``tuner`` (:class:`EncoderTuner`, :func:`tune_encoder`).
 
 The training loop is our own (torch + the model's forward), so a run is reproducible and
 resumable: every epoch seeds torch and numpy from ``(seed, epoch)``, and a checkpoint
@@ -29,7 +40,7 @@ scores). :func:`langalign.encoders.load_encoder` loads it under the name
 and classifiers fitted on the base refuse it (:class:`~langalign.errors.EncoderMismatchError`).
 
 ``use-multilingual`` cannot be tuned: it runs on a numpy-only implementation without gradients.
-``e5-small`` can (task and parallel mode): it is trained with its default ``query: `` prompt, as
+``e5-small`` can (task, parallel and distil mode): it is trained with its default ``query: `` prompt, as
 it encodes, and the tuned folder keeps its prompts, so ``for_role("passage")`` works on it too.
 """
 from .base import DEFAULT_TASK_LOSS, KIND, MODES, TASK_LOSSES, TuningError
