@@ -16,6 +16,14 @@ from test_tuning import build_tiny_model, toy_task, translate
 FAST = dict(batch_size=8, lr=3e-3, seed=0, device="cpu", patience=None, freeze_embeddings=False, num_threads=1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_data_home(tmp_path_factory):
+    """The teacher's vectors go through the embedding cache: keep it out of the user's data home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANGALIGN_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
