@@ -19,14 +19,18 @@ Dev sets (never a test split; Tatoeba is never read):
 * retrieval: STS-B *dev* sentences, row-parallel en / ko (KorSTS) / ja, zh
   (stsb_multi_mt), deduplicated on the English text; SIB-200 train+dev (FLORES,
   800 parallel sentences). Queries: use-multilingual(xx) mapped into MiniLM; index:
-  MiniLM(en). ``retention`` = bridged top-1 / top-1 of re-embedding both sides with
-  use-multilingual (the alternative a user would weigh).
+  MiniLM(en). ``retention`` = bridged top-1 / top-1 of re-embedding both sides (the
+  alternative a user would weigh), like for like: the reference is scored with the same
+  method as the bridged row (cosine by cosine, CSLS by CSLS) and is the better of
+  use-multilingual and e5-small.
 * classification, English MiniLM head (the library default head) applied to bridged
   target text: SIB-200 5-fold CV over train+dev, sentiment (SST-2 train -> JRTE dev,
   ChnSentiCorp dev), NLI (SNLI dev -> KorNLI dev, JNLI valid, XNLI-zh dev).
   Reference: the same head on use-multilingual vectors, zero-shot.
 
     python bench/english_bridge.py --out results            # writes english_bridge.{md,json}
+    python bench/english_bridge.py --rescore results/english_bridge.json --out results
+        # recompute the retentions of a stored run like for like (references measured afresh)
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ import head_protocol as hp  # noqa: E402  (the dev loaders: train/dev splits onl
 
 from langalign.data import load_sts  # noqa: E402
 from langalign.data.home import find_reference_data  # noqa: E402
-from langalign.evaluation import classification_report, retrieval_scores  # noqa: E402
+from langalign.evaluation import best_reference, classification_report, retrieval_scores  # noqa: E402
 from langalign.heads import make_head, pair_features  # noqa: E402
 from langalign.mappers import make_mapper  # noqa: E402
 
@@ -132,29 +136,88 @@ def _norm(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
-def retrieval_eval(name: str, par: dict[str, tuple[list[str], list[str]]], mini: hp.Vectors, use: hp.Vectors,
-                   maps: dict[str, Any], corrections: list[str]) -> list[dict[str, Any]]:
+REFERENCES = ("use-multilingual", "e5-small")
+
+
+def _method(correction: str) -> str:
+    """The scoring method a query correction ends in (``recentre`` is cosine, ``recentre+csls`` CSLS)."""
+    return "csls" if correction.endswith("csls") else "cosine"
+
+
+def reference_scores(en: list[str], xx: list[str], refs: dict[str, hp.Vectors]) -> dict[str, dict[str, float]]:
+    """Top-1 of re-embedding both sides with each reference encoder, scored with cosine and with CSLS."""
+    kw = {"query_texts": xx, "candidate_texts": en, "both_directions": False}
+    return {name: {m: retrieval_scores(vec(xx), vec(en), method=m, **kw)["accuracy"] for m in ("cosine", "csls")}
+            for name, vec in refs.items()}
+
+
+def retained(acc: float, correction: str, ref: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Like for like: ``acc`` over the best reference scored with the same method as ``correction``."""
+    name, top1 = best_reference(ref, _method(correction))
+    return {"retention": acc / top1 if top1 else float("nan"), "reference": name, "reference_top1": top1}
+
+
+def reference_rows(ref: dict[str, dict[str, float]], **fields: Any) -> list[dict[str, Any]]:
+    return [{**fields, "map": f"re-embed ({name} both sides)", "correction": m, "top1": top1}
+            for name, by in ref.items() for m, top1 in by.items()]
+
+
+def retrieval_eval(name: str, par: dict[str, tuple[list[str], list[str]]], mini: hp.Vectors,
+                   refs: dict[str, hp.Vectors], maps: dict[str, Any], corrections: list[str]) -> list[dict[str, Any]]:
     rows = []
+    use = refs["use-multilingual"]
     for lang, (en, xx) in par.items():
         C = mini(en)
-        Qu, Cu = use(xx), use(en)
-        ref = retrieval_scores(Qu, Cu, query_texts=xx, candidate_texts=en, both_directions=False)["accuracy"]
-        rows.append({"set": name, "lang": lang, "map": "re-embed (use-multilingual both sides)", "correction": "",
-                     "top1": ref, "retention": 1.0, "n": len(en)})
+        Qu = use(xx)
+        ref = reference_scores(en, xx, refs)
+        rows += reference_rows(ref, set=name, lang=lang, n=len(en))
         for mname, m in maps.items():
             Q = m.transform(Qu)
             for corr in corrections:
-                Qc, method = Q, "cosine"
-                if corr.endswith("csls"):
-                    method = "csls"
+                Qc = Q
                 if corr.startswith("recentre"):
                     Qn = _norm(Q)
                     Qc = Qn - Qn.mean(0) + _norm(C).mean(0)
-                acc = retrieval_scores(Qc, C, query_texts=xx, candidate_texts=en, method=method,
+                acc = retrieval_scores(Qc, C, query_texts=xx, candidate_texts=en, method=_method(corr),
                                        both_directions=False)["accuracy"]
                 rows.append({"set": name, "lang": lang, "map": mname, "correction": corr, "top1": acc,
-                             "retention": acc / ref if ref else float("nan"), "n": len(en)})
+                             **retained(acc, corr, ref), "n": len(en)})
     return rows
+
+
+def rescore(path: Path, root: Path, refs: dict[str, hp.Vectors], dev_refs: list[str]) -> dict[str, Any]:
+    """Recompute every retention of a stored run like for like (the bridged top-1s are kept as measured;
+    only the references are measured here: both encoders, both scoring methods). Used once, to correct
+    results that divided CSLS top-1s by a cosine reference, without refitting the maps."""
+    from langalign.data import load_tatoeba
+
+    res = json.loads(path.read_text(encoding="utf-8"))
+    par = {"sts-dev": sts_dev_parallel(root), "sib200-train+dev": sib_parallel(root)}
+    on_dev = {k: v for k, v in refs.items() if k in dev_refs}
+    refs_by = {(s, lang): reference_scores(en, xx, on_dev) for s, p in par.items() for lang, (en, xx) in p.items()}
+    rows = []
+    for r in res["retrieval"]:
+        if r["map"].startswith("re-embed"):
+            continue
+        rows.append({**r, **retained(r["top1"], r["correction"], refs_by[(r["set"], r["lang"])])})
+    for (s, lang), ref in refs_by.items():
+        rows += reference_rows(ref, set=s, lang=lang, pool=None)
+    res["retrieval"] = rows
+    if "test" in res:
+        test_rows = []
+        for lang in LANGS:
+            pc = load_tatoeba(lang, root / "tatoeba")
+            ref = reference_scores(list(pc.source), list(pc.target), refs)
+            test_rows += reference_rows(ref, lang=lang)
+            test_rows += [{**r, **retained(r["top1"], r["correction"], ref)} for r in res["test"]["retrieval"]
+                          if r["lang"] == lang and not r["map"].startswith("re-embed")]
+        res["test"]["retrieval"] = test_rows
+    res["rescored"] = {"command": "python bench/english_bridge.py " + " ".join(sys.argv[1:]),
+                       "what": "retentions recomputed like for like (cosine by cosine, CSLS by CSLS; reference = "
+                               "the better of re-embedding with " + " and with ".join(refs) + " on the test "
+                               "splits, with " + " and with ".join(on_dev) + " on the dev sets); bridged "
+                               "top-1s as measured by the original command"}
+    return res
 
 
 def classification_eval(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dict[str, Any]
@@ -323,17 +386,18 @@ def test_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dict[str, An
     from langalign.evaluation import mcnemar
 
     out: dict[str, Any] = {"retrieval": [], "classification": []}
+    refs = {"use-multilingual": use, "e5-small": hp.Vectors("e5-small")}
     for lang in LANGS:
         pc = load_tatoeba(lang, root / "tatoeba")
         en, xx = list(pc.source), list(pc.target)
         kw = {"query_texts": xx, "candidate_texts": en, "both_directions": False}
-        ref = retrieval_scores(use(xx), use(en), **kw)["accuracy"]
-        out["retrieval"].append({"lang": lang, "map": "re-embed (use-multilingual)", "correction": "", "top1": ref})
+        ref = reference_scores(en, xx, refs)
+        out["retrieval"] += reference_rows(ref, lang=lang)
         for mname, m in maps.items():
             for corr in ("cosine", "csls"):
                 acc = retrieval_scores(m.transform(use(xx)), mini(en), method=corr, **kw)["accuracy"]
                 out["retrieval"].append({"lang": lang, "map": mname, "correction": corr, "top1": acc,
-                                         "retention": acc / ref})
+                                         **retained(acc, corr, ref)})
 
     def classify(task: str, metric: str, Xm: np.ndarray, Xu: np.ndarray, y: list, tests: dict[str, tuple]) -> None:
         hm, hu = make_head("logreg").fit(Xm, y), make_head("logreg").fit(Xu, y)
@@ -386,7 +450,8 @@ def test_stage(root: Path, mini: hp.Vectors, use: hp.Vectors, maps: dict[str, An
 def render_test(t: dict[str, Any]) -> list[str]:
     lines = ["", "## Test splits, measured once after the choice (nothing above was chosen on them)", "",
              "Tatoeba top-1 (1,000 pairs per language; duplicate-aware), bridged ko/ja/zh queries into a MiniLM "
-             "index of the English side; retention = / re-embedding both sides with use-multilingual:", "",
+             "index of the English side; retention (in brackets) = / re-embedding both sides scored the same way, "
+             "the better of use-multilingual and e5-small:", "",
              "| map | correction | ko | ja | zh | mean retention |", "|---|---|---:|---:|---:|---:|"]
     tab: dict[tuple, dict[str, dict]] = {}
     for r in t["retrieval"]:
@@ -428,12 +493,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-pairs", type=int, default=300, help="pairs stage: in-domain SIB-200 pairs per fold")
     ap.add_argument("--test", action="store_true",
                     help="after the dev stages, measure the maps of the largest pool once on the test splits")
+    ap.add_argument("--rescore", metavar="JSON", help="only recompute the retentions of a stored run like for like "
+                                                      "(measures the references; keeps its bridged top-1s)")
+    ap.add_argument("--dev-references", default="use-multilingual,e5-small",
+                    help="--rescore: the re-embedding references measured on the dev sets (the test splits always "
+                         "get both)")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     root = find_reference_data()
+    if args.rescore:
+        results = rescore(Path(args.rescore), root, {"use-multilingual": hp.Vectors("use-multilingual"),
+                                                     "e5-small": hp.Vectors("e5-small")},
+                          args.dev_references.split(","))
+        write_outputs(results, Path(args.out))
+        return 0
     pool, pool_desc = load_pool(args)
     log(pool_desc)
     mini, use = hp.Vectors("minilm"), hp.Vectors("use-multilingual")
+    refs = {"use-multilingual": use, "e5-small": hp.Vectors("e5-small")}
     sizes = [len(pool) if s == "all" else min(int(s), len(pool)) for s in args.sizes.split(",")]
     at = len(pool) if args.maps_at == "all" else min(int(args.maps_at), len(pool))
     if at not in sizes:
@@ -458,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             mu = Pu[:n].mean(0)
             maps.update({f"{k}+centre": InputCentred(m, mu) for k, m in list(maps.items())})
         for set_name, p in par.items():
-            for r in retrieval_eval(set_name, p, mini, use, maps, corrections):
+            for r in retrieval_eval(set_name, p, mini, refs, maps, corrections):
                 results["retrieval"].append({**r, "pool": n})
                 log(f"    {set_name} {r['lang']} {r['map']} {r['correction']}: retention {r['retention']:.3f}")
         if n == at:
@@ -473,13 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.test:
         log("[test stage]")
         results["test"] = test_stage(root, mini, use, at_maps)
-    out = Path(args.out)
+    write_outputs(results, Path(args.out))
+    return 0
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "english_bridge.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     (out / "english_bridge.md").write_text(render(results), encoding="utf-8")
     plot(results, out / "english_bridge_pool.png")
     print(render(results))
-    return 0
 
 
 def plot(res: dict[str, Any], path: Path) -> None:
@@ -491,7 +571,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     for set_name, style in (("sts-dev", "-"), ("sib200-train+dev", "--")):
         for corr, colour in (("cosine", "C0"), ("csls", "C1"), ("recentre", "C2")):
-            for m in sorted({r["map"] for r in res["retrieval"] if r["correction"]}):
+            for m in sorted({r["map"] for r in res["retrieval"] if "retention" in r}):
                 by: dict[int, list[float]] = {}
                 for r in res["retrieval"]:
                     if r["map"] == m and r["set"] == set_name and r["correction"] == corr:
@@ -508,7 +588,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
                             label=f"{m}, {set_name}, {corr}")
     ax.set_xscale("log")
     ax.set_xlabel("English pool sentences (bridge minilm <- use-multilingual)")
-    ax.set_ylabel("retention (top-1 / re-embedding), mean ko/ja/zh")
+    ax.set_ylabel("retention (top-1 / best re-embedding, same scoring)", fontsize=8)
     ax.set_title("Dev retrieval through the English-only bridge", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2, loc="lower right")
@@ -520,12 +600,26 @@ def plot(res: dict[str, Any], path: Path) -> None:
 def render(res: dict[str, Any]) -> str:
     lines = ["# English-only bridge on dev splits: pool size x map x query correction", "",
              f"Command: `{res.get('command', 'python bench/english_bridge.py')}` (seed {SEED}). "
-             f"Pool: {res['pool']}.", "",
-             "## Retrieval retention (bridged top-1 / re-embedding top-1), mean over ko/ja/zh", "",
-             "| pool | map | correction | sts-dev | sib200-train+dev |", "|---:|---|---|---:|---:|"]
+             f"Pool: {res['pool']}.", ""]
+    if res.get("rescored"):
+        lines += [f"Retentions recomputed like for like with `{res['rescored']['command']}`: "
+                  f"{res['rescored']['what']}.", ""]
+    lines += ["## Retrieval retention (bridged top-1 / re-embedding top-1), mean over ko/ja/zh", "",
+              "Like for like: each row divides by re-embedding both sides scored the same way (cosine and "
+              "`recentre` by cosine, `csls` and `recentre+csls` by CSLS), the better of use-multilingual and "
+              "e5-small per language. References (top-1, mean ko/ja/zh):", ""]
+    refrows: dict[tuple, dict[str, list[float]]] = {}
+    for r in res["retrieval"]:
+        if r["map"].startswith("re-embed"):
+            refrows.setdefault((r["map"], r["correction"]), {}).setdefault(r["set"], []).append(r["top1"])
+    lines += ["| reference | scoring | sts-dev | sib200-train+dev |", "|---|---|---:|---:|"]
+    for (m, c), by in refrows.items():
+        lines.append(f"| {m} | {c} | " + " | ".join(f"{np.mean(by[s]):.3f}" if s in by else ""
+                                                    for s in ("sts-dev", "sib200-train+dev")) + " |")
+    lines += ["", "| pool | map | correction | sts-dev | sib200-train+dev |", "|---:|---|---|---:|---:|"]
     keys: dict[tuple, dict[str, list[float]]] = {}
     for r in res["retrieval"]:
-        if r["correction"] == "":
+        if "retention" not in r:
             continue
         keys.setdefault((r["pool"], r["map"], r["correction"]), {}).setdefault(r["set"], []).append(r["retention"])
     for (n, m, c), by in keys.items():

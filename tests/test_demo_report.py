@@ -15,14 +15,21 @@ def _results(bridge_sib: float, alt_sib: float) -> dict:
     }, s: {f"{name} | {m}": {"ko": 0.5} for name in ("LibreOffice module (in domain)",
                                                      "SIB-200 topic (out of domain)")
            for m in ("zero-shot", "reverse", "reverse + adapt")}}
-    return {"tables": tables, "tatoeba_retention_csls": {"ko": 0.9}}
+    from langalign.evaluation import like_for_like_retention
+
+    ret = like_for_like_retention({"cosine": 0.72, "csls": 0.81},
+                                  {"use-multilingual": {"cosine": 0.85, "csls": 0.88},
+                                   "e5-small": {"cosine": 0.80, "csls": 0.90}})
+    return {"tables": tables, "tatoeba_retention": {"ko": ret}}
 
 
 def test_summary_says_wins_and_losses_from_the_numbers():
     lines = demo._summary(_results(bridge_sib=0.70, alt_sib=0.80))
     assert "beats" in lines[0] and "as is" not in lines[0]  # sentiment first; it has no no-map row
     assert "25.0% as is" in lines[1] and "trails" in lines[1] and "by 10.0 points" in lines[1]
-    assert "ko 0.900" in lines[2]
+    # like for like: CSLS by the best CSLS reference (e5-small, 0.90), cosine by the best cosine one (use, 0.85)
+    assert "CSLS on both sides" in lines[2] and "ko 0.900" in lines[2] and "e5-small" in lines[2]
+    assert "cosine on both sides" in lines[3] and "ko 0.847" in lines[3] and "use-multilingual" in lines[3]
     assert "beats" in demo._summary(_results(bridge_sib=0.85, alt_sib=0.80))[1]
 
 

@@ -869,6 +869,17 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
     raise EncoderMismatchError(msg)
 
 
+def vector_space(encoder: Encoder) -> dict:
+    """The identity (name, dim, fingerprint) of the space ``encoder``'s vectors live in: its own, or, for an
+    encoder tuned in distil mode, its teacher's (recorded in ``langalign_tuning.json`` as ``vector_space``)."""
+    inner = getattr(encoder, "encoder", None)  # a cache wrapper: the wrapped encoder's tuning record
+    meta = getattr(encoder, "tuning", None) or getattr(inner, "tuning", None)
+    space = meta.get("vector_space") if isinstance(meta, dict) else None
+    if isinstance(space, dict) and space.get("dim") == encoder.dim and space.get("name"):
+        return dict(space)
+    return encoder.identity()
+
+
 def looks_like_path(name: str) -> bool:
     """True when an encoder name would be loaded from the local filesystem."""
     if not isinstance(name, str):

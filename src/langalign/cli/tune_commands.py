@@ -20,6 +20,49 @@ def _inputs_overlap(output: str, inputs: list[str | None]) -> None:
                                 "reads or writes; choose another output folder")
 
 
+def _distil_inputs(args):
+    """(english, translations or None, dev or None) for --mode distil: the pool, plus --pairs when given."""
+    from ..data import read_parallel
+
+    if args.data:
+        raise ValueError("--data is for --mode task; distil mode reads --pool (and optionally --pairs)")
+    if not args.pool and not args.pairs:
+        raise ValueError("--mode distil needs --pool english-pool (or a text file of English sentences)")
+    if args.pool and args.pairs:
+        raise ValueError("give --pool (English only) or --pairs (English and translations), not both")
+    n = None if args.pool_size <= 0 else args.pool_size
+    if args.pairs:
+        corpus = read_parallel(args.pairs, source=args.source_column, target=args.target_column)
+        print(f"pairs: {corpus.summary}", file=sys.stderr)
+        X, y = list(corpus.source)[:n], list(corpus.target)[:n]
+    elif args.pool == "english-pool":
+        from ..data import load_english_pool
+
+        from ..benchmark.tasks import BRIDGE_POOL_CORPUS
+
+        # The first n of the benchmark's seeded sample (nested sizes; at 20k the demo's bridge pool, whose
+        # vectors the embedding cache may already hold)
+        X, y = load_english_pool(max_sentences=max(n or 0, BRIDGE_POOL_CORPUS) if n else None,
+                                 seed=args.seed)[:n], None
+        print(f"English pool: {len(X):,} sentences", file=sys.stderr)
+    else:
+        with open(args.pool, encoding="utf-8") as f:
+            X = [line.strip() for line in f if line.strip()]
+        if n is not None and len(X) > n:
+            import numpy as np
+
+            keep = np.sort(np.random.default_rng(args.seed).choice(len(X), n, replace=False))
+            X = [X[i] for i in keep]
+        y = None
+        print(f"English sentences: {len(X):,} from {args.pool}", file=sys.stderr)
+    dev = None
+    if args.dev:
+        dc = read_parallel(args.dev, source=args.source_column, target=args.target_column)
+        print(f"dev pairs: {dc.summary}", file=sys.stderr)
+        dev = (dc.source, dc.target)
+    return X, y, dev
+
+
 def cmd_tune(args) -> int:
     from ..data import read_labelled, read_parallel
     from ..tuning import EncoderTuner, check_tuned_destination
@@ -31,8 +74,13 @@ def cmd_tune(args) -> int:
     from ..encoders import looks_like_path
 
     _inputs_overlap(args.output, [args.data, args.pairs, args.dev, args.checkpoint_dir,
+                                  args.pool if args.pool and args.pool != "english-pool" else None,
                                   args.base if looks_like_path(args.base) else None])
-    if args.mode == "task":
+    if args.mode != "distil" and (args.teacher or args.pool):
+        raise ValueError("--teacher and --pool are for --mode distil")
+    if args.mode == "distil":
+        X, y, dev = _distil_inputs(args)
+    elif args.mode == "task":
         if not args.data:
             raise ValueError("--mode task needs --data FILE (labelled English examples)")
         if args.pairs:
@@ -69,7 +117,9 @@ def cmd_tune(args) -> int:
                          lr=args.lr, patience=None if args.patience < 0 else args.patience,
                          dev_fraction=args.dev_fraction, max_seq_length=args.max_seq_length,
                          freeze_embeddings=args.freeze_embeddings, seed=args.seed,
-                         device=args.device, num_threads=args.threads)
+                         device=args.device, num_threads=args.threads,
+                         teacher=(args.teacher or "minilm") if args.mode == "distil" else None,
+                         start_map=args.start_map)
     try:
         tuner.fit(X, y, dev=dev, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     except FloatingPointError as e:
@@ -100,13 +150,23 @@ def register(sub) -> None:
                "  langalign tune --base minilm --data snli.jsonl --text-column premise --pair-column hypothesis "
                "--output tuned/nli\n"
                "  langalign tune --base e5-small --mode parallel --pairs en-ko.tsv --output tuned/e5-ko\n"
+               "  langalign tune --base e5-small --mode distil --teacher minilm --pool english-pool "
+               "--max-seq-length 64 --output tuned/e5-in-minilm\n"
                "  langalign tune --base ./my-st-model --mode parallel --pairs en-ko.tsv --output tuned/ko "
                "--checkpoint-dir ckpt/ko\n"
                "  langalign fit --pairs english.tsv --source-encoder tuned/topic --target-encoder "
                "use-multilingual ... # then align and train as usual")
     p.add_argument("--base", default="minilm", help="encoder to tune: 'minilm' (default), 'e5-small' or a local "
                                                      "sentence-transformers folder")
-    p.add_argument("--mode", choices=["task", "parallel"], default="task")
+    p.add_argument("--mode", choices=["task", "parallel", "distil"], default="task")
+    p.add_argument("--teacher", help="distil mode: the encoder whose space the student learns (default: minilm)")
+    p.add_argument("--pool", help="distil mode: English sentences, 'english-pool' (the built corpus, `langalign "
+                                  "data build english-pool`) or a text file with one sentence per line")
+    p.add_argument("--start-map", action="store_true",
+                   help="distil mode: start from a ridge map student -> teacher as a last linear layer, tuned "
+                        "with the rest (far fewer steps to a working bridge)")
+    p.add_argument("--pool-size", type=int, default=20_000,
+                   help="distil mode: the first N sentences of the pool's seeded sample (0: all)")
     p.add_argument("--data", help="task mode: labelled training file (.tsv, .csv, .jsonl, .parquet)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")

@@ -438,8 +438,26 @@ class SearchIndex:
                 f"the aligner maps queries into the space of {aligner.source_name!r}, but this index holds "
                 f"{self.encoder_name!r} vectors: {problem}. Use an aligner whose source encoder is the index's")
 
-    def query_vectors(self, queries: Any, aligner: Any = None) -> np.ndarray:
-        """Queries (texts, or vectors) as vectors in the index's space; through ``aligner.to_source`` if given."""
+    def check_query_encoder(self, encoder: Any) -> None:
+        """A query encoder may answer this index if its vectors live in the index's space: the index's own
+        encoder, or one distilled into it (``langalign tune --mode distil --teacher <the index's encoder>``)."""
+        from ..encoders import vector_space
+
+        problem = space_problem(self.encoder_identity_, vector_space(encoder))
+        if problem:
+            raise EncoderMismatchError(
+                f"the query encoder {getattr(encoder, 'name', encoder)!r} gives vectors that do not belong in this "
+                f"index of {self.encoder_name!r} vectors: {problem}. Use the index's encoder, one distilled into "
+                "its space, or an aligner")
+
+    def query_vectors(self, queries: Any, aligner: Any = None, encoder: Any = None) -> np.ndarray:
+        """Queries (texts, or vectors) as vectors in the index's space; through ``aligner.to_source`` if given,
+        or encoded by ``encoder`` (one whose vectors live in the index's space, e.g. a distilled bridge)."""
+        if aligner is not None and encoder is not None:
+            raise ValueError("give an aligner or a query encoder, not both")
+        if encoder is not None:
+            self.check_query_encoder(encoder)
+            return encoder.encode(check_texts(queries, "queries"))
         if aligner is not None:
             self.check_aligner(aligner)
             return aligner.to_source(queries)
@@ -447,13 +465,16 @@ class SearchIndex:
             return check_matrix(queries, "query vectors", dim=self.dim)
         return self._encoder().encode(check_texts(queries, "queries"))
 
-    def search(self, queries: Any, top_k: int = 10, aligner: Any = None, csls: bool = False) -> list[list[Hit]]:
+    def search(self, queries: Any, top_k: int = 10, aligner: Any = None, csls: bool = False,
+               encoder: Any = None) -> list[list[Hit]]:
         """The ``top_k`` best documents for each query, best first.
 
         ``queries`` are texts (or vectors) in the index's language/space, or, with
-        ``aligner``, in the aligner's target language/space (mapped by Rev-LangAlign).
+        ``aligner``, in the aligner's target language/space (mapped by Rev-LangAlign), or,
+        with ``encoder``, texts that encoder reads (its vectors must live in the index's
+        space: a distilled bridge, see docs/how-to/distilled-bridge.md).
         """
-        V = self.query_vectors(queries, aligner)
+        V = self.query_vectors(queries, aligner, encoder)
         scores, rows = self.search_vectors(V, top_k, csls=csls)
         flat = sorted({int(r) for r in rows.ravel()})
         docs = dict(zip(flat, self.documents(flat), strict=True))

@@ -162,7 +162,10 @@ class Registry:
             return have
         self.encoders[key] = enc
         what = f"{enc.name} ({enc.dim}-d{f', {enc.role} role' if enc.role else ''})"
-        self._add_embedding(EmbeddingModel(key, "encoder", enc, _identity(enc), None, what))
+        space = _space(enc)
+        if space.get("fingerprint") != _identity(enc).get("fingerprint"):  # distilled into another's space
+            what += f", vectors in the {space.get('name')} space (distilled)"
+        self._add_embedding(EmbeddingModel(key, "encoder", enc, space, None, what))
         for role in ROLES:  # an encoder with query and passage prompts serves both: e5-small, e5-small:passage
             self._add_encoder(enc.for_role(role))
         return enc
@@ -236,6 +239,15 @@ def _card(model_id: str, created: int, extra: dict[str, Any]) -> dict[str, Any]:
 
 def _alias(m: EmbeddingModel, name: str) -> EmbeddingModel:
     return EmbeddingModel(name, m.kind, m.encoder, m.space, m.transform, f"{m.description}; alias of {m.id}")
+
+
+def _space(enc: Encoder) -> dict:
+    """The space an encoder's vectors live in: its own, or its teacher's (``langalign tune --mode distil``)."""
+    from ..encoders import vector_space
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return vector_space(enc)
 
 
 def _identity(enc: Encoder) -> dict:
