@@ -150,7 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mappers", default="linear,ridge,mlp,contrastive", help="mappers compared on dev per system")
     ap.add_argument("--bridge-mappers", default="bridge,ridge,contrastive")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--render", action="store_true",
+                    help="measure nothing: rewrite OUT/tuned_pipeline.md from its JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        stored = json.loads((Path(args.out) / "tuned_pipeline.json").read_text(encoding="utf-8"))
+        (Path(args.out) / "tuned_pipeline.md").write_text(to_markdown(stored), encoding="utf-8")
+        return
     t_start = time.perf_counter()
     root = find_reference_data()
     data = sib200(root)
@@ -300,7 +306,7 @@ def to_markdown(p: dict[str, Any]) -> str:
     tm = tuning.get("metadata", {})
     ds = tm.get("dev_scores", {})
     shown = ("loss", "epochs", "max_seq_length", "freeze_embeddings", "lr", "batch_size")
-    params = json.dumps({k: tm.get("params", {}).get(k) for k in shown})
+    params = json.dumps({k: (tm.get("parameters") or {}).get(k) for k in shown})
     lines = ["# Tune e5-small on English, then align (SIB-200)", "",
              f"`{meta['command']}` ({meta['seconds']:.0f}s, of which encoding {meta['encode_seconds']:.0f}s; "
              f"{meta['cpus']} CPUs shared, load {meta['load_at_end']:.1f} at the end).", "",
