@@ -128,7 +128,7 @@ def _sample_texts():
 
 @pytest.mark.integration
 def test_minilm_fast_path_equals_reference_encode():
-    from langalign.encoders import check_encoder_identity
+    from langalign.encoder_identity import check_encoder_identity
 
     enc = la.load_encoder("minilm")
     texts = _sample_texts()
@@ -153,7 +153,7 @@ def onnx_home(tmp_path_factory):
 
 @pytest.mark.integration
 def test_onnx_backend_is_the_same_encoder(onnx_home):
-    from langalign.encoders import check_encoder_identity
+    from langalign.encoder_identity import check_encoder_identity
 
     enc = la.load_encoder("minilm")
     fast = la.load_encoder("minilm", backend="onnx")

@@ -25,8 +25,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "langalign"
 LAYERS: list[tuple[str, set[str]]] = [
     ("base helpers", {"errors", "_io", "_validation", "_progress", "_labels", "_version", "_threads",
                       "artefacts"}),
-    ("encoders, data, mappers, heads, evaluation", {"encoders", "e5_model", "onnx_backend", "data", "mappers", "heads",
-                                                   "evaluation"}),
+    ("encoders, data, mappers, heads, evaluation", {"encoder_base", "encoders", "encoder_identity", "e5_model",
+                                                    "onnx_backend", "data", "mappers", "heads",
+                                                    "evaluation"}),
     ("scale (streaming, cache, sharded fit, FAISS, Ray)", {"scale"}),
     ("aligner", {"aligner", "domain_shift", "weights"}),
     ("transfer, tuning (a package: inputs, environment, checkpoints, losses, training, tuner, distil)",

@@ -8,7 +8,7 @@ import pytest
 
 import langalign as la
 from langalign.cli import main
-from langalign.encoders import vector_space
+from langalign.encoder_identity import vector_space
 from langalign.errors import DataError, EncoderMismatchError
 from langalign.tuning import EncoderTuner, TuningError
 from test_tuning import build_tiny_model, toy_task, translate

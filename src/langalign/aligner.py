@@ -16,7 +16,8 @@ import numpy as np
 from ._validation import MAX_DIM, check_int_param, check_matrix, check_pairs, check_texts
 from .artefacts import TensorSpec, add_prefix, load_artefact, prefix_spec, save_artefact, split_prefix
 from .domain_shift import FALLBACKS, domain_from_state, domain_summary, map_trust
-from .encoders import Encoder, check_encoder_identity, load_encoder, looks_like_path
+from .encoder_identity import check_encoder_identity
+from .encoders import Encoder, load_encoder, looks_like_path
 from .errors import ArtefactError, EncoderMismatchError
 from .mappers import BaseMapper, make_mapper, mapper_config_tensors, mapper_from_state
 from .weights import bridge_pair_weight, check_sample_weight, check_weighted_rows

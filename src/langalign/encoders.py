@@ -23,192 +23,33 @@ Anything else is loaded with sentence-transformers by hub id or local folder.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import re
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 import contextlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
-from ._progress import progress, progress_enabled
 from ._threads import THREADS_ENV, default_threads  # noqa: F401  (THREADS_ENV: part of this module's API)
 from ._validation import check_texts, check_utf8
-from .errors import EncoderMismatchError, EncoderNotAvailableError
+from .errors import EncoderNotAvailableError
 
-# Texts longer than this are cut before encoding. No sentence encoder looks
-# that far (MiniLM stops at 256 tokens), and it bounds time on pathological input.
-DEFAULT_MAX_CHARS = 20_000
-
-# Texts per forward pass of a sentence-transformers model: the best of 8-256 on length-sorted
-# English text on 2 CPU cores (bench/encoders.py); larger batches pad more, smaller ones pay
-# per-call overhead. Encoder.encode's batch_size is the number of texts per _encode_batch call.
-FORWARD_BATCH_SIZE = 32
-
-# Fixed probe sentences (several scripts and languages): their vectors identify an
-# encoder far better than its name does (a re-trained model under the same hub id,
-# a different normalisation, a wrapper bug). Never change them: fingerprints in
-# saved artefacts were computed from exactly these.
-PROBE_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "Der Vertrag wurde gestern in Berlin unterschrieben.",
-    "오늘 날씨가 정말 좋네요.",
-    "この本はとても面白いです。",
-    "我们明天早上九点开会。",
-    "¿Dónde está la estación de tren?",
+from .encoder_base import (  # noqa: F401  (re-exported: "from langalign.encoders import Encoder" keeps working)
+    DEFAULT_MAX_CHARS,
+    FORWARD_BATCH_SIZE,
+    PROBE_DECIMALS,
+    PROBE_SENTENCES,
+    PROBE_TOLERANCE,
+    ROLE_ALIASES,
+    ROLES,
+    Encoder,
+    check_role,
+    length_order,
 )
-# Probe vectors are projected to this many numbers (a fixed random projection) and
-# rounded; the projection is what artefacts store and compare with a tolerance.
-_PROBE_DIMS = 8
-_PROBE_DECIMALS = 3
-# Two encoders are "the same" when every stored probe number agrees this closely.
-# Float noise across BLAS builds is ~1e-6; two different models differ by >> 0.01.
-PROBE_TOLERANCE = 2e-2
-
-
-class Encoder(ABC):
-    """A frozen sentence encoder. Subclasses implement :meth:`_encode_batch`."""
-
-    name: str
-    dim: int
-    max_chars: int = DEFAULT_MAX_CHARS
-    # Transformers pad a batch to its longest text, so their cost follows the longest one:
-    # such encoders set this and encode() hands them texts of similar length together.
-    length_sorted: bool = False
-    # How the model is run ("torch" unless an encoder offers others; see langalign.onnx_backend).
-    backend: str = "torch"
-
-    @abstractmethod
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        """Encode one batch of already-validated texts to an (n, dim) array."""
-
-    def encode(self, texts: Iterable[str], batch_size: int = 256, show_progress: bool | None = None) -> np.ndarray:
-        """Encode ``texts`` to a float32 array of shape ``(len(texts), dim)``.
-
-        Empty strings are encoded like any other text; an empty list gives ``(0, dim)``.
-        ``batch_size`` texts go to the model per call (the progress bar's step); encoders
-        with :attr:`length_sorted` visit the texts longest first, so each call holds texts of
-        similar length, and put every vector back in its row: the result does not depend on
-        the order. ``show_progress=None`` shows a bar only on long inputs.
-        """
-        texts = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        texts = [t[: self.max_chars] for t in texts]
-        order = length_order(texts) if self.length_sorted and len(texts) > 1 else None
-        seq = texts if order is None else [texts[i] for i in order]
-        starts = range(0, len(seq), batch_size)
-        show = progress_enabled(show_progress, len(texts))
-        bar = progress(starts, total=len(starts), desc=f"encode [{self.name}]", show=show, unit="batch")
-        for s in bar:
-            batch = seq[s : s + batch_size]
-            vecs = np.asarray(self._encode_batch(batch), dtype=np.float32)
-            if vecs.shape != (len(batch), self.dim):
-                raise RuntimeError(f"encoder {self.name} returned shape {vecs.shape}, "
-                                   f"expected {(len(batch), self.dim)}")
-            if order is None:
-                out[s : s + len(batch)] = vecs
-            else:
-                out[order[s : s + len(batch)]] = vecs
-        finite = np.isfinite(out).all(axis=1)
-        if not finite.all():
-            # A broken model (or a custom function) must not pass NaN downstream silently.
-            bad = np.flatnonzero(~finite)
-            shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
-            raise ValueError(f"encoder {self.name} produced NaN or inf vectors for {len(bad)} text(s): rows {shown}")
-        return out
-
-    # -- roles -----------------------------------------------------------------------
-    @property
-    def role(self) -> str | None:
-        """The role this encoder's prompt serves (``"query"``, ``"passage"``); None for a symmetric encoder."""
-        return None
-
-    def role_prompts(self) -> dict[str, str]:
-        """``{"query": prompt, "passage": prompt}`` when queries and documents are encoded differently, else ``{}``."""
-        return {}
-
-    def for_role(self, role: str) -> Encoder:
-        """The encoder for ``role`` (``"query"``, ``"passage"``; ``"document"`` means ``"passage"``).
-
-        A symmetric encoder (no role prompts) returns itself; see the module docstring.
-        """
-        check_role(role)
-        return self
-
-    # -- identity --------------------------------------------------------------------
-    def probe_signature(self) -> list[float]:
-        """A few numbers summarising the encoder's vectors of :data:`PROBE_SENTENCES`.
-
-        Unit-normalised probe vectors, projected with a fixed seeded Gaussian matrix
-        to ``_PROBE_DIMS`` numbers each, rounded. Computed once per encoder object.
-        """
-        sig = self.__dict__.get("_probe_signature")
-        if sig is None:
-            V = np.asarray(self._encode_batch(list(PROBE_SENTENCES)), dtype=np.float64)
-            if V.shape != (len(PROBE_SENTENCES), self.dim):
-                raise RuntimeError(f"encoder {self.name} returned shape {V.shape} for the probe sentences, "
-                                   f"expected {(len(PROBE_SENTENCES), self.dim)}")
-            if not np.isfinite(V).all():
-                raise ValueError(f"encoder {self.name} gives NaN/inf vectors for the probe sentences")
-            norms = np.linalg.norm(V, axis=1)
-            V /= np.maximum(norms, 1e-12)[:, None]
-            P = np.random.default_rng(20240601).standard_normal((self.dim, _PROBE_DIMS)) / np.sqrt(_PROBE_DIMS)
-            # Directions, then norms: a normalising and a non-normalising variant of
-            # one model point the same way but are not interchangeable for a map.
-            sig = [round(float(v), _PROBE_DECIMALS) + 0.0 for v in (V @ P).ravel()]
-            sig += [round(float(v), _PROBE_DECIMALS) + 0.0 for v in norms]
-            self.__dict__["_probe_signature"] = sig
-        return list(sig)
-
-    def fingerprint(self) -> str:
-        """A short hash identifying this encoder's behaviour (name, dimension, probe vectors).
-
-        Recorded in every artefact; see :func:`check_encoder_identity`. Cached per object.
-        """
-        fp = self.__dict__.get("_fingerprint")
-        if fp is None:
-            payload = f"{self.dim}|" + ",".join(f"{v:.{_PROBE_DECIMALS}f}" for v in self.probe_signature())
-            fp = hashlib.sha256(payload.encode()).hexdigest()[:16]
-            self.__dict__["_fingerprint"] = fp
-        return fp
-
-    def identity(self) -> dict:
-        """``{"name", "dim", "fingerprint", "probe"}``: what artefacts record about their encoder."""
-        try:
-            fp, probe = self.fingerprint(), self.probe_signature()
-        except Exception as e:  # a custom function that cannot encode the probes (e.g. a lookup table)
-            import warnings
-
-            warnings.warn(f"encoder {self.name!r} cannot encode the probe sentences ({type(e).__name__}: {e}); "
-                          "its artefacts record name and dimension only", RuntimeWarning, stacklevel=2)
-            return {"name": self.name, "dim": int(self.dim)}
-        return {"name": self.name, "dim": int(self.dim), "fingerprint": fp, "probe": probe}
-
-    # Writing shards is the scale layer's job (langalign.scale.encode_to takes the encoder): an
-    # encoder knows nothing of shards, so this module imports nothing from langalign.scale. The
-    # old method name stays as a pointer so that old code fails with the fix in the message.
-    @property
-    def encode_to(self) -> NoReturn:
-        """Removed: use ``langalign.scale.encode_to(encoder, path, texts)``."""
-        raise AttributeError("Encoder.encode_to(path, texts) moved out of the encoder: call "
-                             "langalign.scale.encode_to(encoder, path, texts) (same keywords)")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
-
-
-def length_order(texts: list[str]) -> np.ndarray:
-    """Indices of ``texts``, longest first (ties keep their order): characters stand in for tokens."""
-    return np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), kind="stable")
 
 
 class USEEncoder(Encoder):
@@ -571,16 +412,7 @@ ALIASES = {
     "intfloat/multilingual-e5-small": "e5-small",
 }
 # The role suffix of a name ("e5-small:passage"); "document" is the same role as "passage".
-ROLES = ("query", "passage")
-_ROLE_ALIASES = {"query": "query", "passage": "passage", "document": "passage"}
 _role_lock = threading.Lock()
-
-
-def check_role(role: str) -> str:
-    """``role`` as ``"query"`` or ``"passage"`` (``"document"`` is ``"passage"``); anything else is a ValueError."""
-    if not isinstance(role, str) or role.strip().lower() not in _ROLE_ALIASES:
-        raise ValueError(f"role must be 'query' or 'passage' (alias 'document'), got {role!r}")
-    return _ROLE_ALIASES[role.strip().lower()]
 
 
 def split_role(name: str) -> tuple[str, str | None]:
@@ -589,14 +421,14 @@ def split_role(name: str) -> tuple[str, str | None]:
     A name that is an existing path keeps its colon (a folder may be called ``x:passage``).
     """
     base, sep, role = name.rpartition(":")
-    if not sep or not base.strip() or role.strip().lower() not in _ROLE_ALIASES:
+    if not sep or not base.strip() or role.strip().lower() not in ROLE_ALIASES:
         return name, None
     try:
         if Path(name).expanduser().exists():
             return name, None
     except OSError:
         pass
-    return base, _ROLE_ALIASES[role.strip().lower()]
+    return base, ROLE_ALIASES[role.strip().lower()]
 
 _cache: dict[str, Encoder] = {}
 _cache_lock = threading.Lock()
@@ -683,7 +515,7 @@ def _load_tuned(folder: Path, meta: dict) -> Encoder:
     enc.folder = str(folder)
     probe = meta.get("probe")
     try:
-        same, how = _probe_difference(probe, enc.probe_signature()) if isinstance(probe, list) else (False, "")
+        same, how = probe_difference(probe, enc.probe_signature()) if isinstance(probe, list) else (False, "")
     except Exception as e:  # noqa: BLE001 - a model that cannot encode the probes is not the one tuned
         same, how = False, f"it cannot encode the probe sentences ({type(e).__name__})"
     if not same:  # the name promises these weights; weights edited after tuning would wear it falsely
@@ -784,100 +616,13 @@ def _load_base_encoder(name_or_path: str, allow_download: bool = True) -> Encode
         return _cache[key]
 
 
-def _describe(ident: dict | None) -> str:
-    if not ident:
-        return "an unknown encoder"
-    fp = ident.get("fingerprint")
-    if ident.get("name") is None:  # fitted from precomputed vectors, no encoder named
-        return f"an unrecorded encoder (precomputed {ident.get('dim')}-d embeddings)"
-    return f"{ident.get('name')!r} ({ident.get('dim')}-d{', fingerprint ' + str(fp) if fp else ''})"
-
-
-def _probe_fingerprint(dim: Any, probe: list) -> str | None:
-    """The fingerprint that ``probe`` values imply (as :meth:`Encoder.fingerprint` computes it)."""
-    try:
-        payload = f"{dim}|" + ",".join(f"{float(v):.{_PROBE_DECIMALS}f}" for v in probe)
-    except (TypeError, ValueError):
-        return None
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _probe_difference(probe: list, mine: list) -> tuple[bool, str]:
+def probe_difference(probe: list, mine: list) -> tuple[bool, str]:
     """``(same, how they differ)`` for a recorded and a computed probe signature."""
     if len(probe) != len(mine):
         return False, f"the recorded probe has {len(probe)} values, this encoder gives {len(mine)}"
     diffs = [abs(float(a) - b) / max(1.0, abs(b)) for a, b in zip(probe, mine, strict=True)]
     worst = max(diffs) if diffs else 0.0
     return worst <= PROBE_TOLERANCE, f"by up to {worst:.3g}, tolerance {PROBE_TOLERANCE:g}"
-
-
-def _safe_identity(encoder: Encoder) -> dict:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return encoder.identity()
-
-
-def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, force: bool = False) -> None:
-    """Raise :class:`EncoderMismatchError` unless ``encoder`` is the one ``recorded`` in an artefact.
-
-    Compares the name, the dimension and, when the artefact has one, the probe
-    signature (with :data:`PROBE_TOLERANCE`). ``force=True`` turns a name or
-    fingerprint mismatch into a warning; a dimension mismatch can never be forced
-    (the maps would not even apply).
-    """
-    if not isinstance(recorded, dict):
-        return
-    problems = []
-    rdim = recorded.get("dim")
-    if isinstance(rdim, int) and rdim != encoder.dim:
-        raise EncoderMismatchError(
-            f"{what} was made with encoder {_describe(recorded)} but is being used with {encoder.name!r} "
-            f"({encoder.dim}-d); the dimensions differ, so these vectors cannot be used with it")
-    rname = recorded.get("name")
-    if (isinstance(rname, str) and canonical_encoder_name(rname) != canonical_encoder_name(encoder.name)
-            and not names_folder(rname, encoder)):  # a tuned folder recorded by its path is that encoder
-        problems.append("names differ")
-    probe = recorded.get("probe")
-    if isinstance(probe, list) and probe:
-        how = "they cannot be compared"
-        try:
-            mine = encoder.probe_signature()
-            same, how = _probe_difference(probe, mine)
-        except Exception:  # unreadable recorded values, or an encoder that cannot encode the probes
-            same = False
-        if not same:
-            problems.append(f"its vectors of the probe sentences differ ({how}: a different model or version)")
-            fp = recorded.get("fingerprint")
-            if isinstance(fp, str) and fp != _probe_fingerprint(rdim, probe):
-                # Same fingerprint printed on both sides would read as a contradiction: say why.
-                problems.append(f"the recorded fingerprint {fp} does not match the recorded probe values, so "
-                                "the artefact's encoder entry was edited or damaged")
-    if not problems:
-        return
-    current = _safe_identity(encoder) if isinstance(probe, list) else {"name": encoder.name, "dim": encoder.dim}
-    msg = (f"{what} was made with encoder {_describe(recorded)} but is being used with "
-           f"{_describe(current)}: "
-           f"{' and '.join(problems)}. Vectors from two different encoders do not mix; use the recorded encoder, "
-           f"or pass force=True (CLI: --force) if you are sure they are equivalent")
-    if force:
-        import warnings
-
-        warnings.warn(msg.split(". Vectors")[0] + " (ignored: force=True)", RuntimeWarning, stacklevel=3)
-        return
-    raise EncoderMismatchError(msg)
-
-
-def vector_space(encoder: Encoder) -> dict:
-    """The identity (name, dim, fingerprint) of the space ``encoder``'s vectors live in: its own, or, for an
-    encoder tuned in distil mode, its teacher's (recorded in ``langalign_tuning.json`` as ``vector_space``)."""
-    inner = getattr(encoder, "encoder", None)  # a cache wrapper: the wrapped encoder's tuning record
-    meta = getattr(encoder, "tuning", None) or getattr(inner, "tuning", None)
-    space = meta.get("vector_space") if isinstance(meta, dict) else None
-    if isinstance(space, dict) and space.get("dim") == encoder.dim and space.get("name"):
-        return dict(space)
-    return encoder.identity()
 
 
 def looks_like_path(name: str) -> bool:

@@ -40,7 +40,8 @@ import numpy as np
 from .._io import atomic_dir
 from .._validation import check_matrix, check_texts
 from .._version import ARTEFACT_FORMAT_VERSION, __version__
-from ..encoders import Encoder, canonical_encoder_name, check_encoder_identity, load_encoder, looks_like_path
+from ..encoder_identity import check_encoder_identity
+from ..encoders import Encoder, canonical_encoder_name, load_encoder, looks_like_path
 from ..errors import ArtefactError, EncoderMismatchError
 from . import store
 
@@ -441,7 +442,7 @@ class SearchIndex:
     def check_query_encoder(self, encoder: Any) -> None:
         """A query encoder may answer this index if its vectors live in the index's space: the index's own
         encoder, or one distilled into it (``langalign tune --mode distil --teacher <the index's encoder>``)."""
-        from ..encoders import vector_space
+        from ..encoder_identity import vector_space
 
         problem = space_problem(self.encoder_identity_, vector_space(encoder))
         if problem:

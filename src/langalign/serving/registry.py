@@ -243,7 +243,7 @@ def _alias(m: EmbeddingModel, name: str) -> EmbeddingModel:
 
 def _space(enc: Encoder) -> dict:
     """The space an encoder's vectors live in: its own, or its teacher's (``langalign tune --mode distil``)."""
-    from ..encoders import vector_space
+    from ..encoder_identity import vector_space
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

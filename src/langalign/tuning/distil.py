@@ -9,7 +9,7 @@ toward teacher(english) as well.
 
 The teacher's vectors are computed once, through the embedding cache when it is available.
 The tuned folder records the teacher's identity as its ``vector_space``, which is how
-:func:`langalign.encoders.vector_space` (and a :class:`~langalign.index.SearchIndex` given
+:func:`langalign.encoder_identity.vector_space` (and a :class:`~langalign.index.SearchIndex` given
 ``encoder=``) knows its vectors belong with the teacher's.
 """
 from __future__ import annotations

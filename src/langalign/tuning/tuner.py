@@ -349,7 +349,7 @@ class EncoderTuner(_TrainingLoop):
             "base": {"given": base, **self.base_identity_},
             "mode": self.mode, "parameters": params, "data": self.data_,
             # distil mode: the vectors live in the teacher's space (name, dim, fingerprint), whatever the
-            # encoder's own name; encoders.vector_space and SearchIndex(..., encoder=) read this.
+            # encoder's own name; encoder_identity.vector_space and SearchIndex(..., encoder=) read this.
             **({"teacher": self.teacher_identity_, "start_map": self.start_map_,
                 "vector_space": {k: self.teacher_identity_.get(k) for k in ("name", "dim", "fingerprint")}}
                if self.teacher_identity_ else {}),
