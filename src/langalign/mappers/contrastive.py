@@ -23,13 +23,14 @@ from .neural import _mlp, _mlp_shapes, _NeuralMapper, _torch
 class ContrastiveMapper(_NeuralMapper):
     """Ridge map + a correction trained with symmetric InfoNCE (in-batch negatives) + ``mse_weight`` x MSE.
 
+    Parameters not listed here work as in :class:`~langalign.mappers.neural.MLPMapper`.
+
     Parameters
     ----------
     hidden_dim: 0 for a linear correction, else the width of one hidden layer.
     mse_weight: weight of the mean squared distance ``||A(x) - y||^2`` next to InfoNCE (0: InfoNCE alone).
     temperature: InfoNCE temperature (cosine / temperature are the logits).
     batch_size: pairs per batch, which is also the number of negatives each pair sees (minus one).
-    The rest as :class:`~langalign.mappers.neural.MLPMapper`.
     """
 
     kind = "contrastive"
