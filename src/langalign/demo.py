@@ -39,12 +39,12 @@ BRIDGE_POOL = 20_000
 # 4,000 (tasks.LIBREOFFICE_PAIRS); --full uses every train pair (11k-15k) and the whole train split.
 QUICK_PAIRS = 4_000
 FULL_PAIRS = 20_000
-# What a first run costs, as measured (README "The demo"): printed in the demo's first line.
+# What a first run costs, as measured (docs/getting-started.md, "The demo"): printed in the demo's first line.
 TIME_NOTE = {
-    False: "The first run builds two corpora (about 290 MB of Debian packages) and encodes about 91,000 texts "
-           "(31k with MiniLM, 59k with use-multilingual); on this project's 2-core machine that took 33 minutes "
-           "while other work kept it busy (about 13 CPU-minutes, 2026-12-03). Later runs reuse both: the second took 7 "
-           "minutes on the same busy machine (4 CPU-minutes), most of it fitting the bridge and the heads",
+    False: "The first run builds two corpora (about 290 MB of Debian packages) and encodes about 91,000 texts with "
+           "MiniLM and use-multilingual, and Tatoeba with e5-small; on a fresh clone on this project's 2-core machine "
+           "that took 6.6 minutes, install included (the demo 5.3 minutes, 9 CPU-minutes, 2026-12-03), and 30 "
+           "minutes while other work kept the machine busy. Later runs reuse the corpora and the encoded texts",
     True: "The first run builds two corpora (about 290 MB of Debian packages) and encodes every LibreOffice train "
           "pair, about 40,000 texts more than the quick size; later runs reuse both",
 }
