@@ -108,6 +108,23 @@ def test_benchmark_headline_from_json(tmp_path):
         results_tables.benchmark_headline(tmp_path, "same", file="missing.json")
 
 
+def test_benchmark_headline_of_another_encoder_uses_its_own_zero_shot(tmp_path):
+    rows = []
+    for setting, zs in (("same", 0.80), ("same:e5-small", 0.90)):
+        for lang in ("ko", "ja", "zh"):
+            r = _row("sib200", lang, "zero-shot (no map)", "zero-shot", zs)
+            rows.append({**r, "setting": setting})
+            m = _row("sib200", lang, "Rev-LangAlign default [in-domain 300]", "reverse", zs + 0.01, "default",
+                     "in-domain", 300, 0.01, 0.5)
+            rows.append({**m, "setting": setting})
+    (tmp_path / "b.json").write_text(json.dumps({"meta": {"tasks_completed": ["sib200"]}, "results": rows}))
+    cells = [c.strip() for c in results_tables.benchmark_headline(tmp_path, "same:e5-small", file="b.json")
+             .splitlines()[2].split("|")[1:-1]]
+    assert cells[1] == "90.0" and cells[3] == "91.0 (+1.0; none significant)"  # e5's rows against e5's zero-shot
+    with pytest.raises(results_tables.ResultsError, match="same:ENCODER"):
+        results_tables.benchmark_headline(tmp_path, "other", file="b.json")
+
+
 def test_prose_pins_notice_a_changed_result(tmp_path):
     f = tmp_path / "r.json"
     f.write_text('{"a": 1}')

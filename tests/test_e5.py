@@ -494,5 +494,7 @@ def test_benchmark_settings_for_encoders():
     assert list(both) == ["same", "same:e5-small", "two"] and both["same:e5-small"] == ("e5-small", "e5-small")
     assert benchmark_settings(["e5-small"]) == {"same:e5-small": ("e5-small", "e5-small")}
     assert setting_title("same:e5-small") == "same encoder (e5-small -> e5-small)"
+    # "+onnx" (equal vectors, faster) is kept for loading; the setting keeps the encoder's name
+    assert benchmark_settings(["multilingual-e5-small+onnx"]) == {"same:e5-small": ("e5-small+onnx", "e5-small+onnx")}
     with pytest.raises(ValueError, match="encoders is empty"):
         benchmark_settings([" "])

@@ -55,13 +55,17 @@ def benchmark_settings(encoders: list[str] | tuple[str, ...] | None = None) -> d
     use-multilingual is ``same`` (and brings ``two``, minilm -> use-multilingual); any other encoder E is
     ``same:E``, E on both sides.
     """
-    from ..encoders import canonical_encoder_name
+    from ..encoders import canonical_encoder_name, split_backend
 
-    names = list(dict.fromkeys(canonical_encoder_name(e.strip()) for e in (encoders or DEFAULT_ENCODERS)
-                               if e.strip()))
+    def loadable(name: str) -> str:
+        # "+onnx" gives equal vectors faster, so it is kept for loading but not in the setting's name
+        key = canonical_encoder_name(name)
+        return key + "+onnx" if split_backend(name)[1] == "onnx" else key
+
+    names = list(dict.fromkeys(loadable(e.strip()) for e in (encoders or DEFAULT_ENCODERS) if e.strip()))
     if not names:
         raise ValueError("encoders is empty: name at least one multilingual encoder (e.g. use-multilingual)")
-    out = {("same" if e == "use-multilingual" else f"same:{e}"): (e, e) for e in names}
+    out = {("same" if e == "use-multilingual" else f"same:{split_backend(e)[0]}"): (e, e) for e in names}
     if "use-multilingual" in names:
         out["two"] = SETTINGS["two"]
     return out
