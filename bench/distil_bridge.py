@@ -65,6 +65,21 @@ class Bridge:
         return V if self.mapper is None else np.asarray(self.mapper.transform(V), np.float32)
 
 
+class AveragedBridge(Bridge):
+    """The mean of two bridges' unit vectors (two roads into MiniLM's space whose errors differ)."""
+
+    def __init__(self, name: str, a: Bridge, b: Bridge):
+        super().__init__(name, a.vec)
+        self.a, self.b = a, b
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return _unit(_unit(self.a(texts)) + _unit(self.b(texts)))
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return (X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 def build(args: argparse.Namespace) -> tuple[dict[str, Bridge], dict[str, hp.Vectors], hp.Vectors]:
     mini, use, e5 = hp.Vectors("minilm"), hp.Vectors("use-multilingual"), hp.Vectors("e5-small")
     sample = load_english_pool(max_sentences=BRIDGE_POOL_CORPUS, seed=0)
@@ -85,6 +100,8 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Bridge], dict[str, hp.Vec
         tag = Path(folder).name
         bridges[f"distilled {tag}"] = Bridge("", sv)
         bridges[f"distilled {tag} + ridge, pool {len(held):,}"] = Bridge("", sv, make_mapper("ridge").fit(sv(held), Hm))
+        ridge = bridges[f"bridge ridge, use-multilingual, pool {len(pool):,}"]
+        bridges[f"averaged: distilled {tag} and bridge ridge"] = AveragedBridge("", bridges[f"distilled {tag}"], ridge)
     for k, b in bridges.items():
         b.name = k
     return bridges, {"use-multilingual": use, "e5-small": e5}, mini

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                                                     "onnx_backend", "data", "mappers", "heads",
                                                     "evaluation"}),
     ("scale (streaming, cache, sharded fit, FAISS, Ray)", {"scale"}),
-    ("aligner", {"aligner", "domain_shift", "weights"}),
+    ("aligner", {"aligner", "domain_shift", "weights", "averaged_encoder"}),
     ("transfer, tuning (a package: inputs, environment, checkpoints, losses, training, tuner, distil)",
      {"transfer", "tuning"}),
     ("index, benchmark, demo", {"index", "benchmark", "demo"}),

@@ -7,6 +7,7 @@
 """
 from ._version import __version__
 from .aligner import LangAlign
+from .averaged_encoder import AveragedEncoder
 from .encoders import Encoder, FunctionEncoder, available_encoders, load_encoder
 from .errors import ArtefactError, DataError, EncoderMismatchError, EncoderNotAvailableError, LangAlignError
 from .mappers import (AutoEncoderMapper, CenteringMapper, ContrastiveMapper, LinearMapper, MLPMapper, ProcrustesMapper,
@@ -15,7 +16,7 @@ from .transfer import CrossLingualClassifier
 from .tuning import EncoderTuner, tune_encoder
 
 __all__ = [
-    "__version__", "LangAlign", "Encoder", "FunctionEncoder", "load_encoder", "available_encoders",
+    "__version__", "LangAlign", "AveragedEncoder", "Encoder", "FunctionEncoder", "load_encoder", "available_encoders",
     "LinearMapper", "ProcrustesMapper", "CenteringMapper", "MLPMapper", "AutoEncoderMapper", "ContrastiveMapper",
     "make_mapper",
     "CrossLingualClassifier", "LangAlignError", "ArtefactError", "DataError", "EncoderNotAvailableError",

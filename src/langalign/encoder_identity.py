@@ -92,10 +92,32 @@ def check_encoder_identity(recorded: dict | None, encoder: Encoder, what: str, f
 
 def vector_space(encoder: Encoder) -> dict:
     """The identity (name, dim, fingerprint) of the space ``encoder``'s vectors live in: its own, or, for an
-    encoder tuned in distil mode, its teacher's (recorded in ``langalign_tuning.json`` as ``vector_space``)."""
+    encoder tuned in distil mode, its teacher's (recorded in ``langalign_tuning.json`` as ``vector_space``), or
+    the one an encoder declares as ``vector_space_`` (an :class:`~langalign.averaged_encoder.AveragedEncoder`)."""
+    declared = getattr(encoder, "vector_space_", None)
+    if isinstance(declared, dict) and declared.get("dim") == encoder.dim and declared.get("name"):
+        return dict(declared)
     inner = getattr(encoder, "encoder", None)  # a cache wrapper: the wrapped encoder's tuning record
     meta = getattr(encoder, "tuning", None) or getattr(inner, "tuning", None)
     space = meta.get("vector_space") if isinstance(meta, dict) else None
     if isinstance(space, dict) and space.get("dim") == encoder.dim and space.get("name"):
         return dict(space)
     return encoder.identity()
+
+
+def space_problem(expected: dict | None, got: dict | None) -> str | None:
+    """Why vectors of encoder identity ``got`` do not belong in the space of ``expected`` (None if they do).
+
+    Dimensions must agree; names are compared canonically and fingerprints when both are known.
+    """
+    if not isinstance(expected, dict) or not isinstance(got, dict):
+        return None
+    if expected.get("dim") != got.get("dim"):
+        return f"dimensions differ ({got.get('dim')} vs {expected.get('dim')})"
+    a, b = expected.get("name"), got.get("name")
+    if isinstance(a, str) and isinstance(b, str) and canonical_encoder_name(a) != canonical_encoder_name(b):
+        return f"encoders differ ({b!r} vs {a!r})"
+    fa, fb = expected.get("fingerprint"), got.get("fingerprint")
+    if fa and fb and fa != fb:
+        return f"fingerprints of {a!r} differ ({fb} vs {fa}): a different model or version"
+    return None

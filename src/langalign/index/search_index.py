@@ -40,8 +40,8 @@ import numpy as np
 from .._io import atomic_dir
 from .._validation import check_matrix, check_texts
 from .._version import ARTEFACT_FORMAT_VERSION, __version__
-from ..encoder_identity import check_encoder_identity
-from ..encoders import Encoder, canonical_encoder_name, load_encoder, looks_like_path
+from ..encoder_identity import check_encoder_identity, space_problem
+from ..encoders import Encoder, load_encoder, looks_like_path
 from ..errors import ArtefactError, EncoderMismatchError
 from . import store
 
@@ -69,24 +69,6 @@ class _Segment(NamedTuple):
     stop: int
     source: Path | None  # the file it was loaded from (unchanged), if any
     sha: str | None
-
-
-def space_problem(expected: dict | None, got: dict | None) -> str | None:
-    """Why vectors of encoder identity ``got`` do not belong in the space of ``expected`` (None if they do).
-
-    Dimensions must agree; names are compared canonically and fingerprints when both are known.
-    """
-    if not isinstance(expected, dict) or not isinstance(got, dict):
-        return None
-    if expected.get("dim") != got.get("dim"):
-        return f"dimensions differ ({got.get('dim')} vs {expected.get('dim')})"
-    a, b = expected.get("name"), got.get("name")
-    if isinstance(a, str) and isinstance(b, str) and canonical_encoder_name(a) != canonical_encoder_name(b):
-        return f"encoders differ ({b!r} vs {a!r})"
-    fa, fb = expected.get("fingerprint"), got.get("fingerprint")
-    if fa and fb and fa != fb:
-        return f"fingerprints of {a!r} differ ({fb} vs {fa}): a different model or version"
-    return None
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:
