@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import head_protocol as hp  # noqa: E402
 
 from langalign import LangAlign  # noqa: E402
-from langalign.benchmark.tasks import BRIDGE_POOL_CORPUS  # noqa: E402
-from langalign.data import load_english_pool, load_sib200, load_sts, load_tatoeba  # noqa: E402
+from langalign.benchmark.tasks import BRIDGE_POOL_CORPUS, sts_parallel  # noqa: E402
+from langalign.data import load_english_pool, load_sib200, load_tatoeba  # noqa: E402
 from langalign.data.home import find_reference_data  # noqa: E402
 from langalign.evaluation import like_for_like_retention, retrieval_scores  # noqa: E402
 from langalign.heads import make_head  # noqa: E402
@@ -152,15 +152,10 @@ def _ok(pred: Any, gold: list[Any]) -> list[int]:
 
 def sts_dev_pairs(root: Path, lang: str) -> tuple[list[str], list[str]]:
     """Both sentences of every STS-B dev row, English and its translation, each pair once."""
-    en, xx = load_sts("en", "dev", root=root), load_sts(lang, "dev", root=root)
-    seen: set[tuple[str, str]] = set()
-    src, tgt = [], []
-    for a, b in zip([*en.texts, *(en.text_pairs or [])], [*xx.texts, *(xx.text_pairs or [])], strict=True):
-        if (a, b) not in seen and a != b:
-            seen.add((a, b))
-            src.append(a)
-            tgt.append(b)
-    return src, tgt
+    pairs = sts_parallel(lang, "dev", root)
+    if pairs is None:
+        raise SystemExit(f"STS-B dev for {lang!r} is not row-aligned with the English dev split")
+    return pairs
 
 
 def dev_stage(root: Path, mini: hp.Vectors, bridges: dict[str, Bridge], refs: dict[str, hp.Vectors]) -> dict:

@@ -165,25 +165,33 @@ def load_libreoffice_task(langs, home: Path | None, seed: int) -> Classification
                "labels are skewed (shared/calc/writer dominate): read macro-F1"])
 
 
+def sts_parallel(lang: str, split: str, root: Path) -> tuple[list[str], list[str]] | None:
+    """(English, translation) for both sentences of every STS-B row of ``split``, each pair once (identical
+    sides dropped); None when the translation's rows are not aligned with the English ones."""
+    en, xx = load_sts("en", split, root=root), load_sts(lang, split, root=root)
+    if len(en) != len(xx):
+        return None
+    assert en.text_pairs is not None and xx.text_pairs is not None  # STS rows are pairs
+    seen: set[tuple[str, str]] = set()
+    src: list[str] = []
+    tgt: list[str] = []
+    for a, b in zip([*en.texts, *en.text_pairs], [*xx.texts, *xx.text_pairs], strict=True):
+        if (a, b) not in seen and a != b:
+            seen.add((a, b))
+            src.append(a)
+            tgt.append(b)
+    return src, tgt
+
+
 def load_sts_task(langs, root: Path, seed: int) -> STSTask:
     en = load_sts("en", "test", root=root)
     tests, parallel = {}, {}
-    en_tr = load_sts("en", "train", root=root)
     for lang in langs:
         t = load_sts(lang, "test", root=root)
         tests[lang] = (_pairs(t), [float(x) for x in t.labels])
-        tr = load_sts(lang, "train", root=root)
-        if len(tr) == len(en_tr):
-            assert en_tr.text_pairs is not None and tr.text_pairs is not None  # STS rows are pairs
-            src = list(en_tr.texts) + list(en_tr.text_pairs)
-            tgt = list(tr.texts) + list(tr.text_pairs)
-            seen, s2, t2 = set(), [], []
-            for a, b in zip(src, tgt, strict=True):
-                if (a, b) not in seen and a != b:
-                    seen.add((a, b))
-                    s2.append(a)
-                    t2.append(b)
-            parallel[lang] = (s2, t2)
+        pairs = sts_parallel(lang, "train", root)
+        if pairs is not None:
+            parallel[lang] = pairs
     return STSTask("sts", "STS-B similarity (Spearman of cosine; no training)",
                    (_pairs(en), [float(x) for x in en.labels]),
                    tests, parallel, "STS-B train translations (row-aligned with English STS-B train)",
