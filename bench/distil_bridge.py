@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import head_protocol as hp  # noqa: E402
 
 from langalign import LangAlign  # noqa: E402
+from langalign.averaged_encoder import average_unit_vectors  # noqa: E402
 from langalign.benchmark.tasks import BRIDGE_POOL_CORPUS, sts_parallel  # noqa: E402
 from langalign.data import load_english_pool, load_sib200, load_tatoeba  # noqa: E402
 from langalign.data.home import find_reference_data  # noqa: E402
@@ -66,18 +67,14 @@ class Bridge:
 
 
 class AveragedBridge(Bridge):
-    """The mean of two bridges' unit vectors (two roads into MiniLM's space whose errors differ)."""
+    """Two bridges averaged as ``la.AveragedEncoder`` averages its routes (its own function, on cached vectors)."""
 
     def __init__(self, name: str, a: Bridge, b: Bridge):
         super().__init__(name, a.vec)
         self.a, self.b = a, b
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return _unit(_unit(self.a(texts)) + _unit(self.b(texts)))
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    return (X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return average_unit_vectors([self.a(texts), self.b(texts)])
 
 
 def build(args: argparse.Namespace) -> tuple[dict[str, Bridge], dict[str, hp.Vectors], hp.Vectors]:

@@ -26,6 +26,14 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
+def average_unit_vectors(arrays: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
+    """The re-normalised weighted mean of the rows' unit vectors (equal weights by default): what
+    :class:`AveragedEncoder` returns, for vectors already computed."""
+    w = np.full(len(arrays), 1.0 / len(arrays)) if weights is None else np.asarray(weights, dtype=np.float64)
+    acc = sum(wi * _unit(V) for wi, V in zip(w, arrays, strict=True))
+    return _unit(acc).astype(np.float32)
+
+
 class AveragedEncoder(Encoder):
     """The weighted mean of the unit vectors of ``routes``, re-normalised; every route ends in one space.
 
@@ -81,9 +89,6 @@ class AveragedEncoder(Encoder):
         raise TypeError(f"route {i} must be an Encoder or a fitted LangAlign, got {type(route).__name__}")
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        acc = np.zeros((len(texts), self.dim), dtype=np.float64)
-        for route, w in zip(self.routes, self.weights, strict=True):
-            V = (route.to_source(texts, show_progress=False) if isinstance(route, LangAlign)
-                 else route.encode(texts, show_progress=False))
-            acc += w * _unit(V)
-        return _unit(acc).astype(np.float32)
+        return average_unit_vectors([route.to_source(texts, show_progress=False) if isinstance(route, LangAlign)
+                                     else route.encode(texts, show_progress=False) for route in self.routes],
+                                    self.weights)

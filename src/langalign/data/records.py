@@ -101,6 +101,16 @@ def _limit(value: int | None, env: str, default: int, name: str) -> int:
     return value
 
 
+def _existing_file(path: str | os.PathLike, expected: str) -> Path:
+    """``path`` as a Path, or a DataError when it is missing or a folder (``expected``: "text file", ...)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder, expected a {expected}")
+    return p
+
+
 class _Limits:
     """The resolved row and byte limits of one read, with the messages that name them."""
 
@@ -254,11 +264,7 @@ def read_lines(path: str | os.PathLike, normalize: str | None = "NFC", max_rows:
     :data:`MAX_CELL_CHARS` and files over the row and byte limits.
     """
     _check_normal_form(normalize)
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a folder, expected a text file")
+    p = _existing_file(path, "text file")
     limits = _Limits(max_rows, max_bytes)
     limits.check_size(p)
     out = []
@@ -581,11 +587,7 @@ def iter_records(path: str | os.PathLike, columns: Sequence[Column], format: str
     for a file beyond ``max_rows`` / ``max_bytes`` (default :data:`MAX_ROWS`,
     :data:`MAX_BYTES`, or ``$LANGALIGN_MAX_ROWS`` / ``$LANGALIGN_MAX_BYTES``).
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a folder, expected a data file")
+    p = _existing_file(path, "data file")
     fmt = detect_format(p, format)
     limits = _Limits(max_rows, max_bytes)
     summary = summary if summary is not None else ReadSummary(origin=str(p))

@@ -21,7 +21,7 @@ import numpy as np
 from ..encoders import Encoder, load_encoder
 from ..errors import DataError
 from .base import TuningError
-from .inputs import _digest, _random_split, _texts
+from .inputs import _digest, _pairs, _random_split, _texts
 
 
 def load_teacher(teacher: Any) -> Encoder:
@@ -43,13 +43,11 @@ def teacher_name(teacher: Any) -> str:
 
 def prepare_distil(X: Any, y: Any, dev: Any, dev_fraction: float, seed: int) -> dict[str, Any]:
     """English texts (and, optionally, their translations) split into train and dev."""
-    english = _texts(X, "English texts")
-    trans = None
-    if y is not None:
-        trans = _texts(y, "translations")
-        if len(trans) != len(english):
-            raise DataError(f"mismatched pairs: {len(english)} English texts but {len(trans)} translations; "
-                            "row i of each must be translations of each other (or give no translations)")
+    if y is None:
+        english, trans = _texts(X, "English texts"), None
+    else:
+        english, trans = _pairs(X, y, hint="; row i of each must be translations of each other (or give no "
+                                "translations)")
     if len(english) < 3:
         raise DataError(f"distil mode needs at least 3 English texts, got {len(english)}")
     rows = zip(english, trans, strict=True) if trans is not None else ([t] for t in english)
@@ -57,10 +55,7 @@ def prepare_distil(X: Any, y: Any, dev: Any, dev_fraction: float, seed: int) -> 
     if dev is not None:
         if not (isinstance(dev, (tuple, list)) and len(dev) == 2):
             raise DataError("dev must be an (english, translations) tuple (translations may be None)")
-        de = _texts(dev[0], "dev English texts")
-        dt = None if dev[1] is None else _texts(dev[1], "dev translations")
-        if dt is not None and len(de) != len(dt):
-            raise DataError(f"mismatched dev pairs: {len(de)} English texts but {len(dt)} translations")
+        de, dt = (_texts(dev[0], "dev English texts"), None) if dev[1] is None else _pairs(dev[0], dev[1], "dev pairs")
         if not de:
             raise DataError("the dev set is empty")
         data["dev"] = {"english": de, "translations": dt}

@@ -28,6 +28,15 @@ def _texts(values: Any, name: str) -> list[str]:
     return out
 
 
+def _pairs(english: Any, translations: Any, what: str = "pairs", hint: str = "") -> tuple[list[str], list[str]]:
+    """English texts and their translations, row for row (``what``: "pairs" or "dev pairs")."""
+    prefix = "dev " if what == "dev pairs" else ""
+    en, tr = _texts(english, f"{prefix}English texts"), _texts(translations, f"{prefix}translations")
+    if len(en) != len(tr):
+        raise DataError(f"mismatched {what}: {len(en)} English texts but {len(tr)} translations" + hint)
+    return en, tr
+
+
 def _task_examples(X: Any, name: str) -> tuple[list[str], list[str] | None]:
     """(texts, second texts or None): single texts, or (text, text) pairs, never a mix."""
     if X is None or isinstance(X, (str, bytes)):

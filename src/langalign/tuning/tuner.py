@@ -19,7 +19,7 @@ from ..errors import ArtefactError, DataError
 from .base import DEFAULT_TASK_LOSS, FORMAT_VERSION, KIND, MODES, TASK_LOSSES, _PICKLE_SUFFIXES, TuningError
 from .environment import (_base_model, _freeze_token_embeddings, _ModelEncoder, _quiet_identity, _torch_threads,
                           resolve_device)
-from .inputs import _digest, _labels, _native, _random_split, _stratified_split, _task_examples, _texts
+from .inputs import _digest, _labels, _native, _pairs, _random_split, _stratified_split, _task_examples, _texts
 from .distil import load_teacher, prepare_distil, teacher_name
 from .output import check_tuned_destination
 from .training import _TrainingLoop
@@ -203,22 +203,17 @@ class EncoderTuner(_TrainingLoop):
                                     "(to form a same-label pair)")
             return data
         # parallel
-        english = _texts(X, "English texts")
         if y is None:
+            _texts(X, "English texts")  # a bad X is named first
             raise DataError("parallel tuning needs translations: fit(english, translations)")
-        trans = _texts(y, "translations")
-        if len(english) != len(trans):
-            raise DataError(f"mismatched pairs: {len(english)} English texts but {len(trans)} translations; "
-                            "row i of each must be translations of each other")
+        english, trans = _pairs(X, y, hint="; row i of each must be translations of each other")
         if len(english) < 3:
             raise DataError(f"parallel tuning needs at least 3 pairs, got {len(english)}")
         data = {"english": english, "translations": trans, "sha256": _digest(zip(english, trans, strict=True))}
         if dev is not None:
             if not (isinstance(dev, (tuple, list)) and len(dev) == 2):
                 raise DataError("dev must be an (english, translations) tuple")
-            de, dt = _texts(dev[0], "dev English texts"), _texts(dev[1], "dev translations")
-            if len(de) != len(dt):
-                raise DataError(f"mismatched dev pairs: {len(de)} English texts but {len(dt)} translations")
+            de, dt = _pairs(dev[0], dev[1], "dev pairs")
             if not de:
                 raise DataError("the dev set is empty")
             data["dev"] = {"english": de, "translations": dt}
