@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mappers", default="linear,ridge,mlp,contrastive", help="mappers compared on dev per system")
     ap.add_argument("--bridge-mappers", default="bridge,ridge,contrastive")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dev-only", action="store_true",
+                    help="stop after the dev choices (OUT/tuned_pipeline_dev.json): compare tuning settings on dev "
+                         "before the test split is read")
     ap.add_argument("--render", action="store_true",
                     help="measure nothing: rewrite OUT/tuned_pipeline.md from its JSON")
     args = ap.parse_args(argv)
@@ -269,6 +272,18 @@ def main(argv: list[str] | None = None) -> None:
     pipelines = [s for s in candidates if s.startswith("tuned +")]
     best_pipeline = max(pipelines, key=lambda s: dev[s][chosen[s]]["mean"])
     log(f"chosen on dev: {best_pipeline} ({chosen[best_pipeline]})")
+    if args.dev_only:  # compare tuning settings on dev before any test sentence is scored
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        english_dev = {enc: acc(H[enc].predict(V[enc]["en"]["dev"]), y["dev"]) for enc in ("untuned", "tuned")}
+        payload = {"command": "python bench/tuned_pipeline.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                   "seconds": round(time.perf_counter() - t_start, 1), "tuning": tuning, "english_dev": english_dev,
+                   "dev": dev, "chosen": chosen, "best_pipeline": best_pipeline,
+                   "best_dev_mean": dev[best_pipeline][chosen[best_pipeline]]["mean"]}
+        (out / "tuned_pipeline_dev.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+        log(f"dev only: best pipeline {best_pipeline} ({chosen[best_pipeline]}) dev mean "
+            f"{100 * payload['best_dev_mean']:.1f}; wrote {out / 'tuned_pipeline_dev.json'}")
+        return
 
     # -- test, read once ---------------------------------------------------------------
     test: dict[str, dict[str, Any]] = {}

@@ -102,3 +102,79 @@ def test_any_texts_and_weights_give_unit_rows(texts, w1, w2):
     V = avg.encode(texts)
     assert V.shape == (len(texts), D) and np.allclose(np.linalg.norm(V, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(V, _unit(ENGLISH.encode(texts)), atol=1e-5)  # both routes point the same way
+
+
+# -- saved folders --------------------------------------------------------------------------
+def test_saved_and_loaded_it_gives_the_same_vectors_and_checks_its_encoders(bridge, tmp_path):
+    avg = la.AveragedEncoder([ENGLISH, bridge], weights=[1, 2], name="toy-avg")
+    folder = avg.save(tmp_path / "avg")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    back = la.AveragedEncoder.load(folder, encoders=[ENGLISH, OTHER])
+    np.testing.assert_allclose(back.encode(TEXTS[200:230]), avg.encode(TEXTS[200:230]), atol=1e-6)
+    assert back.name == "toy-avg" and back.weights == pytest.approx([1 / 3, 2 / 3])
+    assert vector_space(back) == vector_space(avg)
+    # a FunctionEncoder has no name to load by: the message says how to pass it
+    with pytest.raises(la.errors.EncoderNotAvailableError, match="encoders=\\[encoder\\]"):
+        la.AveragedEncoder.load(folder, encoders=[OTHER])
+    rescaled = la.FunctionEncoder(lambda t: _base(t) * 3.0, "toy-english", D)  # same name, another model
+    with pytest.raises(EncoderMismatchError, match="probe"):
+        la.AveragedEncoder.load(folder, encoders=[rescaled, OTHER])
+
+
+def test_saving_never_replaces_a_users_folder_and_a_damaged_config_is_refused(bridge, tmp_path):
+    avg = la.AveragedEncoder([ENGLISH, bridge])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(la.errors.ArtefactError, match="refusing"):
+        avg.save(mine)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    folder = avg.save(tmp_path / "avg")
+    avg.save(folder)  # its own earlier save is replaced
+    import json
+
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["weights"] = [1.0, -1.0]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(la.errors.ArtefactError, match="positive numbers"):
+        la.AveragedEncoder.load(folder, encoders=[ENGLISH, OTHER])
+    cfg["weights"], cfg["routes"] = [1.0], cfg["routes"][:1]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(la.errors.ArtefactError, match="2 to 16 routes"):
+        la.AveragedEncoder.load(folder, encoders=[ENGLISH, OTHER])
+
+
+def test_cli_average_then_search_with_it_as_the_query_encoder(bridge, tmp_path, capsys, monkeypatch):
+    import json
+
+    from langalign import encoders
+    from langalign.cli import main
+
+    monkeypatch.setitem(encoders._cache, "toy-english", ENGLISH)  # load_encoder("toy-english") returns it
+    monkeypatch.setitem(encoders._cache, "toy-other", OTHER)
+    bridge.save(tmp_path / "bridge")
+    SearchIndex(ENGLISH).build(TEXTS[200:]).save(tmp_path / "idx")
+    assert main(["average", "--route", "toy-english", "--route", str(tmp_path / "bridge"), "--weight", "1",
+                 "--weight", "3", "--name", "toy-avg", "--output", str(tmp_path / "avg")]) == 0
+    assert "2 routes into 'toy-english'" in capsys.readouterr().out
+    assert la.load_encoder(str(tmp_path / "avg")).weights == pytest.approx([0.25, 0.75])
+    assert main(["search", "--index", str(tmp_path / "idx"), "--query-encoder", str(tmp_path / "avg"),
+                 "--query", TEXTS[203], "--query", TEXTS[250], "--top-k", "1", "--json"]) == 0
+    hits = [json.loads(line)["hits"][0]["text"] for line in capsys.readouterr().out.splitlines()]
+    assert hits == [TEXTS[203], TEXTS[250]]
+    assert main(["average", "--route", "toy-english", "--output", str(tmp_path / "one")]) == 2
+    assert "at least two --route" in capsys.readouterr().err
+    assert main(["search", "--index", str(tmp_path / "idx"), "--query-encoder", "toy-other", "--query", "x"]) == 2
+    assert "do not belong" in capsys.readouterr().err  # an encoder of another space is refused
+
+
+def test_a_service_lists_a_saved_averaged_encoder_by_its_name(bridge, tmp_path, monkeypatch):
+    from langalign import encoders
+    from langalign.serving.config import ServeConfig
+    from langalign.serving.registry import Registry
+
+    monkeypatch.setitem(encoders._cache, "toy-english", ENGLISH)
+    monkeypatch.setitem(encoders._cache, "toy-other", OTHER)
+    folder = la.AveragedEncoder([ENGLISH, bridge], name="toy-avg").save(tmp_path / "avg")
+    reg = Registry(ServeConfig(encoders=[str(folder)])).load()
+    assert list(reg.encoders) == ["toy-avg"] and isinstance(reg.encoders["toy-avg"], la.AveragedEncoder)

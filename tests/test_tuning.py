@@ -258,6 +258,37 @@ def test_save_load_and_fingerprint(tiny, tuned, data):
     assert other.data_["sha256"] != tuner.data_["sha256"]
 
 
+def test_an_averaged_encoder_with_a_tuned_route_is_a_complete_folder_load_encoder_reads(tuned, data, tmp_path):
+    """The tuned route is copied into the saved folder, so it loads after the original is gone."""
+    import shutil
+
+    _, out = tuned
+    src = tmp_path / "student"
+    shutil.copytree(out, src)
+    student = la.load_encoder(str(src))
+    avg = la.AveragedEncoder([student, student], weights=[1, 3], name="tiny-avg")
+    saved = avg.save(tmp_path / "avg")
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "encoder_0", "encoder_1", "model.safetensors"]
+    shutil.rmtree(src)
+    (_, _), (Xd, _) = data
+    back = la.load_encoder(str(saved))
+    assert isinstance(back, la.AveragedEncoder) and back.name == "tiny-avg"
+    np.testing.assert_allclose(back.encode(Xd[:6]), avg.encode(Xd[:6]), atol=1e-5)
+    assert back.fingerprint() == avg.fingerprint()
+    with pytest.raises(ArtefactError, match="incomplete"):  # its tuned route's folder was deleted
+        avg.save(tmp_path / "again")
+    back.save(saved)  # an averaged encoder saved before is replaced (here from its own copies)
+    np.testing.assert_allclose(la.AveragedEncoder.load(saved).encode(Xd[:6]), avg.encode(Xd[:6]), atol=1e-5)
+    (saved / "encoder_1" / "langalign_tuning.json").unlink()
+    with pytest.raises(ArtefactError, match="incomplete"):
+        la.AveragedEncoder.load(saved)
+    (saved / "encoder_1" / "mine.txt").write_text("x")
+    (saved / "notes.txt").write_text("keep me")
+    with pytest.raises(ArtefactError, match="refusing to replace"):
+        avg.save(saved)
+    assert (saved / "notes.txt").read_text() == "keep me"
+
+
 def test_tuned_name_without_its_folder_says_how_to_load_it(tuned):
     _, out = tuned
     name = la.load_encoder(str(out)).name

@@ -136,7 +136,7 @@ def check_destination(folder: str | Path, kind: str, overwrite: bool = False) ->
     if not names:
         return
     foreign = [n for n in names if n not in (CONFIG_NAME, WEIGHTS_NAME)]
-    found = _artefact_kind(p / CONFIG_NAME)
+    found = artefact_kind(p / CONFIG_NAME)
     if foreign or found is None:
         shown = ", ".join(foreign[:3] or names[:3]) + (" ..." if len(foreign or names) > 3 else "")
         why = (f"it holds files that are not part of a langalign artefact ({shown})" if foreign
@@ -147,7 +147,7 @@ def check_destination(folder: str | Path, kind: str, overwrite: bool = False) ->
                             "save to another folder, or pass overwrite=True (CLI: --overwrite) to replace it")
 
 
-def _artefact_kind(cfg: Path) -> str | None:
+def artefact_kind(cfg: Path) -> str | None:
     """The ``kind`` of a langalign config file (``""`` when it has none), or None if it is not one."""
     try:
         if not cfg.is_file() or os.path.getsize(cfg) > MAX_CONFIG_BYTES:
@@ -188,11 +188,11 @@ def save_artefact(folder: str | Path, config: dict[str, Any], tensors: dict[str,
             save_file(clean, str(tmp / WEIGHTS_NAME), metadata={"format": "langalign", "kind": kind})
             (tmp / CONFIG_NAME).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except (SafetensorError, OSError) as e:
-        raise _save_error(e, folder) from None
+        raise save_error(e, folder) from None
     return folder
 
 
-def _save_error(e: Exception, folder: Path) -> Exception:
+def save_error(e: Exception, folder: Path) -> Exception:
     """A failed write as an error naming ``folder`` (never the hidden temporary folder).
 
     An operating-system failure (a full disk, no permission) stays an ``OSError`` with

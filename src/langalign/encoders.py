@@ -596,8 +596,40 @@ def _with_backend(enc: Encoder, backend: str) -> Encoder:
 _backend_cache: dict[str, Encoder] = {}
 
 
+# Encoder folders whose class lives in a higher layer (an AveragedEncoder holds aligners): the langalign
+# ``config.json`` kind -> its loader, registered when that module is imported (``import langalign`` does).
+# A registry, not an import, keeps this module below the aligner layer.
+FOLDER_ENCODER_KINDS: dict[str, Callable[[Path], Encoder]] = {}
+
+
+def _folder_encoder_kind(folder: Path) -> str | None:
+    """The registered kind of the langalign artefact in ``folder``, or None."""
+    import json
+
+    cfg = folder / "config.json"
+    try:
+        if not cfg.is_file() or cfg.stat().st_size > (16 << 20):
+            return None
+        kind = json.loads(cfg.read_bytes().decode("utf-8")).get("kind")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) and kind in FOLDER_ENCODER_KINDS else None
+
+
 def _load_base_encoder(name_or_path: str, allow_download: bool = True) -> Encoder:
     key = canonical_encoder_name(name_or_path)
+    folder_kind = (_folder_encoder_kind(Path(key).expanduser())
+                   if key not in BUNDLED and Path(key).expanduser().is_dir() else None)
+    if folder_kind is not None:  # keyed by folder and config time: saving again into it is a new encoder
+        folder = Path(os.path.realpath(Path(key).expanduser()))
+        key = f"{folder}|{folder_kind}|{(folder / 'config.json').stat().st_mtime_ns}"
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        enc = FOLDER_ENCODER_KINDS[folder_kind](folder)  # outside the lock: it loads its routes' encoders
+        with _cache_lock:
+            return _cache.setdefault(key, enc)
     tuned = read_tuning_metadata(key) if key not in BUNDLED and Path(key).expanduser().is_dir() else None
     if tuned is None and key.startswith(TUNED_PREFIX):
         raise EncoderNotAvailableError(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..encoders import load_encoder
 from ..errors import DataError, LangAlignError
 from . import store_commands
 from .store_commands import STORE_HELP
@@ -158,6 +159,9 @@ def register(subparsers: Any) -> None:
     where.add_argument("--store", metavar="KIND:PATH/COLLECTION",
                        help=f"instead: {STORE_HELP}; its stamp (or a sample of its vectors) is checked first")
     s.add_argument("--aligner", type=Path, help="a saved aligner whose source encoder is the index's")
+    s.add_argument("--query-encoder", metavar="NAME|FOLDER",
+                   help="instead of --aligner: encode the queries with this encoder, whose vectors live in the "
+                        "index's space (a student from 'langalign tune --mode distil', or 'langalign average')")
     s.add_argument("--query", action="append", default=[], help="a query (repeatable)")
     s.add_argument("--input", help="queries: .txt (one per line) or a table with --column")
     s.add_argument("--column", default="text", help="the query column of a table --input (default: text)")
@@ -167,6 +171,24 @@ def register(subparsers: Any) -> None:
     s.add_argument("--force", action="store_true", help="--store: search although the collection's stamp or sampled "
                    "vectors name another encoder (a dimension mismatch is always refused)")
     s.set_defaults(func=cmd_search)
+    a = subparsers.add_parser(
+        "average", help="save a query encoder that averages routes into one space (students, bridges)",
+        formatter_class=_FMT,
+        description="Build and save an AveragedEncoder: the re-normalised mean of the unit vectors of each route. "
+                    "A route is an encoder whose vectors live in the space (its own encoder, or a student from "
+                    "'langalign tune --mode distil'), or a saved aligner whose source encoder is the space (its "
+                    "reverse map reads target-language text). Tuned routes are copied into the folder. The folder "
+                    "is an encoder: 'langalign search --query-encoder FOLDER', 'langalign serve --encoder FOLDER'.",
+        epilog="examples:\n  langalign average --route students/distil --route aligners/bridge --output avg\n"
+               "  langalign search --index idx --query-encoder avg --input queries_ko.txt --csls")
+    a.add_argument("--route", action="append", required=True, metavar="NAME|FOLDER",
+                   help="an encoder (name or folder) or a saved aligner folder; repeat, at least twice")
+    a.add_argument("--weight", action="append", type=float, metavar="W",
+                   help="one positive weight per --route, in order (default: equal)")
+    a.add_argument("--name", help="the encoder's name (default: made from the routes')")
+    a.add_argument("--output", required=True, type=Path, help="the folder to write (new, empty, or one it wrote)")
+    a.add_argument("--overwrite", action="store_true", help="replace another kind of langalign artefact there")
+    a.set_defaults(func=cmd_average)
 
 
 def _doc_args(q: argparse.ArgumentParser) -> None:
@@ -356,6 +378,24 @@ def cmd_index_stamp(args: argparse.Namespace) -> int:
     return store_commands.cmd_store_stamp(args)
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from ..aligner import LangAlign
+    from ..artefacts import artefact_kind
+    from ..averaged_encoder import AveragedEncoder
+
+    if len(args.route) < 2:
+        raise ValueError(f"give at least two --route, got {len(args.route)}")
+    if args.weight is not None and len(args.weight) != len(args.route):
+        raise ValueError(f"give one --weight per --route ({len(args.route)}), got {len(args.weight)}")
+    routes = [LangAlign.load(r) if Path(r).is_dir() and artefact_kind(Path(r) / "config.json") == "aligner"
+              else load_encoder(r) for r in args.route]
+    avg = AveragedEncoder(routes, weights=args.weight, name=args.name)
+    folder = avg.save(args.output, overwrite=args.overwrite)
+    space = avg.vector_space_
+    print(f"saved {avg.name!r} ({len(routes)} routes into {space.get('name')!r}, {avg.dim}-d) to {folder}")
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from ..aligner import LangAlign
     from ..index import SearchIndex
@@ -369,12 +409,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     if args.store:
+        if args.query_encoder:
+            raise ValueError("--query-encoder searches a langalign index (--index); a store takes --aligner")
         return store_commands.cmd_store_search(args, queries)
     if args.force:
         raise ValueError("--force applies to --store; an index checks its aligner by fingerprint")
+    if args.aligner and args.query_encoder:
+        raise ValueError("give --aligner or --query-encoder, not both")
     idx = SearchIndex.load(args.index)
     aligner = LangAlign.load(args.aligner) if args.aligner else None
-    results = idx.search(queries, top_k=args.top_k, aligner=aligner, csls=args.csls)
+    encoder = load_encoder(args.query_encoder) if args.query_encoder else None
+    results = idx.search(queries, top_k=args.top_k, aligner=aligner, csls=args.csls, encoder=encoder)
     for q, hits in zip(queries, results, strict=True):
         if args.json:
             print(json.dumps({"query": q, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))

@@ -163,8 +163,9 @@ class Registry:
         self.encoders[key] = enc
         what = f"{enc.name} ({enc.dim}-d{f', {enc.role} role' if enc.role else ''})"
         space = _space(enc)
-        if space.get("fingerprint") != _identity(enc).get("fingerprint"):  # distilled into another's space
-            what += f", vectors in the {space.get('name')} space (distilled)"
+        if space.get("fingerprint") != _identity(enc).get("fingerprint"):  # distilled or averaged into another's
+            how = "averaged routes" if getattr(enc, "routes", None) else "distilled"
+            what += f", vectors in the {space.get('name')} space ({how})"
         self._add_embedding(EmbeddingModel(key, "encoder", enc, space, None, what))
         for role in ROLES:  # an encoder with query and passage prompts serves both: e5-small, e5-small:passage
             self._add_encoder(enc.for_role(role))
