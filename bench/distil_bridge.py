@@ -67,14 +67,14 @@ class Bridge:
 
 
 class AveragedBridge(Bridge):
-    """Two bridges averaged as ``la.AveragedEncoder`` averages its routes (its own function, on cached vectors)."""
+    """Bridges averaged as ``la.AveragedEncoder`` averages its routes (its own function, on cached vectors)."""
 
-    def __init__(self, name: str, a: Bridge, b: Bridge):
-        super().__init__(name, a.vec)
-        self.a, self.b = a, b
+    def __init__(self, name: str, *routes: Bridge):
+        super().__init__(name, routes[0].vec)
+        self.routes = routes
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return average_unit_vectors([self.a(texts), self.b(texts)])
+        return average_unit_vectors([r(texts) for r in self.routes])
 
 
 def build(args: argparse.Namespace) -> tuple[dict[str, Bridge], dict[str, hp.Vectors], hp.Vectors]:
@@ -92,13 +92,26 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Bridge], dict[str, hp.Vec
         bridges[f"bridge {label}, use-multilingual, pool {len(pool):,}"] = Bridge("", use, _ToSource(al))
     Hm = mini(held)
     bridges[f"e5-small + ridge, pool {len(held):,}"] = Bridge("", e5, make_mapper("ridge").fit(e5(held), Hm))
-    for folder in [s for s in args.students.split(",") if s]:
+    ridge = bridges[f"bridge ridge, use-multilingual, pool {len(pool):,}"]
+    mlp = bridges[f"bridge mlp (fit_bridge default), use-multilingual, pool {len(pool):,}"]
+    e5_ridge = bridges[f"e5-small + ridge, pool {len(held):,}"]
+    students = [s for s in args.students.split(",") if s]
+    for folder in students:
         sv = hp.Vectors(folder)
         tag = Path(folder).name
         bridges[f"distilled {tag}"] = Bridge("", sv)
         bridges[f"distilled {tag} + ridge, pool {len(held):,}"] = Bridge("", sv, make_mapper("ridge").fit(sv(held), Hm))
-        ridge = bridges[f"bridge ridge, use-multilingual, pool {len(pool):,}"]
         bridges[f"averaged: distilled {tag} and bridge ridge"] = AveragedBridge("", bridges[f"distilled {tag}"], ridge)
+        bridges[f"averaged: distilled {tag} and bridge mlp"] = AveragedBridge("", bridges[f"distilled {tag}"], mlp)
+        if args.three_routes:
+            # a third, independent route: e5-small's own vectors through a ridge map (no tuning at all)
+            bridges[f"averaged: distilled {tag}, bridge ridge and e5-small + ridge"] = AveragedBridge(
+                "", bridges[f"distilled {tag}"], ridge, e5_ridge)
+    if args.three_routes:
+        bridges["averaged: bridge ridge and e5-small + ridge"] = AveragedBridge("", ridge, e5_ridge)
+        if len(students) > 1:
+            every = [bridges[f"distilled {Path(f).name}"] for f in students]
+            bridges["averaged: every student and bridge ridge"] = AveragedBridge("", *every, ridge)
     for k, b in bridges.items():
         b.name = k
     return bridges, {"use-multilingual": use, "e5-small": e5}, mini
@@ -262,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=20_000, help="English sentences for the use-multilingual bridge")
     ap.add_argument("--residual-pool", type=int, default=2_000,
                     help="held-out English sentences for the ridge maps on e5-small and on each student")
+    ap.add_argument("--three-routes", action="store_true",
+                    help="also average with e5-small + ridge as a third route, and every student together")
     ap.add_argument("--stage", choices=["dev", "test"], default="dev")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
