@@ -17,7 +17,8 @@ CSLS, over the better reference.
 Stages: ``dev`` (SIB-200 train+dev, 800 FLORES sentences per language: retrieval into an English index of
 the same 800, and a MiniLM head by 5-fold CV: trained on English folds, read target-language held-out folds)
 chooses; ``test`` (Tatoeba 1,000 pairs per language; SIB-200 test with a head trained on English train) is
-measured once after, and appended to the same files.
+measured once after, and appended to the same files; ``ood`` (other queries: a seeded 1,000 XNLI dev sentence
+pairs for ko and zh, news, fiction and government text) is read once after too.
 
     python bench/distil_bridge.py --students tuned/distil-4k --stage dev --out results
     python bench/distil_bridge.py --students tuned/distil-4k --stage test --out results
@@ -40,13 +41,14 @@ import head_protocol as hp  # noqa: E402
 from langalign import LangAlign  # noqa: E402
 from langalign.averaged_encoder import average_unit_vectors  # noqa: E402
 from langalign.benchmark.tasks import BRIDGE_POOL_CORPUS, sts_parallel  # noqa: E402
-from langalign.data import load_english_pool, load_sib200, load_tatoeba  # noqa: E402
+from langalign.data import load_english_pool, load_sib200, load_tatoeba, load_xnli_dev_parallel  # noqa: E402
 from langalign.data.home import find_reference_data  # noqa: E402
 from langalign.evaluation import like_for_like_retention, retrieval_scores  # noqa: E402
 from langalign.heads import make_head  # noqa: E402
 from langalign.mappers import make_mapper  # noqa: E402
 
 LANGS = ("ko", "ja", "zh")
+OOD_LANGS = ("ko", "zh")  # XNLI dev has no Japanese translation
 METHODS = ("cosine", "csls")
 HELD_OUT_START = 40_000  # residual maps are fitted on pool sentences from here on (no student saw them)
 
@@ -223,19 +225,33 @@ def test_stage(root: Path, mini: hp.Vectors, bridges: dict[str, Bridge], refs: d
     return out
 
 
+def ood_stage(root: Path, mini: hp.Vectors, bridges: dict[str, Bridge], refs: dict[str, hp.Vectors]) -> dict:
+    """Queries of another kind, measured once after the choices: XNLI dev premises and hypotheses (news, fiction,
+    government text; ko and zh, Japanese has no XNLI translation), a seeded 1,000 pairs per language."""
+    out: dict[str, Any] = {"retrieval": {}}
+    for lang in OOD_LANGS:
+        log(f"[ood] XNLI dev {lang}")
+        pc = load_xnli_dev_parallel(lang, root=root)
+        keep = np.sort(np.random.default_rng(0).permutation(len(pc.source))[:1000])
+        out["retrieval"][lang] = retrieval([pc.source[i] for i in keep], [pc.target[i] for i in keep], mini,
+                                           bridges, refs)
+    return out
+
+
 HEADER = ["| row | top-1 cosine ko / ja / zh | top-1 CSLS ko / ja / zh | retention cosine | retention CSLS | "
           "mean retention CSLS |", "|---|---|---|---|---|---:|"]
 
 
 def _retrieval_rows(by_lang: dict[str, list[dict[str, Any]]]) -> list[str]:
-    lines = list(HEADER)
+    langs = [lang for lang in LANGS if lang in by_lang]
+    lines = [h.replace("ko / ja / zh", " / ".join(langs)) for h in HEADER]
     for row in [r["row"] for r in by_lang["ko"]]:
-        per = {lang: next(r for r in by_lang[lang] if r["row"] == row) for lang in LANGS}
+        per = {lang: next(r for r in by_lang[lang] if r["row"] == row) for lang in langs}
 
         def cells(key: str, per: dict = per) -> str:
-            return " / ".join(f"{per[lang][key]:.3f}" if key in per[lang] else "-" for lang in LANGS)
+            return " / ".join(f"{per[lang][key]:.3f}" if key in per[lang] else "-" for lang in langs)
 
-        mean = (f"{np.mean([per[lang]['retention_csls'] for lang in LANGS]):.3f}"
+        mean = (f"{np.mean([per[lang]['retention_csls'] for lang in langs]):.3f}"
                 if "retention_csls" in per["ko"] else "")
         lines.append(f"| {row} | {cells('top1_cosine')} | {cells('top1_csls')} | {cells('retention_cosine')} | "
                      f"{cells('retention_csls')} | {mean} |")
@@ -245,7 +261,9 @@ def _retrieval_rows(by_lang: dict[str, list[dict[str, Any]]]) -> list[str]:
 def render(res: dict[str, Any]) -> str:
     lines = ["# Frozen-map bridge vs distilled bridge (issue 24)", ""]
     for stage, title in (("dev", "Dev: SIB-200 train+dev (800 FLORES sentences per language)"),
-                         ("test", "Test (measured once, after the choice on dev): Tatoeba and SIB-200 test")):
+                         ("test", "Test (measured once, after the choice on dev): Tatoeba and SIB-200 test"),
+                         ("ood", "Other queries (measured once, after the choice on dev): XNLI dev sentences, ko and "
+                                 "zh, a seeded 1,000 pairs each")):
         st = res.get(stage)
         if not st:
             continue
@@ -259,6 +277,9 @@ def render(res: dict[str, Any]) -> str:
                       "short everyday sentences like Tatoeba's, which FLORES retrieval, at its ceiling, did not "
                       "predict):", ""]
             lines += _retrieval_rows(st["retrieval_sts"])
+        if "classification" not in st:
+            lines.append("")
+            continue
         lines += ["", "SIB-200 accuracy (%), MiniLM English head reading the target language through each row "
                   "(references: a head on the re-embedding encoder, zero-shot):", "",
                   "| row | ko | ja | zh | mean |", "|---|---:|---:|---:|---:|"]
@@ -277,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="held-out English sentences for the ridge maps on e5-small and on each student")
     ap.add_argument("--three-routes", action="store_true",
                     help="also average with e5-small + ridge as a third route, and every student together")
-    ap.add_argument("--stage", choices=["dev", "test"], default="dev")
+    ap.add_argument("--stage", choices=["dev", "test", "ood"], default="dev",
+                    help="dev chooses; test and ood (other queries: XNLI dev sentences) are read once after")
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
     root = find_reference_data()
@@ -285,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     bridges, refs, mini = build(args)
     res_path = Path(args.out) / "distil_bridge.json"
     res = json.loads(res_path.read_text(encoding="utf-8")) if res_path.is_file() else {}
-    stage = dev_stage if args.stage == "dev" else test_stage
+    stage = {"dev": dev_stage, "test": test_stage, "ood": ood_stage}[args.stage]
     res[args.stage] = stage(root, mini, bridges, refs)
     students = {}
     for s in [s for s in args.students.split(",") if s]:
