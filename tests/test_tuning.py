@@ -279,6 +279,12 @@ def test_an_averaged_encoder_with_a_tuned_route_is_a_complete_folder_load_encode
         avg.save(tmp_path / "again")
     back.save(saved)  # an averaged encoder saved before is replaced (here from its own copies)
     np.testing.assert_allclose(la.AveragedEncoder.load(saved).encode(Xd[:6]), avg.encode(Xd[:6]), atol=1e-5)
+    shutil.move(saved / "encoder_1", tmp_path / "elsewhere")
+    (saved / "encoder_1").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ArtefactError, match="is a link"):
+        la.AveragedEncoder.load(saved)
+    (saved / "encoder_1").unlink()
+    shutil.copytree(tmp_path / "elsewhere", saved / "encoder_1")
     (saved / "encoder_1" / "langalign_tuning.json").unlink()
     with pytest.raises(ArtefactError, match="incomplete"):
         la.AveragedEncoder.load(saved)

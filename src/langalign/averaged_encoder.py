@@ -229,6 +229,8 @@ class AveragedEncoder(Encoder):
             recorded = r["encoder"]
             if r["type"] == "tuned-encoder":
                 sub = folder / route_folder(i)
+                if sub.is_symlink():  # the copy must live inside the folder, as the tuned loader's own check asks
+                    raise ArtefactError(f"{sub} is a link; a saved averaged encoder holds its tuned routes itself")
                 if not (sub / TUNING_METADATA).is_file():
                     raise ArtefactError(f"{what} is a tuned encoder, but {sub} does not hold one; the folder is "
                                         "incomplete")
