@@ -127,6 +127,16 @@ def drift(vec: Vectors, data: dict, root: Path, seed: int, n_tatoeba: int) -> di
     return out
 
 
+def choose_on_dev(candidates: dict[str, dict[str, Any]], score: Any
+                  ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, str], str]:
+    """``(dev, chosen, best)``: every variant's dev row (``score(predictor)``, with a ``"mean"``), the variant with
+    the best dev mean per system, and the best ``tuned + ...`` pipeline among the chosen ones."""
+    dev = {system: {v: score(pred) for v, pred in variants.items()} for system, variants in candidates.items()}
+    chosen = {system: max(rows, key=lambda v, rows=rows: rows[v]["mean"]) for system, rows in dev.items()}
+    pipelines = [s for s in candidates if s.startswith("tuned +")]
+    return dev, chosen, max(pipelines, key=lambda s: dev[s][chosen[s]]["mean"])
+
+
 def head() -> LogisticRegressionHead:
     return LogisticRegressionHead()
 
@@ -260,17 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     candidates["tuned + self-bridge"] = {m: self_bridge(m) for m in bridge_maps}
 
     # -- dev: every variant; choose per system, then the best tuned pipeline ---------------
-    dev: dict[str, dict[str, dict[str, float]]] = {}
-    chosen: dict[str, str] = {}
-    for system, variants in candidates.items():
-        dev[system] = {}
-        for variant, pred in variants.items():
-            row = {lang: acc(pred[lang]("dev"), y["dev"]) for lang in LANGS}
-            row["mean"] = float(np.mean([row[lang] for lang in LANGS]))
-            dev[system][variant] = row
-        chosen[system] = max(dev[system], key=lambda v, s=system: dev[s][v]["mean"])
-    pipelines = [s for s in candidates if s.startswith("tuned +")]
-    best_pipeline = max(pipelines, key=lambda s: dev[s][chosen[s]]["mean"])
+    def dev_row(pred: dict[str, Any]) -> dict[str, float]:
+        row = {lang: acc(pred[lang]("dev"), y["dev"]) for lang in LANGS}
+        return {**row, "mean": float(np.mean([row[lang] for lang in LANGS]))}
+
+    dev, chosen, best_pipeline = choose_on_dev(candidates, dev_row)
     log(f"chosen on dev: {best_pipeline} ({chosen[best_pipeline]})")
     if args.dev_only:  # compare tuning settings on dev before any test sentence is scored
         out = Path(args.out)
