@@ -1,23 +1,27 @@
-"""The tuned pipeline where no in-domain pairs exist (issue 23): tune e5-small on English sentiment, then read
-Korean, Japanese and Chinese reviews.
+"""The tuned pipeline on the benchmark's other classification tasks (issue 23): tune e5-small on the English task
+data, then read Korean, Japanese and Chinese.
 
-SIB-200 (``bench/tuned_pipeline.py``) has parallel training sentences in every language; sentiment has none, so the
-only pairs are out of domain (LibreOffice help) and ``adapt`` must keep a map that does not fit the reviews from
-costing accuracy. Steps:
+``--task sentiment``: SIB-200 (``bench/tuned_pipeline.py``) has parallel training sentences in every language;
+sentiment has none, so the only pairs are out of domain (LibreOffice help) and ``adapt`` must keep a map that does
+not fit the reviews from costing accuracy. ``--task libreoffice``: module classification of LibreOffice help
+paragraphs, where the same corpus gives in-domain pairs. Steps:
 
-1. **Tune** e5-small on a seeded ``--tune-n`` of the benchmark's English SST-2 sample (task mode, softmax loss,
-   ``--lr``: the setting chosen on SIB-200 dev), with a seeded 1,000 SST-2 dev sentences for early stopping.
-2. **Systems**, each a logistic-regression head (the library default) trained on the benchmark's English SST-2
-   sample: untuned zero-shot; tuned zero-shot; tuned + realign on LibreOffice pairs (the tuned encoder on both sides,
-   ``--pairs`` seeded train pairs per language), reverse, reverse after ``adapt`` on the unlabelled inputs being
+1. **Tune** e5-small on a seeded ``--tune-n`` of the benchmark's English training texts (task mode, softmax loss,
+   ``--lr``: the setting chosen on SIB-200 dev), with a seeded 1,000 English dev texts for early stopping.
+2. **Systems**, each a logistic-regression head (the library default) trained on the benchmark's English training
+   texts: untuned zero-shot; tuned zero-shot; tuned + realign on LibreOffice train pairs (the tuned encoder on both
+   sides, ``--pairs`` seeded pairs per language), reverse, reverse after ``adapt`` on the unlabelled inputs being
    classified (the benchmark's ``+adapt``), or forward; tuned + self-bridge (the untuned model's target vectors
    mapped into the tuned space, fitted on English pool text alone).
-3. **Choice on dev**: mapper, direction and adapt per system, and the best tuned pipeline, by mean accuracy on the
-   target dev sets (JRTE dev for ja, ChnSentiCorp dev for zh; NSMC, ko, has no dev split, so ko follows the choice).
-4. **Test, once**: the benchmark's test sets (NSMC seeded 2,000, JRTE 414, ChnSentiCorp 1,200), McNemar against the
-   untuned zero-shot per language.
+3. **Choice on dev**: mapper, direction and adapt per system, and the best tuned pipeline, by the task's metric
+   (sentiment: accuracy; LibreOffice: macro-F1, its labels are skewed) averaged over the target dev sets
+   (sentiment: JRTE dev for ja, ChnSentiCorp dev for zh, NSMC (ko) has no dev split, so ko follows the choice;
+   LibreOffice: each language's dev split, pages disjoint from train and test).
+4. **Test, once**: the benchmark's test sets, McNemar (on correct/incorrect) against the untuned zero-shot per
+   language.
 
-    python bench/tuned_sentiment.py --out results/tuned_sentiment
+    python bench/tuned_tasks.py --task sentiment --out results/tuned_sentiment
+    python bench/tuned_tasks.py --task libreoffice --out results/tuned_libreoffice
 """
 from __future__ import annotations
 
@@ -33,18 +37,59 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tuned_pipeline import Vectors, acc, head, log  # noqa: E402
+from tuned_pipeline import Vectors, acc, choose_on_dev, head, log  # noqa: E402
 
 import langalign as la  # noqa: E402
 from langalign import LangAlign  # noqa: E402
-from langalign.benchmark.tasks import load_sentiment_task  # noqa: E402
+from langalign.benchmark.tasks import load_libreoffice_task, load_sentiment_task  # noqa: E402
 from langalign.data import load_english_pool, load_libreoffice_help, load_sentiment  # noqa: E402
 from langalign.data.home import data_home, find_reference_data  # noqa: E402
 from langalign.evaluation import mcnemar  # noqa: E402
+from sklearn.metrics import f1_score  # noqa: E402
 from langalign.mappers import make_mapper  # noqa: E402
 
 LANGS = ("ko", "ja", "zh")
-DEV_LANGS = ("ja", "zh")  # NSMC (ko) has no dev split
+TASKS = {"sentiment": {"dev_langs": ("ja", "zh"), "metric": "accuracy"},  # NSMC (ko) has no dev split
+         "libreoffice": {"dev_langs": LANGS, "metric": "macro_f1"}}
+
+
+def macro_f1(pred: Any, gold: list[str]) -> float:
+    return float(f1_score(list(gold), [str(p) for p in pred], average="macro"))
+
+
+class Data:
+    """English training and dev texts, target dev and (lazily) test sets of one task."""
+
+    def __init__(self, task: str, args: argparse.Namespace, root: Path):
+        self.task = task
+        if task == "sentiment":
+            en = load_sentiment("en", "train", max_examples=4000, seed=args.seed, root=root)  # the benchmark's
+            self.train_x, self.train_y = list(en.texts), list(en.labels)
+            ed = load_sentiment("en", "dev", max_examples=args.dev_n, seed=args.seed, root=root)
+            self.en_dev = (list(ed.texts), list(ed.labels))
+            self.dev = {}
+            for lang in TASKS[task]["dev_langs"]:
+                d = load_sentiment(lang, "dev", max_examples=args.dev_n, seed=args.seed, root=root)
+                self.dev[lang] = (list(d.texts), list(d.labels))
+        else:
+            bench = load_libreoffice_task(LANGS, None, args.seed)  # the benchmark's English training set
+            self.train_x, self.train_y = list(bench.train_items), list(bench.train_labels)
+            known = set(self.train_y)
+            self.dev = {}
+            for lang in LANGS:
+                d = load_libreoffice_help(lang, "dev").sample(args.dev_n, args.seed)
+                keep = [i for i, lab in enumerate(d.meta["label"]) if lab in known]
+                self.dev[lang] = ([d.target[i] for i in keep], [d.meta["label"][i] for i in keep])
+                if lang == "ko":  # the English side of the ko dev pages: the tuner's early stopping
+                    self.en_dev = ([d.source[i] for i in keep], [d.meta["label"][i] for i in keep])
+        self._args, self._root = args, root
+
+    def tests(self) -> dict[str, tuple[list[str], list[str]]]:
+        if self.task == "sentiment":
+            t = load_sentiment_task(LANGS, self._root, self._args.seed)
+        else:
+            t = load_libreoffice_task(LANGS, None, self._args.seed)
+        return {lang: (list(t.tests[lang][0]), list(t.tests[lang][1])) for lang in LANGS}
 
 
 def tune(args: argparse.Namespace, texts: list[str], labels: list[str], dev: tuple[list[str], list[str]]) -> Any:
@@ -54,17 +99,18 @@ def tune(args: argparse.Namespace, texts: list[str], labels: list[str], dev: tup
         return la.load_encoder(str(folder))
     rng = np.random.default_rng(args.seed)
     keep = np.sort(rng.permutation(len(texts))[:args.tune_n])
-    log(f"tuning e5-small on {len(keep)} English SST-2 sentences -> {folder}")
+    log(f"tuning e5-small on {len(keep)} English {args.task} texts -> {folder}")
     return la.tune_encoder("e5-small", [texts[i] for i in keep], [labels[i] for i in keep], folder, dev=dev,
                            epochs=args.epochs, loss=args.loss, lr=args.lr, max_seq_length=args.max_seq_length,
                            num_threads=args.threads, seed=args.seed, show_progress=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, task: str | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="results/tuned_sentiment")
-    ap.add_argument("--tuned", default=str(data_home() / "bench" / "tuned-e5-small-sst2"))
-    ap.add_argument("--tune-n", type=int, default=3000, help="English SST-2 sentences the encoder is tuned on")
+    ap.add_argument("--task", choices=sorted(TASKS), default=task or "sentiment")
+    ap.add_argument("--out", default=None, help="default: results/tuned_<task>")
+    ap.add_argument("--tuned", default=None, help="the tuned encoder's folder (tuned here when it does not exist)")
+    ap.add_argument("--tune-n", type=int, default=3000, help="English training texts the encoder is tuned on")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--loss", default="softmax")
     ap.add_argument("--lr", type=float, default=2e-5, help="the learning rate chosen on SIB-200 dev")
@@ -74,39 +120,37 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pool", type=int, default=1500, help="English-pool sentences for the self-bridge")
     ap.add_argument("--mappers", default="default,centering,procrustes,ridge")
     ap.add_argument("--bridge-mappers", default="bridge,ridge")
-    ap.add_argument("--dev-n", type=int, default=1000, help="seeded dev sentences per language (ja, zh, English)")
+    ap.add_argument("--dev-n", type=int, default=1000, help="seeded dev texts per language (and English)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dev-only", action="store_true", help="stop after the dev choices; the test sets are not read")
     args = ap.parse_args(argv)
+    args.out = args.out or f"results/tuned_{args.task}"
+    args.tuned = args.tuned or str(data_home() / "bench" / f"tuned-e5-small-{args.task}")
     t_start = time.perf_counter()
     root = find_reference_data()
-
-    task = load_sentiment_task(LANGS, root, args.seed) if not args.dev_only else None
-    en = load_sentiment("en", "train", max_examples=4000, seed=args.seed, root=root)  # the benchmark's sample
-    train_x, train_y = list(en.texts), list(en.labels)
-    en_dev = load_sentiment("en", "dev", max_examples=args.dev_n, seed=args.seed, root=root)
-    dev = {lang: load_sentiment(lang, "dev", max_examples=args.dev_n, seed=args.seed, root=root) for lang in DEV_LANGS}
-    tuned = tune(args, train_x, train_y, (list(en_dev.texts), list(en_dev.labels)))
+    data = Data(args.task, args, root)
+    dev_langs, metric_name = TASKS[args.task]["dev_langs"], TASKS[args.task]["metric"]
+    metric = acc if metric_name == "accuracy" else macro_f1
+    test_sets = None if args.dev_only else data.tests()
+    train_x, train_y = data.train_x, data.train_y
+    tuned = tune(args, train_x, train_y, data.en_dev)
     U, T = Vectors(la.load_encoder("e5-small")), Vectors(tuned)
 
     def texts(split: str, lang: str) -> list[str]:
-        if split == "dev":
-            return list(dev[lang].texts)
-        assert task is not None
-        return task.tests[lang][0]
+        return data.dev[lang][0] if split == "dev" else test_sets[lang][0]  # type: ignore[index]
 
     def gold(split: str, lang: str) -> list[str]:
-        return list(dev[lang].labels) if split == "dev" else task.tests[lang][1]  # type: ignore[union-attr]
+        return data.dev[lang][1] if split == "dev" else test_sets[lang][1]  # type: ignore[index]
 
     splits = ("dev",) if args.dev_only else ("dev", "test")
-    langs_of = {"dev": DEV_LANGS, "test": LANGS}
+    langs_of = {"dev": dev_langs, "test": LANGS}
     V = {enc: {(s, lang): vec(texts(s, lang)) for s in splits for lang in langs_of[s]}
          for enc, vec in (("untuned", U), ("tuned", T))}
     E = {"untuned": U(train_x), "tuned": T(train_x)}
     H = {enc: head().fit(E[enc], train_y) for enc in E}
-    english = {enc: acc(H[enc].predict(vec(list(en_dev.texts))), list(en_dev.labels))
+    english = {enc: metric(H[enc].predict(vec(data.en_dev[0])), data.en_dev[1])
                for enc, vec in (("untuned", U), ("tuned", T))}
-    log(f"English SST-2 dev: untuned {english['untuned']:.3f}, tuned {english['tuned']:.3f}")
+    log(f"English dev {metric_name}: untuned {english['untuned']:.3f}, tuned {english['tuned']:.3f}")
 
     # Each candidate: system -> variant -> callable(split, lang) -> predictions
     candidates: dict[str, dict[str, Any]] = {
@@ -149,26 +193,21 @@ def main(argv: list[str] | None = None) -> None:
         bridges[mapper] = lambda s, lang, m=m: H["tuned"].predict(m.transform(V["untuned"][(s, lang)]))
     candidates["tuned + self-bridge"] = bridges
 
-    dev_scores: dict[str, dict[str, dict[str, float]]] = {}
-    chosen: dict[str, str] = {}
-    for system, variants in candidates.items():
-        dev_scores[system] = {}
-        for variant, pred in variants.items():
-            row = {lang: acc(pred("dev", lang), gold("dev", lang)) for lang in DEV_LANGS}
-            row["mean"] = float(np.mean([row[lang] for lang in DEV_LANGS]))
-            dev_scores[system][variant] = row
-        chosen[system] = max(dev_scores[system], key=lambda v, s=system: dev_scores[s][v]["mean"])
-    pipelines = [s for s in candidates if s.startswith("tuned +")]
-    best = max(pipelines, key=lambda s: dev_scores[s][chosen[s]]["mean"])
+    def dev_row(pred: Any) -> dict[str, float]:
+        row = {lang: metric(pred("dev", lang), gold("dev", lang)) for lang in dev_langs}
+        return {**row, "mean": float(np.mean([row[lang] for lang in dev_langs]))}
+
+    dev_scores, chosen, best = choose_on_dev(candidates, dev_row)
     log(f"chosen on dev: {best} ({chosen[best]})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
-        "command": "python bench/tuned_sentiment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": f"python bench/{Path(sys.argv[0]).name} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "task": args.task, "metric": metric_name, "dev_langs": list(dev_langs),
         "tuning": json.loads((Path(tuned.folder) / "langalign_tuning.json").read_text(encoding="utf-8")),
         "english_dev": english, "dev": dev_scores, "chosen": chosen, "best_pipeline": best,
-        "sizes": {"english_train": len(train_x), "english_dev": len(en_dev), "pairs_per_lang": args.pairs,
-                  "pool": len(pool), **{f"dev_{lang}": len(dev[lang]) for lang in DEV_LANGS}}}
+        "sizes": {"english_train": len(train_x), "english_dev": len(data.en_dev[0]), "pairs_per_lang": args.pairs,
+                  "pool": len(pool), **{f"dev_{lang}": len(data.dev[lang][0]) for lang in dev_langs}}}
     payload["tuning"].pop("probe", None)
     payload["tuning"].get("base", {}).pop("probe", None)
     if not args.dev_only:
@@ -179,8 +218,11 @@ def main(argv: list[str] | None = None) -> None:
             row: dict[str, Any] = {"variant": chosen[system]}
             for lang in LANGS:
                 p = pred("test", lang)
-                row[lang] = acc(p, gold("test", lang))
-                row[f"{lang}_p"] = mcnemar(gold("test", lang), list(p), list(ref[lang]))["p_value"]
+                row[lang] = metric(p, gold("test", lang))
+                if metric_name != "accuracy":
+                    row[f"{lang}_accuracy"] = acc(p, gold("test", lang))
+                row[f"{lang}_p"] = mcnemar([str(v) for v in gold("test", lang)], [str(v) for v in p],
+                                           [str(v) for v in ref[lang]])["p_value"]
             row["mean"] = float(np.mean([row[lang] for lang in LANGS]))
             test[system] = row
         payload["test"] = test
@@ -188,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     payload.update({"seconds": round(time.perf_counter() - t_start, 1),
                     "encode_seconds": round(U.seconds + T.seconds, 1),
                     "cpus": os.cpu_count(), "load_at_end": os.getloadavg()[0]})
-    name = "tuned_sentiment_dev" if args.dev_only else "tuned_sentiment"
+    name = f"tuned_{args.task}_dev" if args.dev_only else f"tuned_{args.task}"
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     (out / f"{name}.md").write_text(to_markdown(payload), encoding="utf-8")
     log(f"wrote {out / name}.md and .json")
@@ -197,21 +239,27 @@ def main(argv: list[str] | None = None) -> None:
 def to_markdown(p: dict[str, Any]) -> str:
     tm = p["tuning"]
     ds = tm.get("dev_scores", {})
-    lines = ["# Tune e5-small on English sentiment, then read ko/ja/zh reviews", "",
+    task, metric = p.get("task", "sentiment"), p.get("metric", "accuracy")
+    dev_langs = p.get("dev_langs", ["ja", "zh"])
+    what = {"sentiment": "sentiment, then read ko/ja/zh reviews",
+            "libreoffice": "LibreOffice help modules, then read ko/ja/zh help paragraphs"}[task]
+    lines = [f"# Tune e5-small on English {what}", "",
              f"`{p['command']}` ({p['seconds']:.0f}s, of which encoding {p['encode_seconds']:.0f}s; {p['cpus']} CPUs "
              f"shared, load {p['load_at_end']:.1f} at the end).", "",
-             f"Tuning: e5-small, task mode, {tm['data']['n_train']:,} English SST-2 sentences, parameters "
+             f"Tuning: e5-small, task mode, {tm['data']['n_train']:,} English training texts, parameters "
              f"{json.dumps({k: tm['parameters'].get(k) for k in ('loss', 'epochs', 'lr', 'max_seq_length')})}; "
-             f"SST-2 dev accuracy (tuner's head) before {ds.get('before')}, best {ds.get('best')}; "
-             f"{tm.get('seconds', 0) / 60:.0f} min on {tm.get('threads')} thread(s). English SST-2 dev accuracy of "
+             f"English dev accuracy (tuner's head) before {ds.get('before')}, best {ds.get('best')}; "
+             f"{tm.get('seconds', 0) / 60:.0f} min on {tm.get('threads')} thread(s). English dev {metric} of "
              f"the library head: untuned {100 * p['english_dev']['untuned']:.1f}, "
              f"tuned {100 * p['english_dev']['tuned']:.1f}.",
              "", f"Sizes: {json.dumps(p['sizes'])}.", ""]
     if "test" in p:
         lines += ["## Test (read once, after the dev choices)", "",
                   f"Best tuned pipeline on dev: **{p['best_pipeline']}** ({p['chosen'][p['best_pipeline']]}). "
-                  "`p` = McNemar against the untuned zero-shot on the same test reviews.", "",
-                  "| system | variant (dev choice) | dev mean ja/zh | ko | ja | zh | mean | p ko / ja / zh |",
+                  f"Scores: {metric} x100. `p` = McNemar (correct / incorrect) against the untuned zero-shot on the "
+                  "same test texts.", "",
+                  f"| system | variant (dev choice) | dev mean {'/'.join(dev_langs)} | ko | ja | zh | mean | "
+                  "p ko / ja / zh |",
                   "|---|---|---:|---:|---:|---:|---:|---|"]
         for system, row in p["test"].items():
             d = p["dev"][system][row["variant"]]["mean"]
@@ -220,13 +268,16 @@ def to_markdown(p: dict[str, Any]) -> str:
                 f"{100 * row[lang]:.1f}" for lang in LANGS) + f" | {100 * row['mean']:.1f} | "
                 + " / ".join(f"{row[f'{lang}_p']:.3f}" for lang in LANGS) + " |")
         lines.append("")
-    lines += ["## Dev, every variant (accuracy x100; ja = JRTE dev, zh = ChnSentiCorp dev)", "",
-              "| system | variant | ja | zh | mean |", "|---|---|---:|---:|---:|"]
+    sets = ("ja = JRTE dev, zh = ChnSentiCorp dev" if task == "sentiment"
+            else "each language's LibreOffice dev split")
+    lines += [f"## Dev, every variant ({metric} x100; {sets})", "",
+              "| system | variant | " + " | ".join(dev_langs) + " | mean |",
+              "|---|---|" + "---:|" * (len(dev_langs) + 1)]
     for system, variants in p["dev"].items():
         for variant, row in variants.items():
             mark = " (chosen)" if p["chosen"][system] == variant else ""
-            lines.append(f"| {system} | {variant}{mark} | {100 * row['ja']:.1f} | {100 * row['zh']:.1f} | "
-                         f"{100 * row['mean']:.1f} |")
+            lines.append(f"| {system} | {variant}{mark} | " + " | ".join(f"{100 * row[lang]:.1f}" for lang in dev_langs)
+                         + f" | {100 * row['mean']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
