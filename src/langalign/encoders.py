@@ -604,16 +604,10 @@ FOLDER_ENCODER_KINDS: dict[str, Callable[[Path], Encoder]] = {}
 
 def _folder_encoder_kind(folder: Path) -> str | None:
     """The registered kind of the langalign artefact in ``folder``, or None."""
-    import json
+    from .artefacts import artefact_kind
 
-    cfg = folder / "config.json"
-    try:
-        if not cfg.is_file() or cfg.stat().st_size > (16 << 20):
-            return None
-        kind = json.loads(cfg.read_bytes().decode("utf-8")).get("kind")
-    except (OSError, ValueError, RecursionError, AttributeError):
-        return None
-    return kind if isinstance(kind, str) and kind in FOLDER_ENCODER_KINDS else None
+    kind = artefact_kind(folder / "config.json")
+    return kind if kind in FOLDER_ENCODER_KINDS else None
 
 
 def _load_base_encoder(name_or_path: str, allow_download: bool = True) -> Encoder:
