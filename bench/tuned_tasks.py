@@ -4,7 +4,12 @@ data, then read Korean, Japanese and Chinese.
 ``--task sentiment``: SIB-200 (``bench/tuned_pipeline.py``) has parallel training sentences in every language;
 sentiment has none, so the only pairs are out of domain (LibreOffice help) and ``adapt`` must keep a map that does
 not fit the reviews from costing accuracy. ``--task libreoffice``: module classification of LibreOffice help
-paragraphs, where the same corpus gives in-domain pairs. Steps:
+paragraphs, where the same corpus gives in-domain pairs. ``--task nli``: 3-way NLI, trained on English SNLI pairs and
+read on KorNLI / JNLI / XNLI-zh; each sentence of a pair is encoded (and mapped) alone, then the head reads
+``[u, v, |u - v|, u * v]``. Its only in-domain translations are the XNLI dev sets, which are the ko/zh dev sets here,
+so realign uses the out-of-domain LibreOffice pairs, as for sentiment. ``--task sib200``: SIB-200 topics (FLORES news
+and travel text), the task of ``bench/tuned_pipeline.py`` (give it that bench's tuned folder with ``--tuned``), here
+realigned with the out-of-domain LibreOffice pairs that bench does not try. Steps:
 
 1. **Tune** e5-small on a seeded ``--tune-n`` of the benchmark's English training texts (task mode, softmax loss,
    ``--lr``: the setting chosen on SIB-200 dev), with a seeded 1,000 English dev texts for early stopping.
@@ -22,6 +27,8 @@ paragraphs, where the same corpus gives in-domain pairs. Steps:
 
     python bench/tuned_tasks.py --task sentiment --out results/tuned_sentiment
     python bench/tuned_tasks.py --task libreoffice --out results/tuned_libreoffice
+    python bench/tuned_tasks.py --task nli --out results/tuned_nli
+    python bench/tuned_tasks.py --task sib200 --out results/tuned_sib200_libreoffice_pairs
 """
 from __future__ import annotations
 
@@ -37,20 +44,49 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tuned_pipeline import Vectors, acc, choose_on_dev, head, log  # noqa: E402
+from tuned_pipeline import Vectors, acc, choose_on_dev, head, log, sib200  # noqa: E402
 
 import langalign as la  # noqa: E402
 from langalign import LangAlign  # noqa: E402
-from langalign.benchmark.tasks import load_libreoffice_task, load_sentiment_task  # noqa: E402
-from langalign.data import load_english_pool, load_libreoffice_help, load_sentiment  # noqa: E402
+from langalign.benchmark.tasks import load_libreoffice_task, load_nli_task, load_sentiment_task  # noqa: E402
+from langalign.data import load_english_pool, load_libreoffice_help, load_nli, load_sentiment  # noqa: E402
 from langalign.data.home import data_home, find_reference_data  # noqa: E402
 from langalign.evaluation import mcnemar  # noqa: E402
+from langalign.heads import pair_features  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from langalign.mappers import make_mapper  # noqa: E402
 
 LANGS = ("ko", "ja", "zh")
 TASKS = {"sentiment": {"dev_langs": ("ja", "zh"), "metric": "accuracy"},  # NSMC (ko) has no dev split
-         "libreoffice": {"dev_langs": LANGS, "metric": "macro_f1"}}
+         "libreoffice": {"dev_langs": LANGS, "metric": "macro_f1"},
+         "nli": {"dev_langs": LANGS, "metric": "accuracy"},  # KorNLI dev, JNLI valid, XNLI-zh dev
+         "sib200": {"dev_langs": LANGS, "metric": "accuracy"}}
+
+
+def encode(vec: Any, items: list[Any]) -> Any:
+    """Vectors of texts, or a (first, second) pair of arrays for (text, text) items."""
+    if items and isinstance(items[0], tuple):
+        return vec([a for a, _ in items]), vec([b for _, b in items])
+    return vec(items)
+
+
+def mapped(fn: Any, X: Any) -> Any:
+    """``fn`` applied to the vectors, to each side of a pair alone (as the library maps pair inputs)."""
+    return tuple(fn(x) for x in X) if isinstance(X, tuple) else fn(X)
+
+
+def features(X: Any) -> Any:
+    """What the head reads: the vectors, or ``[u, v, |u - v|, u * v]`` of a pair."""
+    return pair_features(*X) if isinstance(X, tuple) else X
+
+
+def stacked(X: Any) -> Any:
+    """Every sentence vector of X as one array (what ``adapt`` learns the inputs' statistics from)."""
+    return np.vstack(X) if isinstance(X, tuple) else X
+
+
+def nli_items(ds: Any) -> list[tuple[str, str]]:
+    return list(zip(ds.texts, ds.text_pairs, strict=True))
 
 
 def macro_f1(pred: Any, gold: list[str]) -> float:
@@ -71,6 +107,20 @@ class Data:
             for lang in TASKS[task]["dev_langs"]:
                 d = load_sentiment(lang, "dev", max_examples=args.dev_n, seed=args.seed, root=root)
                 self.dev[lang] = (list(d.texts), list(d.labels))
+        elif task == "sib200":
+            self._sib = sib200(root)  # row i is one sentence in every language
+            self.train_x, self.train_y = self._sib["en"]["train"]
+            self.en_dev = self._sib["en"]["dev"]
+            self.dev = {lang: self._sib[lang]["dev"] for lang in LANGS}
+        elif task == "nli":
+            bench = load_nli_task(LANGS, root, args.seed)  # the benchmark's English training pairs
+            self.train_x, self.train_y = list(bench.train_items), list(bench.train_labels)
+            ed = load_nli("en", "dev", max_examples=args.dev_n, seed=args.seed, root=root)  # XNLI dev-en
+            self.en_dev = (nli_items(ed), list(ed.labels))
+            self.dev = {}
+            for lang in LANGS:
+                d = load_nli(lang, "dev", max_examples=args.dev_n, seed=args.seed, root=root)
+                self.dev[lang] = (nli_items(d), list(d.labels))
         else:
             bench = load_libreoffice_task(LANGS, None, args.seed)  # the benchmark's English training set
             self.train_x, self.train_y = list(bench.train_items), list(bench.train_labels)
@@ -85,8 +135,12 @@ class Data:
         self._args, self._root = args, root
 
     def tests(self) -> dict[str, tuple[list[str], list[str]]]:
+        if self.task == "sib200":
+            return {lang: self._sib[lang]["test"] for lang in LANGS}
         if self.task == "sentiment":
             t = load_sentiment_task(LANGS, self._root, self._args.seed)
+        elif self.task == "nli":
+            t = load_nli_task(LANGS, self._root, self._args.seed)
         else:
             t = load_libreoffice_task(LANGS, None, self._args.seed)
         return {lang: (list(t.tests[lang][0]), list(t.tests[lang][1])) for lang in LANGS}
@@ -94,7 +148,15 @@ class Data:
 
 def tune(args: argparse.Namespace, texts: list[str], labels: list[str], dev: tuple[list[str], list[str]]) -> Any:
     folder = Path(args.tuned)
-    if (folder / "langalign_tuning.json").is_file():
+    meta_file = folder / "langalign_tuning.json"
+    if meta_file.is_file():
+        # A folder tuned with other settings would be measured under this run's name: refuse it.
+        have = json.loads(meta_file.read_text(encoding="utf-8")).get("parameters", {})
+        want = {"loss": args.loss, "epochs": args.epochs, "lr": args.lr, "max_seq_length": args.max_seq_length}
+        differ = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        if differ:
+            raise SystemExit(f"{folder} was tuned with other settings (have, asked): {differ}; "
+                             "give another --tuned folder")
         log(f"reusing the tuned encoder in {folder}")
         return la.load_encoder(str(folder))
     rng = np.random.default_rng(args.seed)
@@ -144,18 +206,18 @@ def main(argv: list[str] | None = None, task: str | None = None) -> None:
 
     splits = ("dev",) if args.dev_only else ("dev", "test")
     langs_of = {"dev": dev_langs, "test": LANGS}
-    V = {enc: {(s, lang): vec(texts(s, lang)) for s in splits for lang in langs_of[s]}
+    V = {enc: {(s, lang): encode(vec, texts(s, lang)) for s in splits for lang in langs_of[s]}
          for enc, vec in (("untuned", U), ("tuned", T))}
-    E = {"untuned": U(train_x), "tuned": T(train_x)}
-    H = {enc: head().fit(E[enc], train_y) for enc in E}
-    english = {enc: metric(H[enc].predict(vec(data.en_dev[0])), data.en_dev[1])
+    E = {"untuned": encode(U, train_x), "tuned": encode(T, train_x)}
+    H = {enc: head().fit(features(E[enc]), train_y) for enc in E}
+    english = {enc: metric(H[enc].predict(features(encode(vec, data.en_dev[0]))), data.en_dev[1])
                for enc, vec in (("untuned", U), ("tuned", T))}
     log(f"English dev {metric_name}: untuned {english['untuned']:.3f}, tuned {english['tuned']:.3f}")
 
     # Each candidate: system -> variant -> callable(split, lang) -> predictions
     candidates: dict[str, dict[str, Any]] = {
-        "untuned zero-shot": {"-": lambda s, lang: H["untuned"].predict(V["untuned"][(s, lang)])},
-        "tuned zero-shot": {"-": lambda s, lang: H["tuned"].predict(V["tuned"][(s, lang)])},
+        "untuned zero-shot": {"-": lambda s, lang: H["untuned"].predict(features(V["untuned"][(s, lang)]))},
+        "tuned zero-shot": {"-": lambda s, lang: H["tuned"].predict(features(V["tuned"][(s, lang)]))},
     }
     pairs = {}
     for lang in LANGS:
@@ -166,21 +228,23 @@ def main(argv: list[str] | None = None, task: str | None = None) -> None:
     for mapper in args.mappers.split(","):
         fitted = {lang: LangAlign(tuned, tuned, mapper=mapper, seed=args.seed).fit_embeddings(*pairs[lang])
                   for lang in LANGS}
-        fwd_heads = {lang: head().fit(fitted[lang].to_target(E["tuned"]), train_y) for lang in LANGS}
+        fwd_heads = {lang: head().fit(features(mapped(fitted[lang].to_target, E["tuned"])), train_y)
+                     for lang in LANGS}
 
         def reverse(s: str, lang: str, f: dict = fitted) -> Any:
-            return H["tuned"].predict(f[lang].to_source(V["tuned"][(s, lang)]))
+            return H["tuned"].predict(features(mapped(f[lang].to_source, V["tuned"][(s, lang)])))
 
         def reverse_adapt(s: str, lang: str, f: dict = fitted) -> Any:
             X = V["tuned"][(s, lang)]
-            f[lang].adapt(X, side="target")  # the unlabelled inputs being classified, as the benchmark's +adapt
+            # the unlabelled inputs being classified, as the benchmark's +adapt
+            f[lang].adapt(stacked(X), side="target")
             try:
-                return H["tuned"].predict(f[lang].to_source(X))
+                return H["tuned"].predict(features(mapped(f[lang].to_source, X)))
             finally:
                 f[lang].adapted_ = {}
 
         def forward(s: str, lang: str, h: dict = fwd_heads) -> Any:
-            return h[lang].predict(V["tuned"][(s, lang)])
+            return h[lang].predict(features(V["tuned"][(s, lang)]))
 
         realign.update({f"{mapper} reverse": reverse, f"{mapper} reverse+adapt": reverse_adapt,
                         f"{mapper} forward": forward})
@@ -190,7 +254,8 @@ def main(argv: list[str] | None = None, task: str | None = None) -> None:
     bridges = {}
     for mapper in args.bridge_mappers.split(","):
         m = make_mapper(mapper).fit(P_u, P_t)  # untuned -> tuned, English text alone
-        bridges[mapper] = lambda s, lang, m=m: H["tuned"].predict(m.transform(V["untuned"][(s, lang)]))
+        bridges[mapper] = lambda s, lang, m=m: H["tuned"].predict(
+            features(mapped(m.transform, V["untuned"][(s, lang)])))
     candidates["tuned + self-bridge"] = bridges
 
     def dev_row(pred: Any) -> dict[str, float]:
@@ -242,7 +307,9 @@ def to_markdown(p: dict[str, Any]) -> str:
     task, metric = p.get("task", "sentiment"), p.get("metric", "accuracy")
     dev_langs = p.get("dev_langs", ["ja", "zh"])
     what = {"sentiment": "sentiment, then read ko/ja/zh reviews",
-            "libreoffice": "LibreOffice help modules, then read ko/ja/zh help paragraphs"}[task]
+            "libreoffice": "LibreOffice help modules, then read ko/ja/zh help paragraphs",
+            "nli": "NLI (SNLI pairs), then read KorNLI / JNLI / XNLI-zh",
+            "sib200": "SIB-200 topics, then read ko/ja/zh with out-of-domain (LibreOffice) pairs"}[task]
     lines = [f"# Tune e5-small on English {what}", "",
              f"`{p['command']}` ({p['seconds']:.0f}s, of which encoding {p['encode_seconds']:.0f}s; {p['cpus']} CPUs "
              f"shared, load {p['load_at_end']:.1f} at the end).", "",
@@ -268,8 +335,8 @@ def to_markdown(p: dict[str, Any]) -> str:
                 f"{100 * row[lang]:.1f}" for lang in LANGS) + f" | {100 * row['mean']:.1f} | "
                 + " / ".join(f"{row[f'{lang}_p']:.3f}" for lang in LANGS) + " |")
         lines.append("")
-    sets = ("ja = JRTE dev, zh = ChnSentiCorp dev" if task == "sentiment"
-            else "each language's LibreOffice dev split")
+    sets = {"sentiment": "ja = JRTE dev, zh = ChnSentiCorp dev", "libreoffice": "each language's LibreOffice dev split",
+            "nli": "ko = KorNLI dev, ja = JNLI valid, zh = XNLI-zh dev", "sib200": "each language's SIB-200 dev"}[task]
     lines += [f"## Dev, every variant ({metric} x100; {sets})", "",
               "| system | variant | " + " | ".join(dev_langs) + " | mean |",
               "|---|---|" + "---:|" * (len(dev_langs) + 1)]
